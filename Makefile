@@ -1,0 +1,63 @@
+# The two commands: `make run` and `make test`. Everything else helps them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+PORT ?= 8000
+export PORT
+
+.PHONY: install run test test-fast test-browser lint format migrations-check seed sweep bench audit clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: set up, migrate, load the demo data, then web + Celery worker + beat.
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo ""
+	@echo "  Ask a Doctor is starting at http://127.0.0.1:$(PORT)/"
+	@echo "  Demo logins (password portal-demo):"
+	@echo "    patient  patient@example.com   http://127.0.0.1:$(PORT)/questions/"
+	@echo "    doctor   doctor@example.com    http://127.0.0.1:$(PORT)/doctor/"
+	@echo "    staff    staff@example.com     http://127.0.0.1:$(PORT)/admin/"
+	@echo "  Press Ctrl+C to stop web, worker and beat."
+	@echo ""
+	DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile.dev start
+
+## make test: set up, lint, check migrations, run the whole suite.
+test: install lint migrations-check
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not browser and not integration"
+
+test-browser: install
+	$(BIN)/pytest -m browser
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrations-check: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+seed: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+
+sweep: install
+	$(BIN)/python manage.py sla_sweep
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 staticfiles

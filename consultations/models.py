@@ -1,0 +1,371 @@
+"""Specialties, doctors, patients' questions and everything the guarantee needs.
+
+The guarantee clock lives on the question itself (`clock_*`, `warned_at`,
+`breached_at`): one clock runs while an answer is awaited (the first answer or
+the answer to a follow-up). `due_at` keeps the first answer's guarantee for
+reporting. The rules that move these fields live in `sla.py` and
+`services.py`, not here.
+"""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from portal.models import Sex
+
+
+class Specialty(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        verbose_name_plural = "specialties"
+
+    def __str__(self):
+        return self.name
+
+
+def doctor_photo_path(instance, filename):
+    return f"doctors/{uuid.uuid4().hex}{Path(filename).suffix.lower()}"
+
+
+class DoctorProfileQuerySet(models.QuerySet):
+    def verified(self):
+        return self.filter(is_verified=True, user__is_active=True)
+
+
+class DoctorProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="doctor_profile")
+    display_name = models.CharField(max_length=120, help_text='As shown to patients, e.g. "Dr. Anna Kowal".')
+    slug = models.SlugField(max_length=120, unique=True)
+    qualifications = models.CharField(max_length=200, blank=True, help_text="e.g. MD, specialist in dermatology")
+    registration_number = models.CharField(max_length=40, unique=True)
+    specialties = models.ManyToManyField(Specialty, related_name="doctors")
+    photo = models.ImageField(upload_to=doctor_photo_path, blank=True)
+    bio = models.TextField(blank=True)
+    is_verified = models.BooleanField(default=False, help_text="Only verified doctors see the queue.")
+    is_senior = models.BooleanField(default=False, help_text="Senior doctors receive breach escalations.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DoctorProfileQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self):
+        return self.display_name
+
+    def get_absolute_url(self):
+        return reverse("doctor_profile", args=[self.slug])
+
+
+class QuestionStatus(models.TextChoices):
+    OPEN = "open", "Waiting for a doctor"
+    INFO_REQUESTED = "info_requested", "Doctor asked for more information"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed"
+
+
+class QuestionQuerySet(models.QuerySet):
+    def visible_to_patient(self, user):
+        return self.filter(patient=user)
+
+    def awaiting_doctor(self):
+        """Questions whose guarantee clock is running (a doctor's answer is owed)."""
+        return self.filter(status=QuestionStatus.OPEN)
+
+
+class Question(models.Model):
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="questions")
+    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, related_name="questions")
+    title = models.CharField(max_length=150)
+    description = models.TextField(max_length=5000)
+    age = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(120)])
+    sex = models.CharField(max_length=10, choices=Sex.choices)
+    medical_history = models.TextField(max_length=3000, blank=True)
+    current_medication = models.TextField(max_length=2000, blank=True)
+    status = models.CharField(max_length=20, choices=QuestionStatus.choices, default=QuestionStatus.OPEN)
+    is_urgent = models.BooleanField(default=False, help_text="Emergency red flags found in the text.")
+    red_flags = models.JSONField(default=list, blank=True, help_text="The red-flag phrases that matched.")
+
+    submitted_at = models.DateTimeField(default=timezone.now)
+    # The first answer's guarantee: submission + window (+ time paused waiting
+    # for the patient before the first answer). Kept for reporting.
+    due_at = models.DateTimeField()
+    first_answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        DoctorProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="answered_questions"
+    )
+
+    # The clock currently running (first answer or follow-up); null when no
+    # doctor's answer is owed.
+    clock_started_at = models.DateTimeField(null=True, blank=True)
+    clock_warn_at = models.DateTimeField(null=True, blank=True)
+    clock_due_at = models.DateTimeField(null=True, blank=True)
+    clock_paused_at = models.DateTimeField(null=True, blank=True)
+    is_follow_up = models.BooleanField(default=False, help_text="The running clock is for a follow-up.")
+    warned_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    lead_escalated_at = models.DateTimeField(null=True, blank=True)
+    # One bad row must not stop the sweep: its error is recorded here and the
+    # row is retried after sweep_retry_at.
+    sweep_error = models.TextField(blank=True)
+    sweep_retry_at = models.DateTimeField(null=True, blank=True)
+
+    claimed_by = models.ForeignKey(
+        DoctorProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_questions"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    rating_comment = models.TextField(max_length=2000, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = QuestionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        permissions = [
+            ("view_sla_dashboard", "Can view the SLA dashboard"),
+            ("reassign_question", "Can reassign a question to another doctor"),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "-submitted_at"], name="question_patient_idx"),
+            # The doctors' queue: open questions, urgent first, then due time.
+            models.Index(
+                fields=["specialty", "-is_urgent", "clock_due_at"],
+                name="question_queue_idx",
+                condition=Q(status__in=["open", "info_requested"]),
+            ),
+            # The sweep: only rows with a running, unpaused clock are indexed,
+            # so its cost follows the questions due, not the questions stored.
+            models.Index(
+                fields=["clock_warn_at"],
+                name="question_sweep_warn_idx",
+                condition=Q(clock_due_at__isnull=False, clock_paused_at__isnull=True, warned_at__isnull=True),
+            ),
+            models.Index(
+                fields=["clock_due_at"],
+                name="question_sweep_due_idx",
+                condition=Q(clock_due_at__isnull=False, clock_paused_at__isnull=True, breached_at__isnull=True),
+            ),
+            models.Index(fields=["submitted_at"], name="question_submitted_idx"),
+            models.Index(fields=["first_answered_at"], name="question_first_answered_idx"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("consultations:question_detail", args=[self.pk])
+
+    @property
+    def patient_label(self) -> str:
+        return self.patient.patient_label
+
+
+class ReplyKind(models.TextChoices):
+    ANSWER = "answer", "Doctor's answer"
+    INFO_REQUEST = "info_request", "Doctor asked for more information"
+    FOLLOW_UP = "follow_up", "Patient's follow-up"
+
+
+class Reply(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="replies")
+    doctor = models.ForeignKey(
+        DoctorProfile,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replies",
+        help_text="Set when a doctor wrote the reply.",
+    )
+    kind = models.CharField(max_length=20, choices=ReplyKind.choices)
+    body = models.TextField(max_length=10000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "replies"
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on #{self.question_id}"
+
+    @property
+    def is_from_doctor(self) -> bool:
+        return self.kind in (ReplyKind.ANSWER, ReplyKind.INFO_REQUEST)
+
+
+class PrivateStorage(FileSystemStorage):
+    """Attachments: under PRIVATE_MEDIA_ROOT, outside the public media folder,
+    and never given a URL: only the access-checked view serves them."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("base_url", None)
+        super().__init__(**kwargs)
+
+    @cached_property
+    def base_location(self):
+        return self._value_or_setting(self._location, settings.PRIVATE_MEDIA_ROOT)
+
+    def _clear_cached_properties(self, setting, **kwargs):
+        super()._clear_cached_properties(setting, **kwargs)
+        if setting == "PRIVATE_MEDIA_ROOT":
+            self.__dict__.pop("base_location", None)
+            self.__dict__.pop("location", None)
+
+    def url(self, name):
+        raise NotImplementedError("Attachments are served only by the access-checked view.")
+
+
+private_storage = PrivateStorage()
+
+
+def attachment_path(instance, filename):
+    # Random names: nothing the patient named reaches the disk.
+    return f"attachments/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="attachments")
+    reply = models.ForeignKey(Reply, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, storage=private_storage, max_length=200)
+    original_name = models.CharField(max_length=255, help_text="Shown to the patient only.")
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at", "pk"]
+
+    def __str__(self):
+        return f"Attachment {self.pk} ({self.content_type})"
+
+    @cached_property
+    def extension(self) -> str:
+        return {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}.get(self.content_type, "bin")
+
+    @property
+    def neutral_name(self) -> str:
+        """A file name that says nothing about the patient (for doctors)."""
+        return f"question-{self.question_id}-attachment-{self.pk}.{self.extension}"
+
+
+class EscalationLevel(models.TextChoices):
+    AT_RISK = "at_risk", "At risk"
+    BREACHED = "breached", "Breached"
+    LEAD = "lead", "Breached for a further window (medical lead)"
+
+
+class Escalation(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="escalations")
+    level = models.CharField(max_length=20, choices=EscalationLevel.choices)
+    is_follow_up = models.BooleanField(default=False)
+    clock_due_at = models.DateTimeField(help_text="The due time of the clock that escalated.")
+    created_at = models.DateTimeField(default=timezone.now)
+    recipients = models.JSONField(default=list, help_text="E-mail addresses notified.")
+    sweep = models.ForeignKey("SweepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Belt and braces for "exactly once": one escalation per level per clock.
+            models.UniqueConstraint(fields=["question", "level", "clock_due_at"], name="escalation_once_per_clock"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="escalation_created_idx")]
+
+    def __str__(self):
+        return f"{self.get_level_display()} #{self.question_id}"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class Notification(models.Model):
+    """Outbox: written in the transaction that causes it, sent by Celery after commit."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    to_email = models.EmailField()
+    kind = models.CharField(max_length=50, help_text="The e-mail template under templates/emails/.")
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    question = models.ForeignKey(
+        Question, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    # Unique: the same message can never be queued twice.
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # A sender holds the row until this time; after it another may retry.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="notification_pending_idx", condition=Q(status="pending")),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} to {self.to_email} ({self.status})"
+
+
+class SweepRun(models.Model):
+    """The heartbeat: one row per SLA sweep, with what it did."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    warned = models.PositiveIntegerField(default=0)
+    breached = models.PositiveIntegerField(default=0)
+    lead_escalated = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    host = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["-started_at"], name="sweeprun_started_idx")]
+
+    def __str__(self):
+        return f"Sweep {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AccessLog(models.Model):
+    """Who opened which question, and where."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="access_logs")
+    attachment = models.ForeignKey(Attachment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=40, help_text="e.g. view, download")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["question", "-created_at"], name="accesslog_question_idx")]
+
+    def __str__(self):
+        return f"{self.user} {self.action} #{self.question_id}"

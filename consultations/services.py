@@ -1,0 +1,276 @@
+"""The consultation's rules: asking, claiming, answering, follow-ups, closing.
+
+Views, admin actions, tasks and commands call these functions; they hold no
+HTTP or Celery knowledge. Each state change that others might race on is a
+conditional UPDATE that acts only when it changed exactly one row.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from consultations import sla
+from consultations.models import (
+    AccessLog,
+    Attachment,
+    DoctorProfile,
+    Question,
+    QuestionStatus,
+    Reply,
+    ReplyKind,
+)
+from consultations.notifications import queue_notification
+from consultations.red_flags import find_red_flags
+
+OPEN_STATUSES = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
+
+
+def _clock_fields(started_at: datetime, is_urgent: bool, *, is_follow_up: bool) -> dict:
+    due_at = sla.due_at_for(started_at, is_urgent)
+    return {
+        "clock_started_at": started_at,
+        "clock_due_at": due_at,
+        "clock_warn_at": sla.warn_at_for(started_at, due_at),
+        "clock_paused_at": None,
+        "is_follow_up": is_follow_up,
+        "warned_at": None,
+        "breached_at": None,
+        "lead_escalated_at": None,
+        "sweep_error": "",
+        "sweep_retry_at": None,
+    }
+
+
+def _stopped_clock_fields() -> dict:
+    return {"clock_started_at": None, "clock_due_at": None, "clock_warn_at": None, "clock_paused_at": None}
+
+
+def question_url(question: Question) -> str:
+    from django.conf import settings
+
+    return settings.SITE_URL + reverse("consultations:question_detail", args=[question.pk])
+
+
+@transaction.atomic
+def submit_question(
+    *,
+    patient,
+    specialty,
+    title,
+    description,
+    age,
+    sex,
+    medical_history="",
+    current_medication="",
+    files=(),
+    now: datetime | None = None,
+) -> Question:
+    """Save a patient's question with its guarantee, attachments and confirmation e-mail.
+
+    `files` are already validated `(UploadedFile, content_type)` pairs.
+    """
+    now = now or timezone.now()
+    red_flags = find_red_flags(title, description, medical_history)
+    is_urgent = bool(red_flags)
+    clock = _clock_fields(now, is_urgent, is_follow_up=False)
+    question = Question.objects.create(
+        patient=patient,
+        specialty=specialty,
+        title=title,
+        description=description,
+        age=age,
+        sex=sex,
+        medical_history=medical_history,
+        current_medication=current_medication,
+        is_urgent=is_urgent,
+        red_flags=red_flags,
+        submitted_at=now,
+        due_at=clock["clock_due_at"],
+        **clock,
+    )
+    for upload, content_type in files:
+        Attachment.objects.create(
+            question=question,
+            file=upload,
+            original_name=(upload.name or "attachment")[:255],
+            content_type=content_type,
+            size=upload.size,
+            uploaded_at=now,
+        )
+    queue_notification(
+        recipient=patient,
+        to_email=patient.email,
+        kind="question_received",
+        context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
+        dedupe_key=f"question_received:{question.pk}",
+        question=question,
+    )
+    return question
+
+
+# --- Claiming ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    ok: bool
+    holder: DoctorProfile | None
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return "You have claimed this question."
+        if self.holder is None:
+            return "This question is no longer open."
+        return f"{self.holder.display_name} has already claimed this question."
+
+
+def claim_question(question_id: int, doctor: DoctorProfile, now: datetime | None = None) -> ClaimResult:
+    """Take an unclaimed open question. Exactly one of several racing doctors wins."""
+    now = now or timezone.now()
+    changed = Question.objects.filter(
+        Q(claimed_by__isnull=True) | Q(claimed_by=doctor),
+        pk=question_id,
+        status__in=OPEN_STATUSES,
+    ).update(claimed_by=doctor, claimed_at=now)
+    if changed == 1:
+        return ClaimResult(ok=True, holder=doctor)
+    holder = (
+        Question.objects.filter(pk=question_id, status__in=OPEN_STATUSES)
+        .select_related("claimed_by")
+        .values_list("claimed_by", flat=True)
+        .first()
+    )
+    return ClaimResult(ok=False, holder=DoctorProfile.objects.filter(pk=holder).first() if holder else None)
+
+
+def release_claim(question_id: int, doctor: DoctorProfile) -> bool:
+    """Give a claimed question back to the queue. Only its holder can release it."""
+    return Question.objects.filter(pk=question_id, claimed_by=doctor).update(claimed_by=None, claimed_at=None) == 1
+
+
+def reassign_question(question_id: int, doctor: DoctorProfile, now: datetime | None = None) -> bool:
+    """Staff: hand an open question to another doctor, whoever holds it now."""
+    now = now or timezone.now()
+    return (
+        Question.objects.filter(pk=question_id, status__in=OPEN_STATUSES).update(claimed_by=doctor, claimed_at=now) == 1
+    )
+
+
+# --- The thread -------------------------------------------------------------------
+
+
+@transaction.atomic
+def post_answer(question: Question, doctor: DoctorProfile, body: str, now: datetime | None = None) -> Reply:
+    """A doctor's answer: stops the clock, leaves the queue, notifies the patient."""
+    now = now or timezone.now()
+    question = Question.objects.select_for_update().get(pk=question.pk)
+    reply = Reply.objects.create(
+        question=question, author=doctor.user, doctor=doctor, kind=ReplyKind.ANSWER, body=body, created_at=now
+    )
+    fields = {
+        **_stopped_clock_fields(),
+        "status": QuestionStatus.ANSWERED,
+        "claimed_by": doctor,
+        "claimed_at": question.claimed_at or now,
+    }
+    if question.first_answered_at is None:
+        fields.update(first_answered_at=now, answered_by=doctor)
+    Question.objects.filter(pk=question.pk).update(**fields)
+    question.refresh_from_db()
+    queue_notification(
+        recipient=question.patient,
+        to_email=question.patient.email,
+        kind="answer_posted",
+        context={"question": question, "doctor": doctor, "url": question_url(question)},
+        dedupe_key=f"answer_posted:{reply.pk}",
+        question=question,
+    )
+    return reply
+
+
+@transaction.atomic
+def request_information(question: Question, doctor: DoctorProfile, body: str, now: datetime | None = None) -> Reply:
+    """A doctor asks the patient for more: the clock pauses until the patient replies."""
+    now = now or timezone.now()
+    question = Question.objects.select_for_update().get(pk=question.pk)
+    reply = Reply.objects.create(
+        question=question, author=doctor.user, doctor=doctor, kind=ReplyKind.INFO_REQUEST, body=body, created_at=now
+    )
+    Question.objects.filter(pk=question.pk).update(
+        status=QuestionStatus.INFO_REQUESTED,
+        clock_paused_at=question.clock_paused_at or now,
+        claimed_by=doctor,
+        claimed_at=question.claimed_at or now,
+    )
+    question.refresh_from_db()
+    queue_notification(
+        recipient=question.patient,
+        to_email=question.patient.email,
+        kind="information_requested",
+        context={"question": question, "doctor": doctor, "url": question_url(question)},
+        dedupe_key=f"information_requested:{reply.pk}",
+        question=question,
+    )
+    return reply
+
+
+@transaction.atomic
+def post_follow_up(question: Question, patient, body: str, now: datetime | None = None) -> Reply:
+    """A patient's message. After an answer it starts a follow-up clock with the
+    answering doctor; after a request for information it resumes the paused clock."""
+    now = now or timezone.now()
+    question = Question.objects.select_for_update().get(pk=question.pk)
+    if question.status == QuestionStatus.CLOSED:
+        raise ValueError("A closed question cannot be followed up.")
+    reply = Reply.objects.create(question=question, author=patient, kind=ReplyKind.FOLLOW_UP, body=body, created_at=now)
+    if question.status == QuestionStatus.INFO_REQUESTED and question.clock_paused_at is not None:
+        paused_for = now - question.clock_paused_at
+        fields = {
+            "status": QuestionStatus.OPEN,
+            "clock_paused_at": None,
+            "clock_due_at": question.clock_due_at + paused_for,
+            "clock_warn_at": question.clock_warn_at + paused_for,
+        }
+        if question.first_answered_at is None:
+            fields["due_at"] = question.due_at + paused_for
+        Question.objects.filter(pk=question.pk).update(**fields)
+    elif question.status == QuestionStatus.ANSWERED:
+        Question.objects.filter(pk=question.pk).update(
+            status=QuestionStatus.OPEN,
+            claimed_by=question.answered_by or question.claimed_by,
+            **_clock_fields(now, question.is_urgent, is_follow_up=True),
+        )
+    return reply
+
+
+def close_question(question: Question, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return (
+        Question.objects.filter(pk=question.pk)
+        .exclude(status=QuestionStatus.CLOSED)
+        .update(status=QuestionStatus.CLOSED, closed_at=now, **_stopped_clock_fields())
+        == 1
+    )
+
+
+def rate_answer(question: Question, rating: int, comment: str = "", now: datetime | None = None) -> None:
+    if question.first_answered_at is None:
+        raise ValueError("Only an answered question can be rated.")
+    Question.objects.filter(pk=question.pk).update(
+        rating=rating, rating_comment=comment, rated_at=now or timezone.now()
+    )
+
+
+def log_access(user, question: Question, action: str, request=None, attachment: Attachment | None = None) -> None:
+    AccessLog.objects.create(
+        user=user,
+        question=question,
+        attachment=attachment,
+        action=action,
+        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+    )

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+from articles import views as article_views
+from portal import views as portal_views
+
+admin.site.site_header = "Ask a Doctor: staff admin"
+admin.site.site_title = "Ask a Doctor staff"
+
+urlpatterns = [
+    path("", article_views.home, name="home"),
+    path("doctors/<slug:slug>/", article_views.doctor_profile, name="doctor_profile"),
+    path("articles/", include("articles.urls")),
+    path("accounts/", include("portal.account_urls")),
+    path("questions/", include("consultations.urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", portal_views.healthz, name="healthz"),
+    path("terms/", TemplateView.as_view(template_name="pages/terms.html"), name="terms"),
+    path("privacy/", TemplateView.as_view(template_name="pages/privacy.html"), name="privacy"),
+    path("disclaimer/", TemplateView.as_view(template_name="pages/disclaimer.html"), name="disclaimer"),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

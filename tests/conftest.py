@@ -1,0 +1,89 @@
+"""Shared fixtures: the named people of every test, and test-wide settings."""
+
+import os
+
+import pytest
+
+from tests.factories import DoctorFactory, SpecialtyFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM
+# refuses to run there unless told it is safe (the live server is a thread).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def specialty(db):
+    return SpecialtyFactory(name="Dermatology", slug="dermatology")
+
+
+@pytest.fixture
+def other_specialty(db):
+    return SpecialtyFactory(name="Cardiology", slug="cardiology")
+
+
+@pytest.fixture
+def patient(db):
+    return UserFactory(email="patient@example.com", full_name="Paula Patient", age=34, sex="female")
+
+
+@pytest.fixture
+def other_patient(db):
+    return UserFactory(email="other.patient@example.com", full_name="Otto Otherpatient")
+
+
+@pytest.fixture
+def doctor(specialty):
+    return DoctorFactory(
+        user=UserFactory(email="doctor@example.com"), display_name="Dr. Dana Derm", specialties=[specialty]
+    )
+
+
+@pytest.fixture
+def other_doctor(other_specialty):
+    """A verified doctor of another specialty."""
+    return DoctorFactory(
+        user=UserFactory(email="cardio@example.com"), display_name="Dr. Carl Cardio", specialties=[other_specialty]
+    )
+
+
+@pytest.fixture
+def senior_doctor(specialty):
+    return DoctorFactory(
+        user=UserFactory(email="senior@example.com"),
+        display_name="Dr. Sena Senior",
+        specialties=[specialty],
+        is_senior=True,
+    )
+
+
+@pytest.fixture
+def unverified_doctor(specialty):
+    return DoctorFactory(
+        user=UserFactory(email="unverified@example.com"),
+        display_name="Dr. Uma Unverified",
+        specialties=[specialty],
+        is_verified=False,
+    )
+
+
+@pytest.fixture
+def staff(db):
+    """A staff member with every permission (the clinic's operations team)."""
+    return UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)

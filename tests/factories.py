@@ -1,0 +1,106 @@
+"""factory-boy factories for the portal's models."""
+
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from consultations import sla
+from consultations.models import DoctorProfile, Question, QuestionStatus, Reply, ReplyKind, Specialty
+from portal.models import User
+
+PASSWORD = "portal-test-pass"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    full_name = factory.Sequence(lambda n: f"Person Number{n}")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class SpecialtyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Specialty
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Specialty {n}")
+    slug = factory.Sequence(lambda n: f"specialty-{n}")
+
+
+class DoctorFactory(factory.django.DjangoModelFactory):
+    """A verified doctor. Pass specialties=[...] to route questions to them."""
+
+    class Meta:
+        model = DoctorProfile
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(UserFactory)
+    display_name = factory.Sequence(lambda n: f"Dr. Test Doctor{n}")
+    slug = factory.Sequence(lambda n: f"dr-test-doctor{n}")
+    qualifications = "MD"
+    registration_number = factory.Sequence(lambda n: f"REG-{n:06d}")
+    is_verified = True
+
+    @factory.post_generation
+    def specialties(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.specialties.set(extracted)
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    """An open question whose clock started at `submitted_at` (default: now)."""
+
+    class Meta:
+        model = Question
+
+    patient = factory.SubFactory(UserFactory)
+    specialty = factory.SubFactory(SpecialtyFactory)
+    title = factory.Sequence(lambda n: f"Question number {n} about a rash")
+    description = "A red, itchy rash on my forearm for three days."
+    age = 34
+    sex = "female"
+    status = QuestionStatus.OPEN
+    submitted_at = factory.LazyFunction(timezone.now)
+    due_at = factory.LazyAttribute(lambda o: sla.due_at_for(o.submitted_at, o.is_urgent))
+    clock_started_at = factory.LazyAttribute(lambda o: o.submitted_at)
+    clock_due_at = factory.LazyAttribute(lambda o: o.due_at)
+    clock_warn_at = factory.LazyAttribute(lambda o: sla.warn_at_for(o.submitted_at, o.due_at))
+
+    class Params:
+        # QuestionFactory(answered_after=timedelta(hours=1), answered_by=doctor)
+        answered_after = None
+
+    @classmethod
+    def _create(cls, model_class, *args, answered_after=None, **kwargs):
+        if answered_after is not None:
+            kwargs.update(
+                status=QuestionStatus.ANSWERED,
+                first_answered_at=kwargs["submitted_at"] + answered_after,
+                clock_started_at=None,
+                clock_due_at=None,
+                clock_warn_at=None,
+            )
+        return super()._create(model_class, *args, **kwargs)
+
+
+def hours_ago(hours: float):
+    return timezone.now() - timedelta(hours=hours)
+
+
+class ReplyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reply
+
+    question = factory.SubFactory(QuestionFactory)
+    author = factory.LazyAttribute(lambda o: o.question.patient)
+    kind = ReplyKind.FOLLOW_UP
+    body = "Thank you, doctor."
