@@ -17,3 +17,8 @@ def resend_pending_notifications() -> int:
     for notification_id in notifications.pending_ids():
         sent += notifications.deliver(notification_id)
     return sent
+
+
+@shared_task(ignore_result=True)
+def run_sla_sweep() -> None:
+    """Run by beat every SLA_SWEEP_SECONDS (issue 4 implements the sweep)."""

@@ -1,4 +1,8 @@
-"""The Celery application, configured from Django settings (CELERY_* names)."""
+"""The Celery application, configured from Django settings (CELERY_* names).
+
+The beat schedule lists every periodic task; the SLA sweep's interval comes
+from SLA_SWEEP_SECONDS.
+"""
 
 import os
 
@@ -9,3 +13,32 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _configure_beat(sender, **kwargs):
+    from django.conf import settings
+
+    sender.conf.beat_schedule = {
+        "sla-sweep": {
+            "task": "consultations.tasks.run_sla_sweep",
+            "schedule": float(settings.SLA_SWEEP_SECONDS),
+            # A sweep that waited longer than one interval is superseded by the next.
+            "options": {"expires": float(settings.SLA_SWEEP_SECONDS)},
+        },
+        "resend-pending-notifications": {
+            "task": "consultations.tasks.resend_pending_notifications",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
+        "articles-flag-overdue-reviews": {
+            "task": "articles.tasks.flag_overdue_reviews",
+            "schedule": 3600.0,
+            "options": {"expires": 3600.0},
+        },
+        "articles-flush-view-counts": {
+            "task": "articles.tasks.flush_view_counts",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
+    }

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from articles import views as article_views
+from consultations.doctor_admin import doctor_admin_site
 from portal import views as portal_views
 
 admin.site.site_header = "Ask a Doctor: staff admin"
@@ -15,7 +16,10 @@ urlpatterns = [
     path("articles/", include("articles.urls")),
     path("accounts/", include("portal.account_urls")),
     path("questions/", include("consultations.urls")),
+    path("doctor/", doctor_admin_site.urls),
     path("admin/", admin.site.urls),
+    path("staff/", include("consultations.staff_urls")),
+    path("", include("articles.seo_urls")),
     path("healthz", portal_views.healthz, name="healthz"),
     path("terms/", TemplateView.as_view(template_name="pages/terms.html"), name="terms"),
     path("privacy/", TemplateView.as_view(template_name="pages/privacy.html"), name="privacy"),

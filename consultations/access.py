@@ -1,0 +1,60 @@
+"""Who may see which question: one helper per object type, used by every view.
+
+Patients see their own questions; verified doctors see questions of their
+specialties and those claimed by or answered by them; staff see everything.
+Anything else is a 404, so ids reveal nothing.
+"""
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from consultations.models import Attachment, DoctorProfile, Question
+
+
+def verified_doctor(user) -> DoctorProfile | None:
+    """The user's doctor profile if they are an active, verified doctor."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    profile = getattr(user, "doctor_profile", None)
+    if profile is None or not profile.is_verified:
+        return None
+    return profile
+
+
+def is_staff_member(user) -> bool:
+    return user.is_authenticated and user.is_active and user.is_staff
+
+
+def questions_for_doctor(doctor: DoctorProfile) -> QuerySet[Question]:
+    return Question.objects.filter(
+        Q(specialty__in=doctor.specialties.all()) | Q(claimed_by=doctor) | Q(answered_by=doctor)
+    ).distinct()
+
+
+def questions_visible_to(user) -> QuerySet[Question]:
+    if is_staff_member(user):
+        return Question.objects.all()
+    doctor = verified_doctor(user)
+    if doctor is not None:
+        return questions_for_doctor(doctor)
+    if user.is_authenticated:
+        return Question.objects.filter(patient=user)
+    return Question.objects.none()
+
+
+def question_for(user, pk) -> Question:
+    """The question if `user` may see it, else Http404."""
+    try:
+        return questions_visible_to(user).get(pk=pk)
+    except (Question.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such question.") from None
+
+
+def attachment_for(user, pk) -> Attachment:
+    """The attachment if `user` may see its question, else Http404."""
+    try:
+        attachment = Attachment.objects.select_related("question").get(pk=pk)
+    except (Attachment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such attachment.") from None
+    question_for(user, attachment.question_id)
+    return attachment
