@@ -1,7 +1,8 @@
-"""Show times in the signed-in user's own time zone."""
+"""Per-request adjustments: the user's time zone, doctors' and staff's idle timeout."""
 
 import zoneinfo
 
+from django.conf import settings
 from django.utils import timezone
 
 
@@ -18,4 +19,20 @@ class UserTimezoneMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
+        return self.get_response(request)
+
+
+class StaffSessionTimeoutMiddleware:
+    """Doctors and staff see medical data: their sessions end after a short idle time.
+
+    Each request pushes the expiry forward, so only inactivity signs them out.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and (user.is_staff or hasattr(user, "doctor_profile")):
+            request.session.set_expiry(settings.STAFF_SESSION_IDLE_SECONDS)
         return self.get_response(request)

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
     "django.contrib.humanize",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "crispy_forms",
     "crispy_bootstrap5",
     "csp",
@@ -54,6 +56,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "portal.two_factor.Require2FAMiddleware",
+    "portal.middleware.StaffSessionTimeoutMiddleware",
     "portal.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -238,6 +243,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
+# Doctors and staff are signed out after this much inactivity.
+STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
+# Doctors and staff must pass a TOTP second factor (django-otp).
+REQUIRE_2FA = env_bool("REQUIRE_2FA", PRODUCTION)
+OTP_TOTP_ISSUER = "Ask a Doctor"
+# Rate limits on form posts: scope -> (attempts, window in seconds).
+RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+RATE_LIMITS = {
+    "ask": (env_int("RATELIMIT_ASK_PER_HOUR", 10), 3600),
+    "signup": (env_int("RATELIMIT_SIGNUP_PER_HOUR", 5), 3600),
+    "password_reset": (env_int("RATELIMIT_PASSWORD_RESET_PER_HOUR", 5), 3600),
+    "newsletter": (env_int("RATELIMIT_NEWSLETTER_PER_HOUR", 5), 3600),
+}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 
 from articles import views as article_views
 from consultations.doctor_admin import doctor_admin_site
+from portal import two_factor
 from portal import views as portal_views
 
 admin.site.site_header = "Ask a Doctor: staff admin"
@@ -14,6 +15,8 @@ urlpatterns = [
     path("", article_views.home, name="home"),
     path("doctors/<slug:slug>/", article_views.doctor_profile, name="doctor_profile"),
     path("articles/", include("articles.urls")),
+    path("accounts/2fa/setup/", two_factor.setup, name="two_factor_setup"),
+    path("accounts/2fa/verify/", two_factor.verify, name="two_factor_verify"),
     path("accounts/", include("portal.account_urls")),
     path("questions/", include("consultations.urls")),
     path("doctor/", doctor_admin_site.urls),

@@ -1,0 +1,64 @@
+"""Rate limits for form posts (asking, sign-up, password reset, newsletter).
+
+A fixed window counter in the cache (Redis in production, so every web
+process shares it). Over the limit, the user gets a friendly page with status
+429 instead of a bare error.
+"""
+
+import functools
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from django.shortcuts import render
+
+
+def _cache_key(scope: str, ident: str, period: int) -> str:
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:24]
+    return f"ratelimit:{scope}:{period}:{digest}"
+
+
+def hit(scope: str, ident: str, limit: int, period: int) -> bool:
+    """Count one attempt; True while the attempts in this window are within the limit."""
+    key = _cache_key(scope, ident, period)
+    cache.add(key, 0, timeout=period)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=period)
+        count = 1
+    return count <= limit
+
+
+def reset(scope: str, ident: str, period: int) -> None:
+    cache.delete(_cache_key(scope, ident, period))
+
+
+def client_ident(request) -> str:
+    """The signed-in user, else the client address."""
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def rate_limited(scope: str):
+    """Limit POSTs to a view by settings.RATE_LIMITS[scope] = (limit, period seconds)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method == "POST" and settings.RATELIMIT_ENABLED:
+                limit, period = settings.RATE_LIMITS[scope]
+                if not hit(scope, client_ident(request), limit, period):
+                    minutes = max(1, period // 60)
+                    return render(
+                        request,
+                        "ratelimited.html",
+                        {"scope": scope, "limit": limit, "minutes": minutes},
+                        status=429,
+                    )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,51 @@
+"""The fixed-window limiter behind the rate-limited forms."""
+
+import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from portal import ratelimit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_attempts_within_the_limit_pass_and_the_next_is_refused():
+    ratelimit.reset("unit", "ip:10.0.0.1", 60)
+    assert all(ratelimit.hit("unit", "ip:10.0.0.1", 3, 60) for _ in range(3))
+    assert ratelimit.hit("unit", "ip:10.0.0.1", 3, 60) is False
+    # Another client has its own budget.
+    ratelimit.reset("unit", "ip:10.0.0.2", 60)
+    assert ratelimit.hit("unit", "ip:10.0.0.2", 3, 60) is True
+
+
+def test_limited_view_answers_429_with_a_friendly_page(settings, patient):
+    settings.RATELIMIT_ENABLED = True
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "unit-view": (2, 60)}
+
+    @ratelimit.rate_limited("unit-view")
+    def view(request):
+        return HttpResponse("ok")
+
+    def post():
+        request = RequestFactory().post("/x", REMOTE_ADDR="10.9.9.9")
+        request.user = patient
+        return view(request)
+
+    ratelimit.reset("unit-view", f"user:{patient.pk}", 60)
+    assert [post().status_code for _ in range(2)] == [200, 200]
+    refused = post()
+    assert refused.status_code == 429
+    assert b"Please wait a moment" in refused.content
+
+
+def test_get_requests_are_never_limited(settings, patient):
+    settings.RATELIMIT_ENABLED = True
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "unit-get": (1, 60)}
+
+    @ratelimit.rate_limited("unit-get")
+    def view(request):
+        return HttpResponse("ok")
+
+    request = RequestFactory().get("/x")
+    request.user = patient
+    assert [view(request).status_code for _ in range(3)] == [200, 200, 200]
