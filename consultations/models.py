@@ -164,6 +164,17 @@ class Question(models.Model):
                 name="question_sweep_due_idx",
                 condition=Q(clock_due_at__isnull=False, clock_paused_at__isnull=True, breached_at__isnull=True),
             ),
+            # The second-level (lead) escalation: breached clocks still running.
+            models.Index(
+                fields=["clock_due_at"],
+                name="question_sweep_lead_idx",
+                condition=Q(
+                    clock_due_at__isnull=False,
+                    clock_paused_at__isnull=True,
+                    breached_at__isnull=False,
+                    lead_escalated_at__isnull=True,
+                ),
+            ),
             models.Index(fields=["submitted_at"], name="question_submitted_idx"),
             models.Index(fields=["first_answered_at"], name="question_first_answered_idx"),
         ]
