@@ -1,0 +1,261 @@
+"""The demo data behind `make run`: complete, consistent, and safe to load again."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.test import RequestFactory
+from django.utils import timezone
+
+from consultations import demo, services, sla
+from consultations.access import questions_for_doctor
+from consultations.doctor_admin import doctor_admin_site
+from consultations.models import (
+    DoctorProfile,
+    Escalation,
+    Question,
+    QuestionStatus,
+    Reply,
+    ReplyKind,
+    Specialty,
+)
+
+pytestmark = pytest.mark.django_db
+
+OPEN = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
+
+
+def snapshot():
+    """Every row the demo writes, as plain values."""
+    models = [get_user_model(), Specialty, DoctorProfile, Question, Reply, Escalation, Group]
+    rows = {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
+    rows["doctor specialties"] = list(DoctorProfile.specialties.through.objects.order_by("pk").values())
+    rows["group permissions"] = sorted(Group.objects.values_list("name", "permissions__codename"))
+    rows["user groups"] = sorted(get_user_model().groups.through.objects.values_list("user_id", "group_id"))
+    return rows
+
+
+def demo_doctor():
+    return DoctorProfile.objects.get(user__email=demo.DOCTOR_EMAIL)
+
+
+def breaching_soon():
+    spec = next(q for q in demo.QUESTIONS if isinstance(q.plan, demo.BreachingSoon))
+    return Question.objects.filter(title=spec.title, patient__email=spec.patient)
+
+
+def test_seeding_twice_changes_nothing():
+    call_command("seed_demo", stdout=StringIO())
+    first = snapshot()
+    call_command("seed_demo", stdout=StringIO())
+    assert snapshot() == first
+    assert Question.objects.count() == len(demo.QUESTIONS)
+
+
+def test_demo_doctor_queue_has_open_questions_in_every_sla_state():
+    now = timezone.now()
+    demo.seed_demo(now)
+    doctor = demo_doctor()
+    queue = list(questions_for_doctor(doctor).filter(status__in=OPEN))
+
+    for state in (sla.ON_TRACK, sla.AT_RISK, sla.BREACHED):
+        in_state = [q for q in queue if sla.sla_state(q, now) == state]
+        assert any(q.claimed_by_id is None for q in in_state), f"no unclaimed {state} question"
+        assert any(q.claimed_by_id == doctor.pk for q in in_state), f"no {state} question claimed by the doctor"
+    assert any(sla.sla_state(q, now) == sla.PAUSED and q.status == QuestionStatus.INFO_REQUESTED for q in queue)
+    assert any(q.is_follow_up and q.claimed_by_id == doctor.pk for q in queue)
+    urgent = [q for q in queue if q.is_urgent]
+    assert len(urgent) == 1 and "chest pain" in urgent[0].red_flags
+
+
+def test_only_the_question_describing_an_emergency_is_urgent():
+    demo.seed_demo()
+    urgent = Question.objects.filter(is_urgent=True)
+    assert [q.title for q in urgent] == ["Tightness in my chest when I climb the stairs"]
+    assert not Question.objects.filter(is_urgent=False).exclude(red_flags=[]).exists()
+
+
+def test_open_clocks_are_consistent_and_left_for_the_sweep_to_escalate():
+    demo.seed_demo()
+    for question in Question.objects.filter(status__in=OPEN):
+        assert question.clock_warn_at == sla.warn_at_for(question.clock_started_at, question.clock_due_at)
+        assert question.warned_at is None and question.breached_at is None
+        if question.is_follow_up:
+            assert question.first_answered_at is not None
+        else:
+            assert question.due_at == question.clock_due_at
+            assert question.first_answered_at is None and question.answered_by is None
+            if question.title != next(iter(breaching_soon())).title:
+                window = question.clock_due_at - question.clock_started_at
+                assert window == sla.answer_window(question.is_urgent)
+
+
+def test_answered_questions_have_a_doctors_answer_and_no_running_clock():
+    now = timezone.now()
+    demo.seed_demo(now)
+    answered = Question.objects.filter(first_answered_at__isnull=False, is_follow_up=False)
+    states = {sla.sla_state(q, now) for q in answered}
+    assert states == {sla.MET, sla.MISSED}
+    for question in answered:
+        assert question.clock_due_at is None and question.answered_by is not None
+        answer = question.replies.get(kind=ReplyKind.ANSWER)
+        assert answer.doctor == question.answered_by and answer.created_at == question.first_answered_at
+        assert len(answer.body) > 200
+    missed = [q for q in answered if sla.sla_state(q, now) == sla.MISSED]
+    for question in missed:
+        assert question.breached_at == question.due_at
+        assert set(question.escalations.values_list("level", flat=True)) == {"at_risk", "breached"}
+
+
+def test_a_patient_follow_up_reopens_the_question_for_the_answering_doctor():
+    now = timezone.now()
+    demo.seed_demo(now)
+    question = Question.objects.get(is_follow_up=True)
+    assert [r.kind for r in question.replies.all()] == [ReplyKind.ANSWER, ReplyKind.FOLLOW_UP]
+    assert question.status == QuestionStatus.OPEN and question.claimed_by == question.answered_by == demo_doctor()
+    assert question.clock_started_at == question.replies.get(kind=ReplyKind.FOLLOW_UP).created_at
+    assert sla.sla_state(question, now) == sla.ON_TRACK
+
+
+def test_people_specialties_and_doctors_are_complete():
+    demo.seed_demo()
+    assert Specialty.objects.count() >= 8
+    assert not Specialty.objects.filter(description="").exists()
+    verified = DoctorProfile.objects.filter(is_verified=True)
+    assert verified.count() >= 6
+    assert verified.filter(is_senior=True).count() == 2
+    assert DoctorProfile.objects.filter(is_verified=False).count() == 1
+    for doctor in DoctorProfile.objects.all():
+        assert doctor.display_name.startswith("Dr. ")
+        assert doctor.qualifications and doctor.registration_number and doctor.bio
+        assert doctor.specialties.exists()
+    assert set(demo_doctor().specialties.values_list("slug", flat=True)) == {"general-medicine", "dermatology"}
+    patients = get_user_model().objects.filter(email__in=[p.email for p in demo.PATIENTS])
+    assert {p.time_zone for p in patients} >= {"Europe/Warsaw", "America/New_York"}
+    assert all(p.age and p.sex for p in patients)
+
+
+@pytest.mark.parametrize("email", [demo.PATIENT_EMAIL, demo.DOCTOR_EMAIL, demo.STAFF_EMAIL])
+def test_demo_logins_work_with_the_demo_password(client, email):
+    demo.seed_demo()
+    assert authenticate(username=email, password="portal-demo") is not None
+    assert client.login(email=email, password="portal-demo")
+
+
+def test_demo_doctor_may_enter_the_doctors_admin_and_staff_the_staff_admin():
+    demo.seed_demo()
+    users = get_user_model().objects
+    request = RequestFactory().get("/")
+    request.user = users.get(email=demo.DOCTOR_EMAIL)
+    assert doctor_admin_site.has_permission(request)
+    assert not request.user.is_staff  # doctors work in their own admin, not the staff one
+    request.user = users.get(email=demo.STAFF_EMAIL)
+    assert admin.site.has_permission(request)
+    request.user = users.get(email=demo.PATIENT_EMAIL)
+    assert not doctor_admin_site.has_permission(request) and not admin.site.has_permission(request)
+    request.user = users.get(email="piotr.zielinski@example.com")
+    assert not doctor_admin_site.has_permission(request)
+
+
+def test_staff_has_the_dashboard_and_reassign_permissions_through_the_sla_group():
+    demo.seed_demo()
+    staff = get_user_model().objects.get(email=demo.STAFF_EMAIL)
+    group = Group.objects.get(name=settings.SLA_STAFF_GROUP)
+    assert staff.is_staff and staff.groups.filter(pk=group.pk).exists()
+    granted = set(group.permissions.values_list("content_type__app_label", "codename"))
+    assert {("consultations", "view_sla_dashboard"), ("consultations", "reassign_question")} <= granted
+    assert ("consultations", "change_question") in granted
+    assert staff.has_perm("consultations.view_sla_dashboard") and staff.has_perm("consultations.reassign_question")
+
+
+def test_breaching_soon_question_warns_in_a_minute_and_breaches_in_three():
+    now = timezone.now()
+    demo.seed_demo(now)
+    question = breaching_soon().get()
+    assert question.status == QuestionStatus.OPEN and question.claimed_by is None
+    assert question.clock_warn_at == now + timedelta(minutes=1)
+    assert question.clock_due_at == question.due_at == now + timedelta(minutes=3)
+    assert question.clock_warn_at == sla.warn_at_for(question.clock_started_at, question.clock_due_at)
+    assert sla.sla_state(question, now) == sla.ON_TRACK
+    assert sla.sla_state(question, now + timedelta(minutes=2)) == sla.AT_RISK
+    assert sla.sla_state(question, now + timedelta(minutes=4)) == sla.BREACHED
+
+
+def test_breaching_soon_question_starts_again_once_the_sweep_has_escalated_it():
+    start = timezone.now()
+    demo.seed_demo(start)
+    question = breaching_soon().get()
+    later = start + timedelta(minutes=10)
+    Question.objects.filter(pk=question.pk).update(warned_at=start + timedelta(minutes=1), breached_at=later)
+
+    demo.seed_demo(later)
+
+    again = breaching_soon().get()
+    assert again.pk == question.pk
+    assert again.warned_at is None and again.breached_at is None
+    assert again.clock_warn_at == later + timedelta(minutes=1)
+    assert Question.objects.count() == len(demo.QUESTIONS)
+
+
+def test_breaching_soon_question_answered_by_a_doctor_is_kept_and_a_fresh_one_added():
+    start = timezone.now()
+    demo.seed_demo(start)
+    question = breaching_soon().get()
+    services.post_answer(question, demo_doctor(), "Keep the ear dry and use the drops for five days.")
+
+    demo.seed_demo(start + timedelta(minutes=10))
+
+    assert breaching_soon().count() == 2
+    question.refresh_from_db()
+    assert question.status == QuestionStatus.ANSWERED
+    fresh = breaching_soon().get(status=QuestionStatus.OPEN)
+    assert fresh.clock_warn_at == start + timedelta(minutes=11)
+
+
+def test_untouched_question_whose_state_drifted_is_moved_back_to_it():
+    start = timezone.now()
+    demo.seed_demo(start)
+    on_track = Question.objects.get(title="Itchy ring-shaped patch on my forearm")
+    breached = Question.objects.get(title="Hand eczema flaring despite steroid cream")
+    later = start + timedelta(hours=6)
+    assert sla.sla_state(on_track, later) == sla.BREACHED
+
+    demo.seed_demo(later)
+
+    on_track.refresh_from_db()
+    assert sla.sla_state(on_track, later) == sla.ON_TRACK
+    assert on_track.submitted_at > start
+    # Still in the state it demonstrates: left exactly as it was.
+    assert Question.objects.get(pk=breached.pk).submitted_at == breached.submitted_at
+    assert Question.objects.count() == len(demo.QUESTIONS)
+
+
+def test_question_someone_worked_on_is_never_reset():
+    start = timezone.now()
+    demo.seed_demo(start)
+    question = Question.objects.get(title="Itchy ring-shaped patch on my forearm")
+    assert services.claim_question(question.pk, demo_doctor()).ok
+    services.post_answer(question, demo_doctor(), "This looks like ringworm; an antifungal cream will clear it.")
+    question.refresh_from_db()
+    before = Question.objects.filter(pk=question.pk).values().get()
+
+    demo.seed_demo(start + timedelta(days=1))
+
+    assert Question.objects.filter(pk=question.pk).values().get() == before
+    assert Question.objects.count() == len(demo.QUESTIONS)
+
+
+def test_command_prints_a_summary_and_the_demo_logins():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    assert "24 created" in text or f"{len(demo.QUESTIONS)} created" in text
+    for email in (demo.PATIENT_EMAIL, demo.DOCTOR_EMAIL, demo.STAFF_EMAIL):
+        assert email in text
+    assert "portal-demo" in text
+    assert "Earache since swimming at the weekend" in text
