@@ -1,0 +1,135 @@
+"""Account forms: sign up, log in by e-mail, the patient's profile."""
+
+import zoneinfo
+from functools import cache
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.urls import reverse
+from django.utils.html import format_html
+
+from portal.models import Sex, User, time_zone_choices
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def is_known_time_zone(name: str) -> bool:
+    return name in known_time_zones()
+
+
+AGE_ERRORS = {
+    "invalid": "Enter your age as a whole number of years, e.g. 34.",
+    "min_value": "Age cannot be below 0.",
+    "max_value": "Age must be 120 or below.",
+}
+
+
+def _age_field(**kwargs) -> forms.IntegerField:
+    return forms.IntegerField(min_value=0, max_value=120, required=False, error_messages=AGE_ERRORS, **kwargs)
+
+
+def _sex_field(**kwargs) -> forms.ChoiceField:
+    return forms.ChoiceField(choices=[("", "Prefer not to say"), *Sex.choices], required=False, **kwargs)
+
+
+class SignUpForm(BaseUserCreationForm):
+    """A patient's account. The time zone is detected by the browser (site.js fills
+    `detected_time_zone`); the visible list is the fallback and wins when chosen."""
+
+    detected_time_zone = forms.CharField(required=False, widget=forms.HiddenInput)
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Answer times are shown in this time zone. Leave it to detect it from your browser.",
+    )
+    age = _age_field(help_text="Optional. Filled in for you when you ask a question.")
+    sex = _sex_field(help_text="Optional. Filled in for you when you ask a question.")
+    accept_terms = forms.BooleanField(
+        label="I accept the terms",
+        error_messages={"required": "You need to accept the terms of use and the privacy policy to sign up."},
+    )
+
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "age", "sex")
+        labels = {"email": "E-mail address", "full_name": "Full name"}
+        help_texts = {"full_name": "Only you see it; doctors see a patient number instead."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["full_name"].required = True
+        self.fields["full_name"].error_messages["required"] = "Enter your name."
+        self.fields["email"].error_messages["required"] = "Enter your e-mail address."
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+        self.fields["time_zone"].choices = [("", "Detect automatically"), *time_zone_choices()]
+        self.fields["accept_terms"].label = format_html(
+            'I accept the <a href="{}" target="_blank" rel="noopener">terms of use</a> and the '
+            '<a href="{}" target="_blank" rel="noopener">privacy policy</a>, and I understand this is not an '
+            "emergency service.",
+            reverse("terms"),
+            reverse("privacy"),
+        )
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account with this e-mail address already exists. Log in, or reset your password if you forgot it."
+            )
+        return email
+
+    def clean_time_zone(self):
+        return self.cleaned_data.get("time_zone") or ""
+
+    def chosen_time_zone(self) -> str:
+        """The list's choice, else what the browser detected, else the site's zone."""
+        chosen = self.cleaned_data.get("time_zone")
+        detected = (self.cleaned_data.get("detected_time_zone") or "").strip()
+        for name in (chosen, detected):
+            if name and is_known_time_zone(name):
+                return name
+        return settings.TIME_ZONE
+
+    def save(self, commit=True):
+        user = super().save(commit=False)
+        user.time_zone = self.chosen_time_zone()
+        if commit:
+            user.save()
+        return user
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's login form, asking for the e-mail address the account was made with."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That e-mail address and password do not match an account. Check both and try again.",
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = "E-mail address"
+        self.fields["username"].widget = forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+
+
+class ProfileForm(forms.ModelForm):
+    age = _age_field(help_text="Filled in for you when you ask a question.")
+    sex = _sex_field(help_text="Filled in for you when you ask a question.")
+
+    class Meta:
+        model = User
+        fields = ("full_name", "age", "sex", "time_zone")
+        labels = {"full_name": "Full name", "time_zone": "Time zone"}
+        help_texts = {
+            "full_name": "Only you see it; doctors see your patient number instead.",
+            "time_zone": "Answer times and countdowns are shown in this time zone.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["full_name"].required = True
+        self.fields["full_name"].error_messages["required"] = "Enter your name."
