@@ -1,3 +1,5 @@
+"""Patients' question pages, and the attachment download shared with doctors and staff."""
+
 from django.urls import path
 
 from consultations import views
@@ -8,4 +10,9 @@ urlpatterns = [
     path("", views.my_questions, name="my_questions"),
     path("ask/", views.ask, name="ask"),
     path("<int:pk>/", views.question_detail, name="question_detail"),
+    path("<int:pk>/submitted/", views.question_submitted, name="question_submitted"),
+    path("<int:pk>/follow-up/", views.follow_up, name="follow_up"),
+    path("<int:pk>/rate/", views.rate, name="rate"),
+    path("<int:pk>/close/", views.close, name="close"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
 ]

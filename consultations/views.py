@@ -1,23 +1,254 @@
-"""Patients' pages (foundation stubs, replaced by the patient pages work)."""
+"""Patients' pages: ask, the success page, my questions, the question page and its
+actions, and the access-checked attachment download shared with doctors and staff.
 
+Rules live in `services`, `access` and `uploads`; these views only translate
+between HTTP and those functions.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
-from consultations.models import Question
+from consultations import access, services
+from consultations.forms import AskForm, FollowUpForm, RatingForm
+from consultations.models import Question, QuestionStatus, Specialty
+from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
+
+logger = logging.getLogger(__name__)
+
+MY_QUESTIONS_PER_PAGE = 20
 
 
-@login_required
-def my_questions(request):
-    questions = Question.objects.visible_to_patient(request.user).select_related("specialty")
-    return render(request, "consultations/my_questions.html", {"questions": questions})
+# --- The patient's view of the guarantee clock ---------------------------------------
+
+
+def duration_text(seconds: int) -> str:
+    """A short, human duration: "2 d 3 h", "3 h 12 min", "4 min 05 s", "9 s".
+
+    static/portal/countdown.js formats the live countdown the same way.
+    """
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def countdown_text(remaining: timedelta) -> str:
+    seconds = int(remaining.total_seconds())
+    if seconds >= 0:
+        return f"answer due in {duration_text(seconds)}"
+    return f"overdue by {duration_text(-seconds)}"
+
+
+@dataclass(frozen=True)
+class PatientClock:
+    """What the patient sees about the guarantee: a live countdown or a plain state."""
+
+    state: str  # running | paused | answered | closed
+    text: str
+    due_at: datetime | None = None
+
+    @property
+    def due_iso(self) -> str:
+        return self.due_at.isoformat() if self.due_at else ""
+
+
+def patient_clock(question: Question, now: datetime) -> PatientClock:
+    if question.status == QuestionStatus.CLOSED:
+        return PatientClock("closed", "closed")
+    if question.status == QuestionStatus.ANSWERED:
+        return PatientClock("answered", "answered")
+    if question.status == QuestionStatus.INFO_REQUESTED or question.clock_paused_at is not None:
+        return PatientClock("paused", "waiting for your reply")
+    due_at = question.clock_due_at or question.due_at
+    return PatientClock("running", countdown_text(due_at - now), due_at)
+
+
+# --- Asking ----------------------------------------------------------------------------
+
+
+def _own_question(request, pk) -> Question:
+    """The signed-in patient's own question; anyone else's is a 404, so ids reveal nothing."""
+    return get_object_or_404(
+        Question.objects.visible_to_patient(request.user).select_related("specialty", "answered_by"), pk=pk
+    )
+
+
+def _ask_initial(request) -> dict:
+    initial = {"age": request.user.age, "sex": request.user.sex}
+    slug = request.GET.get("specialty")
+    if slug:
+        specialty = Specialty.objects.filter(slug=slug).first()
+        if specialty is not None:
+            initial["specialty"] = specialty.pk
+    return initial
 
 
 @login_required
 def ask(request):
-    return render(request, "consultations/ask.html", {})
+    if request.method == "POST":
+        form = AskForm(request.POST, request.FILES)
+        if form.is_valid():
+            question = services.submit_question(
+                patient=request.user, files=form.cleaned_data["attachments"], **form.question_fields()
+            )
+            return redirect("consultations:question_submitted", pk=question.pk)
+    else:
+        form = AskForm(initial=_ask_initial(request))
+    red_flags = []
+    if form.is_bound:
+        red_flags = find_red_flags(*(form.data.get(name, "") for name in ("title", "description", "medical_history")))
+    return render(
+        request,
+        "consultations/ask.html",
+        {
+            "form": form,
+            "red_flags": red_flags,
+            "red_flag_phrases_json": json.dumps(RED_FLAG_PHRASES),
+            "max_files": settings.QUESTION_MAX_ATTACHMENTS,
+            "max_bytes": settings.QUESTION_ATTACHMENT_MAX_BYTES,
+        },
+    )
 
 
 @login_required
+def question_submitted(request, pk):
+    question = _own_question(request, pk)
+    return render(
+        request,
+        "consultations/submitted.html",
+        {
+            "question": question,
+            "window_hours": (question.due_at - question.submitted_at).total_seconds() / 3600,
+            "clock": patient_clock(question, timezone.now()),
+        },
+    )
+
+
+# --- My questions and the question page ---------------------------------------------
+
+
+@login_required
+def my_questions(request):
+    questions = (
+        Question.objects.visible_to_patient(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
+    )
+    page = Paginator(questions, MY_QUESTIONS_PER_PAGE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    rows = [(question, patient_clock(question, now)) for question in page]
+    return render(request, "consultations/my_questions.html", {"page": page, "rows": rows})
+
+
+def _render_question(request, question, *, follow_up_form=None, rating_form=None, status=200):
+    replies = question.replies.select_related("doctor").prefetch_related("doctor__specialties")
+    if rating_form is None and question.rating:
+        rating_form = RatingForm(initial={"rating": question.rating, "comment": question.rating_comment})
+    context = {
+        "question": question,
+        "replies": replies,
+        "attachments": question.attachments.all(),
+        "clock": patient_clock(question, timezone.now()),
+        "can_follow_up": question.status != QuestionStatus.CLOSED,
+        "can_rate": question.first_answered_at is not None,
+        "follow_up_form": follow_up_form or FollowUpForm(),
+        "rating_form": rating_form or RatingForm(),
+    }
+    return render(request, "consultations/question_detail.html", context, status=status)
+
+
+@login_required
+@never_cache
 def question_detail(request, pk):
-    question = get_object_or_404(Question.objects.visible_to_patient(request.user), pk=pk)
-    return render(request, "consultations/question_detail.html", {"question": question})
+    return _render_question(request, _own_question(request, pk))
+
+
+@login_required
+@require_POST
+def follow_up(request, pk):
+    question = _own_question(request, pk)
+    form = FollowUpForm(request.POST)
+    if not form.is_valid():
+        return _render_question(request, question, follow_up_form=form, status=400)
+    was_waiting_for_patient = question.status == QuestionStatus.INFO_REQUESTED
+    try:
+        services.post_follow_up(question, request.user, form.cleaned_data["body"])
+    except ValueError:
+        messages.error(request, "This question is closed. Please ask a new question instead.")
+        return redirect(question)
+    if was_waiting_for_patient:
+        messages.success(request, "Thank you. The doctor has your reply and the answer clock runs again.")
+    else:
+        messages.success(request, "Your message was sent to the doctor.")
+    return redirect(question)
+
+
+@login_required
+@require_POST
+def rate(request, pk):
+    question = _own_question(request, pk)
+    if question.first_answered_at is None:
+        messages.error(request, "You can rate the answer once a doctor has answered.")
+        return redirect(question)
+    form = RatingForm(request.POST)
+    if not form.is_valid():
+        return _render_question(request, question, rating_form=form, status=400)
+    services.rate_answer(question, form.cleaned_data["rating"], form.cleaned_data["comment"])
+    messages.success(request, "Thank you for rating the answer.")
+    return redirect(question)
+
+
+@login_required
+@require_POST
+def close(request, pk):
+    question = _own_question(request, pk)
+    if services.close_question(question):
+        messages.success(request, "Your question is closed. Thank you for using Ask a Doctor.")
+    else:
+        messages.info(request, "This question was already closed.")
+    return redirect(question)
+
+
+# --- Attachments -----------------------------------------------------------------------
+
+
+@login_required
+@never_cache
+def attachment_download(request, pk):
+    """Serve one attachment to whoever may see its question. Doctors and staff get a
+    neutral file name (never the patient's own) and their download is logged."""
+    attachment = access.attachment_for(request.user, pk)
+    question = attachment.question
+    is_owner = question.patient_id == request.user.pk
+    if not is_owner:
+        services.log_access(request.user, question, "download", request=request, attachment=attachment)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        logger.error("Attachment %s is missing from private storage", attachment.pk)
+        raise Http404("This file is no longer available.") from None
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.original_name if is_owner else attachment.neutral_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
