@@ -1,13 +1,17 @@
-"""Articles' periodic tasks (issue 5 fills them in)."""
+"""Articles' periodic tasks (names are in the beat schedule): thin wrappers."""
 
 from celery import shared_task
+
+from articles import popularity, services
 
 
 @shared_task(ignore_result=True)
 def flag_overdue_reviews() -> int:
-    return 0
+    """Hourly: flag articles whose medical review expired and notify their reviewers."""
+    return services.flag_overdue_reviews().flagged
 
 
 @shared_task(ignore_result=True)
 def flush_view_counts() -> int:
-    return 0
+    """Every minute: move buffered view counts into the per-day table."""
+    return popularity.flush_view_counts()

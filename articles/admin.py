@@ -1,0 +1,446 @@
+"""Articles in both admin sites: the editorial workflow for doctors and staff.
+
+Staff admin (/admin/): staff see every article. A doctor who is staff writes
+with the `write_article` permission and reviews with `review_article`.
+Doctors' workbench (/doctor/): any verified doctor writes articles and reviews
+colleagues' articles; they see their own articles, articles waiting for review
+and published ones, and edit only their own drafts.
+Either way nobody reviews their own article (articles.services refuses it,
+and a database constraint backs that up). Overdue reviews are listed first.
+"""
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from articles import services
+from articles.models import Article, ArticleStatus, ArticleViewDay, Source, Subscriber, Tag
+from consultations.access import verified_doctor
+from consultations.doctor_admin import doctor_admin_site
+
+WORKFLOW_STEPS = {
+    "submit": "Submit for medical review",
+    "publish": "Approve and publish (I reviewed it)",
+    "draft": "Send back to draft",
+}
+
+
+class ReviewStateFilter(admin.SimpleListFilter):
+    title = "medical review"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("due_soon", "Due within 30 days"), ("current", "Current")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        published = queryset.filter(status=ArticleStatus.PUBLISHED)
+        if self.value() == "overdue":
+            return published.filter(Q(next_review_due_at__lte=now) | Q(review_overdue_at__isnull=False))
+        if self.value() == "due_soon":
+            return published.filter(next_review_due_at__gt=now, next_review_due_at__lte=now + timedelta(days=30))
+        if self.value() == "current":
+            return published.filter(next_review_due_at__gt=now, review_overdue_at__isnull=True)
+        return queryset
+
+
+class SourceInline(admin.TabularInline):
+    model = Source
+    extra = 1
+    fields = ["title", "url", "position"]
+
+
+class ArticleAdminBase(admin.ModelAdmin):
+    list_display = ["title", "specialty", "status", "author", "reviewer", "review_state", "published_at"]
+    list_filter = [ReviewStateFilter, "status", "specialty"]
+    list_select_related = ["specialty", "author", "reviewer"]
+    search_fields = ["title", "summary"]
+    prepopulated_fields = {"slug": ["title"]}
+    filter_horizontal = ["tags"]
+    inlines = [SourceInline]
+    actions = ["submit_selected", "publish_selected", "draft_selected"]
+    readonly_fields = [
+        "status",
+        "reviewer",
+        "submitted_at",
+        "published_at",
+        "reviewed_at",
+        "next_review_due_at",
+        "review_overdue_at",
+        "reading_minutes",
+        "view_count",
+        "preview",
+    ]
+    change_form_template = "admin/articles/article/change_form.html"
+    editable_fields = ["title", "slug", "summary", "specialty", "tags", "body_markdown", "hero_image", "hero_image_alt"]
+
+    # --- who is acting -------------------------------------------------------------
+    def acting_doctor(self, request):
+        """The doctor profile the workflow records for this user (None for staff without one)."""
+        return verified_doctor(request.user)
+
+    def forced_author(self, request):
+        """The author a new article gets automatically, or None if the user picks one."""
+        return self.acting_doctor(request)
+
+    def acts_as_staff(self, request) -> bool:
+        """Editorial staff may move any article through the workflow (but never review it)."""
+        return False
+
+    # --- list ------------------------------------------------------------------------
+    def get_queryset(self, request):
+        now = timezone.now()
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                review_rank=Case(
+                    When(
+                        Q(status=ArticleStatus.PUBLISHED)
+                        & (Q(next_review_due_at__lte=now) | Q(review_overdue_at__isnull=False)),
+                        then=Value(0),
+                    ),
+                    When(status=ArticleStatus.IN_REVIEW, then=Value(1)),
+                    default=Value(2),
+                    output_field=IntegerField(),
+                )
+            )
+        )
+
+    def get_ordering(self, request):
+        # Overdue reviews first (oldest due first), then articles waiting for review.
+        return ["review_rank", "next_review_due_at", "-updated_at"]
+
+    @admin.display(description="Review", ordering="next_review_due_at")
+    def review_state(self, article):
+        if article.status != ArticleStatus.PUBLISHED:
+            return "—"
+        if not article.review_is_current():
+            return format_html(
+                '<strong class="errornote">Overdue since {}</strong>',
+                timezone.localtime(article.next_review_due_at).date(),
+            )
+        return format_html("Due {}", timezone.localtime(article.next_review_due_at).date())
+
+    @admin.display(description="Preview (as published)")
+    def preview(self, article):
+        if not article.pk:
+            return "Saved articles show a preview here."
+        # body_html was sanitized by nh3 when the article was saved.
+        return mark_safe(f'<div class="article-preview">{article.body_html}</div>')  # noqa: S308
+
+    # --- form ------------------------------------------------------------------------
+    def get_fields(self, request, obj=None):
+        fields = list(self.editable_fields)
+        if self.forced_author(request) is None:
+            fields.insert(4, "author")
+        if obj is not None:
+            fields += [field for field in self.readonly_fields]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            author = self.forced_author(request)
+            if author is not None:
+                obj.author = author
+        super().save_model(request, obj, form, change)
+
+    def response_change(self, request, obj):
+        if "_submit_for_review" in request.POST:
+            self._run_step(request, obj, "submit")
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context["workflow_buttons"] = [
+                {"step": step, "label": WORKFLOW_STEPS[step], "url": self._step_url(obj, step)}
+                for step in self.available_steps(request, obj)
+            ]
+            extra_context["workflow_help"] = self.workflow_help(request, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def workflow_help(self, request, article):
+        doctor = self.acting_doctor(request)
+        if article.status == ArticleStatus.IN_REVIEW and doctor is not None and doctor.pk == article.author_id:
+            return "Waiting for another doctor's medical review. You cannot review your own article."
+        if article.status == ArticleStatus.PUBLISHED and not article.review_is_current():
+            return "The medical review is overdue: a doctor other than the author should review it again."
+        return ""
+
+    # --- workflow --------------------------------------------------------------------
+    def available_steps(self, request, article) -> list[str]:
+        doctor = self.acting_doctor(request)
+        steps = []
+        if article.status == ArticleStatus.DRAFT and self.may_submit(request, article):
+            steps.append("submit")
+        if article.status != ArticleStatus.DRAFT and self.may_review(request) and doctor is not None:
+            if doctor.pk != article.author_id:
+                steps.append("publish")
+        if article.status != ArticleStatus.DRAFT and self.may_send_back(request, article):
+            steps.append("draft")
+        return steps
+
+    def may_submit(self, request, article) -> bool:
+        raise NotImplementedError
+
+    def may_review(self, request) -> bool:
+        raise NotImplementedError
+
+    def may_send_back(self, request, article) -> bool:
+        raise NotImplementedError
+
+    def _step_url(self, article, step):
+        return reverse(f"{self.admin_site.name}:articles_article_workflow", args=[article.pk, step])
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/workflow/<str:step>/",
+                self.admin_site.admin_view(require_POST(self.workflow_view)),
+                name="articles_article_workflow",
+            ),
+            *super().get_urls(),
+        ]
+
+    def workflow_view(self, request, pk, step):
+        if step not in WORKFLOW_STEPS:
+            raise PermissionDenied
+        article = get_object_or_404(self.get_queryset(request), pk=pk)
+        # _run_step checks the user's rights and explains any refusal.
+        self._run_step(request, article, step)
+        if self.has_view_or_change_permission(request, article):
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:articles_article_change", args=[pk]))
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:articles_article_changelist"))
+
+    def _run_step(self, request, article, step) -> bool:
+        doctor = self.acting_doctor(request)
+        try:
+            if step == "submit":
+                if not self.may_submit(request, article):
+                    raise services.WorkflowError(f"You cannot submit “{article.title}” for review.")
+                services.submit_for_review(article, by=None if self.acts_as_staff(request) else doctor)
+                self.message_user(request, f"“{article.title}” was sent for medical review.", messages.SUCCESS)
+            elif step == "publish":
+                if doctor is None or not self.may_review(request):
+                    raise services.WorkflowError("Only a verified doctor with review rights can review an article.")
+                services.review_and_publish(article, reviewer=doctor)
+                self.message_user(
+                    request, f"“{article.title}” is published, reviewed by {doctor.display_name}.", messages.SUCCESS
+                )
+            elif step == "draft":
+                if not self.may_send_back(request, article):
+                    raise services.WorkflowError(f"You cannot send “{article.title}” back to draft.")
+                services.return_to_draft(article, by=None if self.acts_as_staff(request) else doctor)
+                self.message_user(request, f"“{article.title}” is a draft again.", messages.SUCCESS)
+        except services.WorkflowError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return False
+        return True
+
+    def _run_on_selected(self, request, queryset, step):
+        for article in queryset:
+            self._run_step(request, article, step)
+
+    @admin.action(description="Submit selected drafts for medical review")
+    def submit_selected(self, request, queryset):
+        self._run_on_selected(request, queryset, "submit")
+
+    @admin.action(description="Approve and publish selected articles (I reviewed them)")
+    def publish_selected(self, request, queryset):
+        self._run_on_selected(request, queryset, "publish")
+
+    @admin.action(description="Send selected articles back to draft")
+    def draft_selected(self, request, queryset):
+        self._run_on_selected(request, queryset, "draft")
+
+
+@admin.register(Article)
+class StaffArticleAdmin(ArticleAdminBase):
+    def acts_as_staff(self, request):
+        return request.user.has_perm("articles.change_article")
+
+    def forced_author(self, request):
+        # Editorial staff may enter an article for any doctor; a doctor who is
+        # only an author always writes as themselves.
+        if request.user.has_perm("articles.change_article"):
+            return None
+        return self.acting_doctor(request)
+
+    def may_submit(self, request, article):
+        user = request.user
+        if user.has_perm("articles.change_article"):
+            return True
+        doctor = self.acting_doctor(request)
+        return user.has_perm("articles.write_article") and doctor is not None and doctor.pk == article.author_id
+
+    def may_review(self, request):
+        return request.user.has_perm("articles.review_article")
+
+    def may_send_back(self, request, article):
+        user = request.user
+        if user.has_perm("articles.change_article"):
+            return True
+        doctor = self.acting_doctor(request)
+        if article.status == ArticleStatus.IN_REVIEW and self.may_review(request):
+            return doctor is not None and doctor.pk != article.author_id
+        return doctor is not None and doctor.pk == article.author_id and user.has_perm("articles.write_article")
+
+    def _writes(self, request):
+        return request.user.has_perm("articles.write_article") and self.acting_doctor(request) is not None
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or self._writes(request) or self.may_review(request)
+
+    def has_view_permission(self, request, obj=None):
+        # Staff see everything; writers and reviewers see every article too.
+        return super().has_view_permission(request, obj) or self._writes(request) or self.may_review(request)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) or self._writes(request)
+
+    def has_change_permission(self, request, obj=None):
+        if super().has_change_permission(request, obj):
+            return True
+        if not self._writes(request):
+            return False
+        return obj is None or (obj.author_id == self.acting_doctor(request).pk and obj.status == ArticleStatus.DRAFT)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.may_review(request):
+            actions.pop("publish_selected", None)
+        return actions
+
+
+class DoctorArticleAdmin(ArticleAdminBase):
+    """The doctors' workbench: every verified doctor writes and reviews."""
+
+    list_filter = [ReviewStateFilter, "status", "specialty"]
+
+    def forced_author(self, request):
+        return self.acting_doctor(request)
+
+    def get_queryset(self, request):
+        doctor = self.acting_doctor(request)
+        queryset = super().get_queryset(request)
+        if doctor is None:
+            return queryset.none()
+        return queryset.filter(
+            Q(author=doctor) | Q(reviewer=doctor) | Q(status__in=[ArticleStatus.IN_REVIEW, ArticleStatus.PUBLISHED])
+        )
+
+    def _is_author(self, request, article):
+        doctor = self.acting_doctor(request)
+        return doctor is not None and article is not None and doctor.pk == article.author_id
+
+    def may_submit(self, request, article):
+        return self._is_author(request, article)
+
+    def may_review(self, request):
+        return self.acting_doctor(request) is not None
+
+    def may_send_back(self, request, article):
+        # The reviewer returns an article for changes; the author withdraws their own.
+        if self._is_author(request, article):
+            return True
+        return article.status == ArticleStatus.IN_REVIEW and self.acting_doctor(request) is not None
+
+    def has_module_permission(self, request):
+        return self.acting_doctor(request) is not None
+
+    def has_view_permission(self, request, obj=None):
+        return self.acting_doctor(request) is not None
+
+    def has_add_permission(self, request):
+        return self.acting_doctor(request) is not None
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return self.acting_doctor(request) is not None
+        return self._is_author(request, obj) and obj.status == ArticleStatus.DRAFT
+
+    def has_delete_permission(self, request, obj=None):
+        # Only an author's never-published draft can be deleted here.
+        return obj is not None and self.has_change_permission(request, obj) and obj.published_at is None
+
+
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+admin.site.register(Tag, TagAdmin)
+
+
+class DoctorTagAdmin(TagAdmin):
+    def _doctor(self, request):
+        return verified_doctor(request.user) is not None
+
+    def has_module_permission(self, request):
+        return self._doctor(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._doctor(request)
+
+    def has_add_permission(self, request):
+        return self._doctor(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+doctor_admin_site.register(Article, DoctorArticleAdmin)
+doctor_admin_site.register(Tag, DoctorTagAdmin)
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    list_display = ["email", "status", "consented_at", "confirmed_at", "unsubscribed_at"]
+    list_filter = [("confirmed_at", admin.EmptyFieldListFilter), ("unsubscribed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email"]
+    readonly_fields = [
+        "email",
+        "consented_at",
+        "confirmation_sent_at",
+        "confirmations_sent",
+        "confirmed_at",
+        "unsubscribed_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        # Addresses come only through the double opt-in.
+        return False
+
+
+@admin.register(ArticleViewDay)
+class ArticleViewDayAdmin(admin.ModelAdmin):
+    list_display = ["article", "day", "views"]
+    list_filter = ["day"]
+    list_select_related = ["article"]
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,37 @@
+"""Articles' fixtures: a clean cache per test, named articles."""
+
+import pytest
+from django.core.cache import cache
+
+from articles import popularity
+from tests.articles.factories import ArticleFactory
+from tests.factories import DoctorFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache_and_counters():
+    # Our own Redis db only (REDIS_URL points at it in these runs).
+    cache.clear()
+    popularity.local_buffer.take()
+    yield
+    cache.clear()
+    popularity.local_buffer.take()
+
+
+@pytest.fixture
+def reviewer(specialty):
+    return DoctorFactory(
+        user=UserFactory(email="reviewer@example.com"), display_name="Dr. Rita Reviewer", specialties=[specialty]
+    )
+
+
+@pytest.fixture
+def article(doctor, reviewer, specialty):
+    return ArticleFactory(
+        title="What causes adult acne?",
+        slug="what-causes-adult-acne",
+        summary="Why acne can start after your teens, and what helps.",
+        specialty=specialty,
+        author=doctor,
+        reviewer=reviewer,
+    )
