@@ -2,6 +2,7 @@
 guaranteed answer time in their own time zone, and finds the question under My questions."""
 
 import re
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,6 +10,7 @@ from django.utils import timezone
 from PIL import Image
 
 from consultations.models import Question
+from consultations.views import countdown_text
 from portal.models import User
 from tests.browser.conftest import BROWSER_TIME_ZONE
 from tests.factories import SpecialtyFactory
@@ -80,6 +82,10 @@ def test_patient_signs_up_asks_with_a_photo_and_finds_the_question(browser_page,
     assert re.fullmatch(r"answer due in (3 h \d+ min|4 h 0 min)", first), first
     page.wait_for_timeout(1200)
     assert re.fullmatch(r"answer due in (3 h \d+ min|4 h 0 min)", countdown.inner_text())
+    # The live countdown speaks exactly like the server-rendered one.
+    for seconds in (0, 9, 65, 3599, 3 * 3600 + 12 * 60, 26 * 3600, -25 * 60):
+        in_browser = page.evaluate(f"window.portalCountdown.countdownText({seconds * 1000})")
+        assert in_browser == countdown_text(timedelta(seconds=seconds))
 
     # The question page links the photo through the checked download view.
     row.get_by_role("link", name="Itchy red patch on my forearm").click()

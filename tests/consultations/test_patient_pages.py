@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from consultations import services
-from consultations.models import Question
+from consultations.models import Notification, Question
 from consultations.views import countdown_text, duration_text, patient_clock
 from tests.factories import QuestionFactory
 
@@ -81,6 +81,9 @@ def test_success_page_shows_the_guaranteed_time_in_the_patients_time_zone(client
     with time_machine.travel(SUBMITTED + timedelta(minutes=1)):
         html = client.get(reverse("consultations:question_submitted", args=[question.pk])).content.decode()
     assert shown in html
+    confirmation = Notification.objects.get(question=question, kind="question_received")
+    assert f"A doctor will answer by {shown} ({time_zone} time)." in confirmation.body
+    assert reverse("consultations:question_detail", args=[question.pk]) in confirmation.body
     assert "We sent a confirmation e-mail to <strong>patient@example.com</strong>" in html
     assert "within 4 hours" in html
     assert "Call your local emergency number now" not in html.split('id="red-flag-notice"')[0]
@@ -102,6 +105,9 @@ def test_success_page_of_an_urgent_question_repeats_the_emergency_notice(client,
     assert 'id="red-flag-notice" hidden' not in html
     assert "Call your local emergency number now" in html
     assert "within 1 hour of sending, shortened because your question was marked urgent" in html
+    confirmation = Notification.objects.get(question=question)
+    assert "call your local emergency number now" in confirmation.body
+    assert "IMPORTANT" in confirmation.body
 
 
 @pytest.mark.django_db
