@@ -1,0 +1,936 @@
+"""The staff SLA dashboard's figures: plain functions of `now`, computed by the database.
+
+PostgreSQL is the production path: every count, and the median and 90th
+percentile of the time to first answer, come from grouped aggregate queries
+(`percentile_cont(...) WITHIN GROUP`), one query per table shown, never one per
+row. SQLite has no `percentile_cont`; there (local runs and tests without
+DATABASE_URL), and only there, the period's answer times are read by one
+values_list query and interpolated in Python with PostgreSQL's formula, so both
+give the same numbers.
+
+The definitions behind every figure (page, CSV, JSON and Prometheus alike):
+
+- open: a doctor's answer is owed and its clock runs (`clock_due_at` set, not
+  paused). On track before `clock_warn_at`, at risk from it, breached strictly
+  after `clock_due_at` (the same boundaries as `sla.clock_state`).
+- received in a period: submitted in it; answered: first answer given in it;
+  within the guarantee: `first_answered_at <= due_at`; answered late: after it.
+- open past due in a period: no first answer yet, waiting for a doctor, and its
+  due time passed within the period.
+- breaches = answered late + open past due.
+- compliance = answered within the guarantee / (answered + open past due): a
+  question nobody has answered counts against the promise as soon as it is late,
+  not only once its late answer arrives.
+"""
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Aggregate, Count, F, FloatField, Func, Q
+from django.db.models.functions import TruncDate
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from consultations import sla
+from consultations.models import (
+    DoctorProfile,
+    Escalation,
+    EscalationLevel,
+    Question,
+    QuestionStatus,
+    Specialty,
+    SweepRun,
+)
+
+OPEN_STATUSES = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
+
+PERIODS = {
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+}
+DEFAULT_PERIOD = "24h"
+TREND_DAYS = 30
+LIST_LIMIT = 25
+ESCALATION_LIMIT = 20
+
+
+# --- Database expressions ---------------------------------------------------------
+
+
+class AnswerSeconds(Func):
+    """Seconds from submission to the first answer (PostgreSQL)."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))::double precision"
+    arg_joiner = " - "
+
+    def __init__(self, **extra):
+        super().__init__(F("first_answered_at"), F("submitted_at"), **extra)
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's continuous percentile, usable with `filter=` and in grouped queries."""
+
+    function = "PERCENTILE_CONT"
+    name = "PercentileCont"
+    output_field = FloatField()
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, fraction: float, **extra):
+        if not 0 <= fraction <= 1:
+            raise ValueError("A percentile is a fraction between 0 and 1.")
+        # A float we control, written into the SQL: never user input.
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+def database_has_percentiles() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def percentile_cont(sorted_values: list[float], fraction: float) -> float | None:
+    """PostgreSQL's percentile_cont on an ascending list: linear interpolation between ranks."""
+    if not sorted_values:
+        return None
+    position = fraction * (len(sorted_values) - 1)
+    lower, upper = math.floor(position), math.ceil(position)
+    low, high = sorted_values[lower], sorted_values[upper]
+    return low + (high - low) * (position - lower)
+
+
+def clock_filter(state: str, now: datetime) -> Q:
+    """Questions whose running clock is in `state` at `now`, as a WHERE clause."""
+    running = Q(clock_due_at__isnull=False, clock_paused_at__isnull=True)
+    if state == sla.ON_TRACK:
+        return running & Q(clock_warn_at__gt=now)
+    if state == sla.AT_RISK:
+        return running & Q(clock_warn_at__lte=now, clock_due_at__gte=now)
+    if state == sla.BREACHED:
+        return running & Q(clock_due_at__lt=now)
+    if state == sla.PAUSED:
+        return Q(clock_due_at__isnull=False, clock_paused_at__isnull=False)
+    raise ValueError(f"Not a clock state: {state!r}")
+
+
+def _open_questions():
+    # Restricting to open statuses lets PostgreSQL use the partial queue index:
+    # the cost follows the questions waiting, not the questions stored.
+    return Question.objects.filter(status__in=OPEN_STATUSES).order_by()
+
+
+def _now_counts(now: datetime) -> dict:
+    return {
+        "on_track": Count("pk", filter=clock_filter(sla.ON_TRACK, now)),
+        "at_risk": Count("pk", filter=clock_filter(sla.AT_RISK, now)),
+        "breached": Count("pk", filter=clock_filter(sla.BREACHED, now)),
+        "waiting_for_patient": Count("pk", filter=clock_filter(sla.PAUSED, now)),
+    }
+
+
+# --- Formatting shared by the page, the CSV and the JSON ---------------------------
+
+
+def format_duration(seconds: float | None) -> str:
+    """ "2 h 05 min", "3 d 4 h", "12 min"; a dash when there is nothing to show."""
+    if seconds is None:
+        return "–"
+    minutes = round(abs(seconds) / 60)
+    if minutes == 0:
+        return "< 1 min"
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
+
+
+def format_share(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.1f} %"
+
+
+def _minutes(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def _percent(share: float | None) -> str:
+    return "" if share is None else f"{share * 100:.1f}"
+
+
+# --- Now ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    label: str
+    start: datetime
+    end: datetime
+
+
+def period_for(key: str | None, now: datetime) -> Period:
+    """The reporting window ending at `now`; an unknown key falls back to the default."""
+    if key not in PERIODS:
+        key = DEFAULT_PERIOD
+    label, length = PERIODS[key]
+    return Period(key=key, label=label, start=now - length, end=now)
+
+
+@dataclass
+class SpecialtyNow:
+    pk: int
+    name: str
+    slug: str
+    verified_doctors: int
+    on_track: int = 0
+    at_risk: int = 0
+    breached: int = 0
+    waiting_for_patient: int = 0
+
+    @property
+    def open(self) -> int:
+        return self.on_track + self.at_risk + self.breached
+
+
+@dataclass(frozen=True)
+class OldestWaiting:
+    question_id: int
+    specialty: str
+    waiting_since: datetime
+    waiting_seconds: float
+    is_follow_up: bool
+    state: str
+
+    @property
+    def admin_url(self) -> str:
+        return question_admin_url(self.question_id)
+
+    @property
+    def waiting_display(self) -> str:
+        return format_duration(self.waiting_seconds)
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    last_finished_at: datetime | None
+    age_seconds: float | None
+    stale_after_seconds: int
+
+    @property
+    def stale(self) -> bool:
+        return self.age_seconds is None or self.age_seconds > self.stale_after_seconds
+
+    @property
+    def age_display(self) -> str:
+        if self.age_seconds is None:
+            return "never"
+        if self.age_seconds < 60:
+            return f"{self.age_seconds:.0f} s ago"
+        return f"{format_duration(self.age_seconds)} ago"
+
+
+@dataclass
+class NowFigures:
+    now: datetime
+    on_track: int
+    at_risk: int
+    breached: int
+    waiting_for_patient: int
+    oldest: OldestWaiting | None
+    sweep: SweepStatus
+    specialties: list[SpecialtyNow]
+
+    @property
+    def open(self) -> int:
+        return self.on_track + self.at_risk + self.breached
+
+
+def sweep_status(now: datetime) -> SweepStatus:
+    """The heartbeat: how long ago the last SLA sweep finished; stale after three intervals."""
+    last = (
+        SweepRun.objects.filter(finished_at__isnull=False)
+        .order_by("-started_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    return SweepStatus(
+        last_finished_at=last,
+        age_seconds=None if last is None else max((now - last).total_seconds(), 0.0),
+        stale_after_seconds=3 * settings.SLA_SWEEP_SECONDS,
+    )
+
+
+def oldest_waiting(now: datetime) -> OldestWaiting | None:
+    """The question whose running clock started first: the one waiting longest for a doctor."""
+    question = (
+        _open_questions()
+        .filter(clock_due_at__isnull=False, clock_paused_at__isnull=True)
+        .select_related("specialty")
+        .only("pk", "is_follow_up", "clock_started_at", "clock_warn_at", "clock_due_at", "specialty__name")
+        .order_by("clock_started_at", "pk")
+        .first()
+    )
+    if question is None:
+        return None
+    return OldestWaiting(
+        question_id=question.pk,
+        specialty=question.specialty.name,
+        waiting_since=question.clock_started_at,
+        waiting_seconds=(now - question.clock_started_at).total_seconds(),
+        is_follow_up=question.is_follow_up,
+        state=sla.clock_state(question.clock_warn_at, question.clock_due_at, now),
+    )
+
+
+def now_figures(now: datetime) -> NowFigures:
+    """Open questions by SLA state, overall and per specialty, the oldest waiting, the sweep's age."""
+    totals = _open_questions().aggregate(**_now_counts(now))
+    per_specialty = {
+        row.pop("specialty"): row for row in _open_questions().values("specialty").annotate(**_now_counts(now))
+    }
+    specialties = []
+    for row in Specialty.objects.annotate(
+        verified_doctors=Count("doctors", filter=Q(doctors__is_verified=True, doctors__user__is_active=True))
+    ).values("pk", "name", "slug", "verified_doctors"):
+        specialties.append(SpecialtyNow(**row, **per_specialty.get(row["pk"], {})))
+    return NowFigures(
+        now=now,
+        **totals,
+        oldest=oldest_waiting(now),
+        sweep=sweep_status(now),
+        specialties=specialties,
+    )
+
+
+def now_as_dict(figures: NowFigures) -> dict:
+    """The "now" figures for monitoring (JSON)."""
+    oldest = figures.oldest
+    return {
+        "generated_at": figures.now.isoformat(),
+        "open": {
+            "total": figures.open,
+            "on_track": figures.on_track,
+            "at_risk": figures.at_risk,
+            "breached": figures.breached,
+        },
+        "waiting_for_patient": figures.waiting_for_patient,
+        "oldest_waiting": None
+        if oldest is None
+        else {
+            "question_id": oldest.question_id,
+            "specialty": oldest.specialty,
+            "waiting_since": oldest.waiting_since.isoformat(),
+            "waiting_seconds": round(oldest.waiting_seconds, 3),
+            "is_follow_up": oldest.is_follow_up,
+            "state": oldest.state,
+        },
+        "sweep": {
+            "last_finished_at": None
+            if figures.sweep.last_finished_at is None
+            else figures.sweep.last_finished_at.isoformat(),
+            "age_seconds": None if figures.sweep.age_seconds is None else round(figures.sweep.age_seconds, 3),
+            "stale_after_seconds": figures.sweep.stale_after_seconds,
+            "stale": figures.sweep.stale,
+        },
+        "specialties": [
+            {
+                "slug": row.slug,
+                "name": row.name,
+                "open": row.open,
+                "on_track": row.on_track,
+                "at_risk": row.at_risk,
+                "breached": row.breached,
+                "waiting_for_patient": row.waiting_for_patient,
+                "verified_doctors": row.verified_doctors,
+            }
+            for row in figures.specialties
+        ],
+    }
+
+
+def _prometheus_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def now_as_prometheus(figures: NowFigures) -> str:
+    """The "now" figures in the Prometheus text exposition format (version 0.0.4)."""
+    lines = [
+        "# HELP portal_sla_open_questions Questions owed a doctor's answer, by SLA state.",
+        "# TYPE portal_sla_open_questions gauge",
+    ]
+    for state in ("on_track", "at_risk", "breached"):
+        lines.append(f'portal_sla_open_questions{{state="{state}"}} {getattr(figures, state)}')
+    lines += [
+        "# HELP portal_sla_waiting_for_patient_questions Questions whose clock is paused for the patient.",
+        "# TYPE portal_sla_waiting_for_patient_questions gauge",
+        f"portal_sla_waiting_for_patient_questions {figures.waiting_for_patient}",
+        "# HELP portal_sla_oldest_waiting_seconds How long the longest-waiting question has waited.",
+        "# TYPE portal_sla_oldest_waiting_seconds gauge",
+        f"portal_sla_oldest_waiting_seconds {figures.oldest.waiting_seconds if figures.oldest else 0}",
+        "# HELP portal_sla_sweep_age_seconds Seconds since the last SLA sweep finished (-1: never).",
+        "# TYPE portal_sla_sweep_age_seconds gauge",
+        f"portal_sla_sweep_age_seconds {-1 if figures.sweep.age_seconds is None else figures.sweep.age_seconds}",
+        "# HELP portal_sla_sweep_stale 1 when the last sweep is older than three sweep intervals.",
+        "# TYPE portal_sla_sweep_stale gauge",
+        f"portal_sla_sweep_stale {int(figures.sweep.stale)}",
+        "# HELP portal_sla_specialty_open_questions Questions owed an answer, by specialty and SLA state.",
+        "# TYPE portal_sla_specialty_open_questions gauge",
+    ]
+    for row in figures.specialties:
+        slug = _prometheus_label(row.slug)
+        for state in ("on_track", "at_risk", "breached"):
+            lines.append(
+                f'portal_sla_specialty_open_questions{{specialty="{slug}",state="{state}"}} {getattr(row, state)}'
+            )
+    lines += [
+        "# HELP portal_verified_doctors Verified, active doctors by specialty.",
+        "# TYPE portal_verified_doctors gauge",
+    ]
+    lines += [
+        f'portal_verified_doctors{{specialty="{_prometheus_label(row.slug)}"}} {row.verified_doctors}'
+        for row in figures.specialties
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- Period report ----------------------------------------------------------------
+
+
+@dataclass
+class PeriodRow:
+    """One line of the period report: the whole service, a specialty or a doctor."""
+
+    scope: str  # "all", "specialty" or "doctor"
+    name: str
+    pk: int | None = None
+    received: int | None = 0
+    answered: int = 0
+    within: int = 0
+    answered_late: int = 0
+    open_past_due: int = 0
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
+    escalations: int | None = 0
+    breach_escalations: int | None = 0
+    open_claims: int | None = None
+
+    @property
+    def breaches(self) -> int:
+        return self.answered_late + self.open_past_due
+
+    @property
+    def compliance(self) -> float | None:
+        settled = self.answered + self.open_past_due
+        return self.within / settled if settled else None
+
+    @property
+    def compliance_display(self) -> str:
+        return format_share(self.compliance)
+
+    @property
+    def compliance_percent(self) -> str:
+        return _percent(self.compliance)
+
+    @property
+    def median_display(self) -> str:
+        return format_duration(self.median_seconds)
+
+    @property
+    def median_minutes(self) -> str:
+        return _minutes(self.median_seconds)
+
+    @property
+    def p90_display(self) -> str:
+        return format_duration(self.p90_seconds)
+
+    @property
+    def p90_minutes(self) -> str:
+        return _minutes(self.p90_seconds)
+
+
+@dataclass
+class PeriodReport:
+    period: Period
+    total: PeriodRow
+    specialties: list[PeriodRow]
+    doctors: list[PeriodRow]
+
+
+@dataclass(frozen=True)
+class _PeriodFilters:
+    received: Q
+    answered: Q
+    open_past_due: Q
+
+
+def _period_filters(period: Period) -> _PeriodFilters:
+    return _PeriodFilters(
+        received=Q(submitted_at__gte=period.start, submitted_at__lte=period.end),
+        answered=Q(first_answered_at__gte=period.start, first_answered_at__lte=period.end),
+        # Waiting for a doctor (not for the patient) with its first answer late.
+        open_past_due=Q(
+            status=QuestionStatus.OPEN,
+            first_answered_at__isnull=True,
+            due_at__gte=period.start,
+            due_at__lt=period.end,
+        ),
+    )
+
+
+def _answer_aggregates(filters: _PeriodFilters, percentiles: bool) -> dict:
+    aggregates = {
+        "answered": Count("pk", filter=filters.answered),
+        "within": Count("pk", filter=filters.answered & Q(first_answered_at__lte=F("due_at"))),
+        "answered_late": Count("pk", filter=filters.answered & Q(first_answered_at__gt=F("due_at"))),
+    }
+    if percentiles:
+        aggregates["median_seconds"] = PercentileCont(AnswerSeconds(), 0.5, filter=filters.answered)
+        aggregates["p90_seconds"] = PercentileCont(AnswerSeconds(), 0.9, filter=filters.answered)
+    return aggregates
+
+
+def _question_aggregates(filters: _PeriodFilters, percentiles: bool) -> dict:
+    return {
+        "received": Count("pk", filter=filters.received),
+        **_answer_aggregates(filters, percentiles),
+        "open_past_due": Count("pk", filter=filters.open_past_due),
+    }
+
+
+def _python_percentiles(filters: _PeriodFilters) -> dict[tuple[str, int | None], tuple[float, float]]:
+    """SQLite only: {("all"|"specialty"|"doctor", pk): (median, p90)} from one ordered query."""
+    times = defaultdict(list)
+    rows = (
+        Question.objects.filter(filters.answered)
+        .order_by("first_answered_at", "pk")
+        .values_list("specialty_id", "answered_by_id", "submitted_at", "first_answered_at")
+    )
+    for specialty_id, doctor_id, submitted_at, answered_at in rows:
+        seconds = (answered_at - submitted_at).total_seconds()
+        times["all", None].append(seconds)
+        times["specialty", specialty_id].append(seconds)
+        if doctor_id is not None:
+            times["doctor", doctor_id].append(seconds)
+    result = {}
+    for key, values in times.items():
+        values.sort()
+        result[key] = (percentile_cont(values, 0.5), percentile_cont(values, 0.9))
+    return result
+
+
+def period_report(period: Period) -> PeriodReport:
+    """Received, answered, compliance, median and p90 time to first answer, breaches and
+    escalations for `period`: overall, per specialty and per doctor."""
+    filters = _period_filters(period)
+    in_db = database_has_percentiles()
+    touched = Question.objects.filter(filters.received | filters.answered | filters.open_past_due).order_by()
+
+    total = PeriodRow(scope="all", name="All specialties", **touched.aggregate(**_question_aggregates(filters, in_db)))
+    by_specialty = {
+        row.pop("specialty"): row
+        for row in touched.values("specialty").annotate(**_question_aggregates(filters, in_db))
+    }
+    by_doctor = {
+        row.pop("answered_by"): row
+        for row in Question.objects.filter(filters.answered, answered_by__isnull=False)
+        .order_by()
+        .values("answered_by")
+        .annotate(**_answer_aggregates(filters, in_db))
+    }
+    open_claims = dict(
+        _open_questions()
+        .filter(claimed_by__isnull=False)
+        .values("claimed_by")
+        .annotate(n=Count("pk"))
+        .values_list("claimed_by", "n")
+    )
+    escalations = defaultdict(lambda: [0, 0])
+    for specialty_id, level, count in (
+        Escalation.objects.filter(created_at__gte=period.start, created_at__lte=period.end)
+        .order_by()
+        .values("question__specialty", "level")
+        .annotate(n=Count("pk"))
+        .values_list("question__specialty", "level", "n")
+    ):
+        escalations[specialty_id][0] += count
+        if level == EscalationLevel.BREACHED:
+            escalations[specialty_id][1] += count
+
+    specialties = [
+        PeriodRow(
+            scope="specialty",
+            name=specialty["name"],
+            pk=specialty["pk"],
+            **by_specialty.get(specialty["pk"], {}),
+            escalations=escalations[specialty["pk"]][0],
+            breach_escalations=escalations[specialty["pk"]][1],
+        )
+        for specialty in Specialty.objects.values("pk", "name")
+    ]
+    total.escalations = sum(counts[0] for counts in escalations.values())
+    total.breach_escalations = sum(counts[1] for counts in escalations.values())
+
+    # Every verified doctor is listed (idle ones too); others only when they did something.
+    doctors = [
+        PeriodRow(
+            scope="doctor",
+            name=doctor["display_name"],
+            pk=doctor["pk"],
+            received=None,
+            escalations=None,
+            breach_escalations=None,
+            **by_doctor.get(doctor["pk"], {}),
+            open_claims=open_claims.get(doctor["pk"], 0),
+        )
+        for doctor in DoctorProfile.objects.filter(
+            Q(is_verified=True, user__is_active=True) | Q(pk__in=set(by_doctor) | set(open_claims))
+        )
+        .order_by("display_name", "pk")
+        .values("pk", "display_name")
+    ]
+
+    if not in_db:
+        percentiles = _python_percentiles(filters)
+        for row in [total, *specialties, *doctors]:
+            row.median_seconds, row.p90_seconds = percentiles.get((row.scope, row.pk), (None, None))
+    return PeriodReport(period=period, total=total, specialties=specialties, doctors=doctors)
+
+
+CSV_COLUMNS = [
+    "period",
+    "period_start",
+    "period_end",
+    "scope",
+    "name",
+    "received",
+    "answered",
+    "answered_within_guarantee",
+    "answered_late",
+    "open_past_due",
+    "breaches",
+    "compliance_percent",
+    "median_minutes_to_first_answer",
+    "p90_minutes_to_first_answer",
+    "escalations",
+    "breach_escalations",
+    "open_claims",
+]
+
+
+def period_report_rows(report: PeriodReport) -> list[dict[str, str]]:
+    """The period report as CSV rows (same numbers as the page; blanks where a figure does not apply)."""
+
+    def blank_if_none(value):
+        return "" if value is None else str(value)
+
+    rows = []
+    for row in [report.total, *report.specialties, *report.doctors]:
+        rows.append(
+            {
+                "period": report.period.key,
+                "period_start": report.period.start.isoformat(),
+                "period_end": report.period.end.isoformat(),
+                "scope": row.scope,
+                "name": row.name,
+                "received": blank_if_none(row.received),
+                "answered": str(row.answered),
+                "answered_within_guarantee": str(row.within),
+                "answered_late": str(row.answered_late),
+                "open_past_due": str(row.open_past_due),
+                "breaches": str(row.breaches),
+                "compliance_percent": row.compliance_percent,
+                "median_minutes_to_first_answer": row.median_minutes,
+                "p90_minutes_to_first_answer": row.p90_minutes,
+                "escalations": blank_if_none(row.escalations),
+                "breach_escalations": blank_if_none(row.breach_escalations),
+                "open_claims": blank_if_none(row.open_claims),
+            }
+        )
+    return rows
+
+
+# --- Trend ----------------------------------------------------------------------------
+
+
+@dataclass
+class TrendDay:
+    day: date
+    received: int = 0
+    answered: int = 0
+    within: int = 0
+    open_past_due: int = 0
+
+    @property
+    def compliance(self) -> float | None:
+        settled = self.answered + self.open_past_due
+        return self.within / settled if settled else None
+
+    @property
+    def compliance_display(self) -> str:
+        return format_share(self.compliance)
+
+
+def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS) -> list[TrendDay]:
+    """Volume and compliance per calendar day (in `tz`) for the last `days` days, today included.
+
+    A day's compliance uses the period definitions: answers given that day, and
+    questions that fell due that day and are still unanswered.
+    """
+    today = timezone.localtime(now, tz).date()
+    first_day = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first_day, time.min), tz)
+    trend = {
+        first_day + timedelta(days=offset): TrendDay(day=first_day + timedelta(days=offset)) for offset in range(days)
+    }
+
+    def by_day(queryset, field_name, **aggregates):
+        return (
+            queryset.order_by()
+            .annotate(day=TruncDate(field_name, tzinfo=tz))
+            .values("day")
+            .annotate(**aggregates)
+            .values("day", *aggregates)
+        )
+
+    received = Question.objects.filter(submitted_at__gte=start, submitted_at__lte=now)
+    for row in by_day(received, "submitted_at", received=Count("pk")):
+        if row["day"] in trend:
+            trend[row["day"]].received = row["received"]
+    answered = Question.objects.filter(first_answered_at__gte=start, first_answered_at__lte=now)
+    for row in by_day(
+        answered,
+        "first_answered_at",
+        answered=Count("pk"),
+        within=Count("pk", filter=Q(first_answered_at__lte=F("due_at"))),
+    ):
+        if row["day"] in trend:
+            trend[row["day"]].answered = row["answered"]
+            trend[row["day"]].within = row["within"]
+    past_due = Question.objects.filter(
+        status=QuestionStatus.OPEN, first_answered_at__isnull=True, due_at__gte=start, due_at__lt=now
+    )
+    for row in by_day(past_due, "due_at", open_past_due=Count("pk")):
+        if row["day"] in trend:
+            trend[row["day"]].open_past_due = row["open_past_due"]
+    return list(trend.values())
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    x: float
+    y: float
+    width: float
+    height: float
+    day: TrendDay
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    x: float
+    y: float
+    day: TrendDay
+
+
+@dataclass(frozen=True)
+class ChartLabel:
+    x: float
+    y: float
+    text: str
+
+
+@dataclass
+class TrendChart:
+    """Geometry of the server-rendered SVG: volume bars and a compliance line."""
+
+    width: int
+    height: int
+    plot_left: float
+    plot_right: float
+    plot_top: float
+    plot_bottom: float
+    max_volume: int = 0
+    bars: list[ChartBar] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # SVG `points`, broken where a day has no figure
+    points: list[ChartPoint] = field(default_factory=list)
+    x_labels: list[ChartLabel] = field(default_factory=list)
+    volume_labels: list[ChartLabel] = field(default_factory=list)
+    share_labels: list[ChartLabel] = field(default_factory=list)
+    gridlines: list[float] = field(default_factory=list)
+
+
+def nice_ceiling(value: int) -> int:
+    """The axis maximum: the smallest of 2, 4, 6, 8, 10, 20, 40, 50, 60, 80, 100, 200… not below
+    `value`, so the halfway gridline falls on a whole number too."""
+    magnitude = 1
+    while True:
+        for step in (2, 4, 5, 6, 8, 10) if magnitude > 1 else (2, 4, 6, 8, 10):
+            if step * magnitude >= value:
+                return step * magnitude
+        magnitude *= 10
+
+
+def trend_chart(days: list[TrendDay], width: int = 720, height: int = 240) -> TrendChart:
+    left, right, top, bottom = 44.0, width - 48.0, 12.0, height - 28.0
+    chart = TrendChart(width, height, left, right, top, bottom)
+    if not days:
+        return chart
+    plot_height = bottom - top
+    slot = (right - left) / len(days)
+    max_volume = chart.max_volume = nice_ceiling(max(day.received for day in days))
+    segment: list[str] = []
+    for index, day in enumerate(days):
+        bar_height = plot_height * day.received / max_volume
+        chart.bars.append(
+            ChartBar(
+                x=round(left + index * slot + slot * 0.15, 1),
+                y=round(bottom - bar_height, 1),
+                width=round(slot * 0.7, 1),
+                height=round(bar_height, 1),
+                day=day,
+            )
+        )
+        centre = round(left + index * slot + slot / 2, 1)
+        if day.compliance is None:
+            if segment:
+                chart.lines.append(" ".join(segment))
+            segment = []
+        else:
+            y = round(bottom - plot_height * day.compliance, 1)
+            segment.append(f"{centre},{y}")
+            chart.points.append(ChartPoint(x=centre, y=y, day=day))
+        # Weekly labels counted back from today, so the last day is always labelled.
+        if (len(days) - 1 - index) % 7 == 0:
+            chart.x_labels.append(ChartLabel(x=centre, y=height - 8, text=day.day.strftime("%d %b")))
+    if segment:
+        chart.lines.append(" ".join(segment))
+    for fraction in (0.0, 0.5, 1.0):
+        y = round(bottom - plot_height * fraction, 1)
+        chart.gridlines.append(y)
+        chart.share_labels.append(ChartLabel(x=right + 6, y=y + 4, text=f"{fraction * 100:.0f}%"))
+        chart.volume_labels.append(ChartLabel(x=left - 6, y=y + 4, text=f"{max_volume * fraction:.0f}"))
+    return chart
+
+
+# --- Lists ------------------------------------------------------------------------------
+
+
+def question_admin_url(question_id: int) -> str:
+    """The question's change page in the staff admin."""
+    try:
+        return reverse("admin:consultations_question_change", args=[question_id])
+    except NoReverseMatch:
+        # Same place by the admin's URL convention, should the model not be registered yet.
+        return f"{reverse('admin:index')}consultations/question/{question_id}/change/"
+
+
+@dataclass(frozen=True)
+class DoctorChoice:
+    pk: int
+    name: str
+
+
+@dataclass
+class AttentionItem:
+    """An at-risk or breached question, with the doctors it may be reassigned to."""
+
+    question: Question
+    seconds_left: float
+    doctors: list[DoctorChoice]
+
+    @property
+    def admin_url(self) -> str:
+        return question_admin_url(self.question.pk)
+
+    @property
+    def time_display(self) -> str:
+        suffix = "left" if self.seconds_left >= 0 else "over"
+        return f"{format_duration(self.seconds_left)} {suffix}"
+
+
+def reassign_choices(specialty_ids) -> dict[int, list[DoctorChoice]]:
+    """Verified, active doctors of each specialty, in one query over the M2M table."""
+    through = DoctorProfile.specialties.through
+    choices = defaultdict(list)
+    for specialty_id, doctor_id, name in (
+        through.objects.filter(
+            specialty_id__in=set(specialty_ids),
+            doctorprofile__is_verified=True,
+            doctorprofile__user__is_active=True,
+        )
+        .order_by("doctorprofile__display_name", "doctorprofile_id")
+        .values_list("specialty_id", "doctorprofile_id", "doctorprofile__display_name")
+    ):
+        choices[specialty_id].append(DoctorChoice(pk=doctor_id, name=name))
+    return choices
+
+
+def _attention_questions(state: str, now: datetime, limit: int) -> list[Question]:
+    # Only what the list shows: patients appear as "Patient #CODE", so neither
+    # their names nor their questions' text are loaded.
+    return list(
+        _open_questions()
+        .filter(clock_filter(state, now))
+        .select_related("specialty", "patient", "claimed_by")
+        .only(
+            "pk",
+            "is_urgent",
+            "is_follow_up",
+            "clock_due_at",
+            "claimed_at",
+            "specialty__name",
+            "patient__patient_code",
+            "claimed_by__display_name",
+        )
+        .order_by("clock_due_at", "pk")[:limit]
+    )
+
+
+def attention_lists(now: datetime, limit: int = LIST_LIMIT) -> dict[str, list[AttentionItem]]:
+    """{"breached": [...], "at_risk": [...]}: most overdue / closest to due first."""
+    questions = {state: _attention_questions(state, now, limit) for state in (sla.BREACHED, sla.AT_RISK)}
+    choices = reassign_choices(q.specialty_id for items in questions.values() for q in items)
+    return {
+        state: [
+            AttentionItem(
+                question=q,
+                seconds_left=(q.clock_due_at - now).total_seconds(),
+                doctors=choices.get(q.specialty_id, []),
+            )
+            for q in items
+        ]
+        for state, items in questions.items()
+    }
+
+
+@dataclass(frozen=True)
+class EscalationItem:
+    escalation: Escalation
+
+    @property
+    def admin_url(self) -> str:
+        return question_admin_url(self.escalation.question_id)
+
+
+def latest_escalations(limit: int = ESCALATION_LIMIT) -> list[EscalationItem]:
+    """The most recent escalations of any level, newest first, with who was told."""
+    return [
+        EscalationItem(escalation)
+        for escalation in Escalation.objects.select_related("question__specialty", "question__patient")
+        .only(
+            "pk",
+            "level",
+            "is_follow_up",
+            "created_at",
+            "clock_due_at",
+            "recipients",
+            "question__id",
+            "question__specialty__name",
+            "question__patient__patient_code",
+        )
+        .order_by("-created_at", "-pk")[:limit]
+    ]

@@ -1,0 +1,188 @@
+"""The staff SLA dashboard at /staff/sla/: pages, live refresh, CSV, monitoring, reassign.
+
+The figures come from `dashboard.py`; these views only check access, pick the
+period from the URL and render.
+"""
+
+import csv
+import hmac
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from consultations import dashboard, services
+from consultations.access import is_staff_member
+from consultations.models import DoctorProfile, Question
+
+VIEW_PERMISSION = "consultations.view_sla_dashboard"
+REASSIGN_PERMISSION = "consultations.reassign_question"
+
+REFRESH_SECONDS = 30
+
+# The parts of the page the 30-second refresh replaces, and their templates.
+LIVE_SECTIONS = {
+    "now": "consultations/staff/_now.html",
+    "period": "consultations/staff/_period.html",
+    "trend": "consultations/staff/_trend.html",
+    "attention": "consultations/staff/_attention.html",
+    "escalations": "consultations/staff/_escalations.html",
+}
+
+
+def may_view_dashboard(user) -> bool:
+    return is_staff_member(user) and user.has_perm(VIEW_PERMISSION)
+
+
+def may_reassign(user) -> bool:
+    return is_staff_member(user) and user.has_perm(REASSIGN_PERMISSION)
+
+
+def dashboard_access(view):
+    """Anonymous: to the login page. Signed in without staff status and the permission: 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not may_view_dashboard(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def has_metrics_token(request) -> bool:
+    """`Authorization: Bearer <STAFF_METRICS_TOKEN>` lets a monitoring system in without a session."""
+    expected = getattr(settings, "STAFF_METRICS_TOKEN", "")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+
+
+def metrics_access(view):
+    """The dashboard's access rule, or the monitoring token."""
+    protected = dashboard_access(view)
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if has_metrics_token(request):
+            return view(request, *args, **kwargs)
+        if "Authorization" in request.headers and not request.user.is_authenticated:
+            # A machine with a wrong token gets a plain refusal, not a login page.
+            return JsonResponse({"error": "Invalid or missing metrics token."}, status=403)
+        return protected(request, *args, **kwargs)
+
+    return wrapped
+
+
+def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
+    period = dashboard.period_for(period_key, now)
+    figures = dashboard.now_figures(now)
+    trend = dashboard.daily_trend(now, timezone.get_current_timezone())
+    attention = dashboard.attention_lists(now)
+    return {
+        "now": now,
+        "period": period,
+        "periods": [(key, label) for key, (label, _) in dashboard.PERIODS.items()],
+        "figures": figures,
+        "report": dashboard.period_report(period),
+        "trend": trend,
+        "chart": dashboard.trend_chart(trend),
+        "attention_lists": [
+            ("breached", "Breached: past the due time", attention["breached"], figures.breached),
+            ("at_risk", "At risk: past the warning time", attention["at_risk"], figures.at_risk),
+        ],
+        "escalations": dashboard.latest_escalations(),
+        "can_reassign": may_reassign(request.user),
+        "reassign_error": reassign_error,
+        "live_sections": LIVE_SECTIONS,
+        "refresh_seconds": REFRESH_SECONDS,
+        # The refresh stops once the user has been idle this long, so polling
+        # never keeps an unattended staff session alive.
+        "idle_seconds": getattr(settings, "STAFF_SESSION_IDLE_SECONDS", 0),
+    }
+
+
+@never_cache
+@require_GET
+@dashboard_access
+def sla_dashboard(request):
+    context = dashboard_context(request, timezone.now(), request.GET.get("period"))
+    return render(request, "consultations/staff/sla_dashboard.html", context)
+
+
+@never_cache
+@require_GET
+@dashboard_access
+def sla_live(request):
+    """The refreshable sections of the page as HTML fragments, for dashboard.js."""
+    now = timezone.now()
+    context = dashboard_context(request, now, request.GET.get("period"))
+    sections = {name: render_to_string(template, context, request=request) for name, template in LIVE_SECTIONS.items()}
+    return JsonResponse({"generated_at": now.isoformat(), "period": context["period"].key, "sections": sections})
+
+
+@never_cache
+@require_GET
+@dashboard_access
+def sla_export_csv(request):
+    now = timezone.now()
+    report = dashboard.period_report(dashboard.period_for(request.GET.get("period"), now))
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"sla-report-{report.period.key}-{now:%Y%m%dT%H%MZ}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.DictWriter(response, fieldnames=dashboard.CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(dashboard.period_report_rows(report))
+    return response
+
+
+@never_cache
+@require_GET
+@metrics_access
+def sla_now_json(request):
+    return JsonResponse(dashboard.now_as_dict(dashboard.now_figures(timezone.now())))
+
+
+@never_cache
+@require_GET
+@metrics_access
+def sla_now_prometheus(request):
+    body = dashboard.now_as_prometheus(dashboard.now_figures(timezone.now()))
+    return HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@require_POST
+@dashboard_access
+def reassign(request, pk):
+    """One-click reassign from the at-risk and breached lists."""
+    if not may_reassign(request.user):
+        raise PermissionDenied
+    question = get_object_or_404(Question.objects.only("pk", "specialty_id", "status"), pk=pk)
+    period_key = request.POST.get("period")
+    back = reverse("staff:sla_dashboard") + f"?period={dashboard.period_for(period_key, timezone.now()).key}"
+    doctor_id = request.POST.get("doctor", "")
+    doctor = None
+    if doctor_id.isdigit():
+        doctor = DoctorProfile.objects.verified().filter(specialties=question.specialty_id, pk=doctor_id).first()
+    if doctor is None:
+        error = {
+            "question_id": question.pk,
+            "selected": doctor_id,
+            "message": "Choose a verified doctor of this question's specialty.",
+        }
+        context = dashboard_context(request, timezone.now(), period_key, reassign_error=error)
+        return render(request, "consultations/staff/sla_dashboard.html", context, status=400)
+    if services.reassign_question(question.pk, doctor):
+        messages.success(request, f"Question #{question.pk} is now assigned to {doctor.display_name}.")
+    else:
+        messages.warning(request, f"Question #{question.pk} is no longer waiting for a doctor; nothing was changed.")
+    return redirect(back)
