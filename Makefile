@@ -29,7 +29,9 @@ run: install
 	@echo "    staff    staff@example.com     http://127.0.0.1:$(PORT)/admin/"
 	@echo "  Press Ctrl+C to stop web, worker and beat."
 	@echo ""
-	DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile.dev start
+	@# The venv goes first on PATH: Procfile.dev names plain `python` and `celery`.
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
+		$(BIN)/honcho -f Procfile.dev start
 
 ## make test: set up, lint, check migrations, run the whole suite.
 test: install lint migrations-check
