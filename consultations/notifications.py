@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template
 from django.utils import timezone
 
 from consultations.models import Notification, NotificationStatus
@@ -24,10 +25,16 @@ SEND_LOCK = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 
 
+def _render_text(template_name: str, context: dict) -> str:
+    # Plain-text e-mail: HTML escaping would turn a patient's "don't" into "don&#x27;t".
+    template = get_template(template_name).template
+    return template.render(Context(context, autoescape=False))
+
+
 def render_email(kind: str, context: dict) -> tuple[str, str]:
     context = {"SITE_URL": settings.SITE_URL, "SLA_ANSWER_HOURS": settings.SLA_ANSWER_HOURS, **context}
-    subject = render_to_string(f"emails/{kind}_subject.txt", context).strip().replace("\n", " ")
-    body = render_to_string(f"emails/{kind}.txt", context)
+    subject = " ".join(_render_text(f"emails/{kind}_subject.txt", context).split())
+    body = _render_text(f"emails/{kind}.txt", context)
     return subject[:200], body
 
 
@@ -93,6 +100,22 @@ def deliver(notification_id: int, now=None) -> bool:
         status=NotificationStatus.SENT, sent_at=timezone.now(), locked_until=None, last_error=""
     )
     return True
+
+
+def requeue(notification_ids, now=None) -> int:
+    """Staff's "resend now": make unsent notifications due at once (a failed one gets its
+    attempts back) and queue their delivery after commit. Sent ones are never re-sent,
+    and one a sender holds right now is left to it."""
+    now = now or timezone.now()
+    unlocked = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    rows = Notification.objects.filter(unlocked).exclude(status=NotificationStatus.SENT)
+    ids = list(rows.filter(pk__in=list(notification_ids)).values_list("pk", flat=True))
+    rows.filter(pk__in=ids).update(
+        status=NotificationStatus.PENDING, attempts=0, next_attempt_at=now, locked_until=None
+    )
+    for notification_id in ids:
+        transaction.on_commit(lambda pk=notification_id: enqueue_delivery(pk))
+    return len(ids)
 
 
 def pending_ids(now=None, limit: int = 200) -> list[int]:

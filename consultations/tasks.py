@@ -1,18 +1,23 @@
-"""Celery tasks: thin wrappers that take ids and call plain functions."""
+"""Celery tasks: thin wrappers that take ids and call plain functions.
+
+Task names are part of the beat schedule and of messages already queued: keep
+them and their arguments stable.
+"""
 
 from celery import shared_task
 
-from consultations import notifications
+from consultations import notifications, sweep
 
 
 @shared_task(ignore_result=True)
 def send_notification(notification_id: int) -> None:
+    """Queued after commit for each outbox row; failures are recorded on the row and retried by the re-send."""
     notifications.deliver(notification_id)
 
 
 @shared_task(ignore_result=True)
 def resend_pending_notifications() -> int:
-    """Periodic safety net: send whatever a lost message or a crash left unsent."""
+    """Periodic safety net: send whatever a lost message, a broker outage or a crash left unsent."""
     sent = 0
     for notification_id in notifications.pending_ids():
         sent += notifications.deliver(notification_id)
@@ -20,5 +25,13 @@ def resend_pending_notifications() -> int:
 
 
 @shared_task(ignore_result=True)
-def run_sla_sweep() -> None:
-    """Run by beat every SLA_SWEEP_SECONDS (issue 4 implements the sweep)."""
+def run_sla_sweep() -> dict:
+    """Run by beat every SLA_SWEEP_SECONDS: escalate whatever fell due since the last sweep."""
+    result = sweep.run_sweep()
+    return {
+        "run": result.run_id,
+        "warned": result.warned,
+        "breached": result.breached,
+        "lead_escalated": result.lead_escalated,
+        "errors": result.errors,
+    }

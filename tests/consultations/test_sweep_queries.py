@@ -1,0 +1,107 @@
+"""Cheap: a sweep's cost follows the questions due, not the questions stored."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from consultations import sweep
+from consultations.models import Question
+from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
+
+pytestmark = pytest.mark.django_db
+
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def add_due_questions(specialty, patient, now):
+    """Two at risk, two breached, one owed the lead escalation."""
+    Question.objects.bulk_create(
+        unsaved_questions(2, specialty=specialty, patient=patient, started_at=now - timedelta(hours=3, minutes=30))
+        + unsaved_questions(
+            2,
+            specialty=specialty,
+            patient=patient,
+            started_at=now - timedelta(hours=5),
+            warned_at=now - timedelta(hours=2),
+        )
+        + unsaved_questions(
+            1,
+            specialty=specialty,
+            patient=patient,
+            started_at=now - timedelta(hours=9),
+            warned_at=now - timedelta(hours=6),
+            breached_at=now - timedelta(hours=5),
+        )
+    )
+
+
+def add_answered_questions(count, specialty, patient, now):
+    Question.objects.bulk_create(
+        unsaved_questions(
+            count, specialty=specialty, patient=patient, started_at=now - timedelta(days=3), answered=True
+        ),
+        batch_size=2000,
+    )
+
+
+def counted_sweep(now):
+    with CaptureQueriesContext(connection) as queries:
+        result = sweep.run_sweep(now=now)
+    return result, len(queries)
+
+
+def test_sweep_issues_the_same_queries_with_10_and_10000_stored_answered_questions(
+    specialty, doctor, senior_doctor, patient
+):
+    sla_staff_member()
+    now = timezone.now()
+    add_answered_questions(10, specialty, patient, now)
+    add_due_questions(specialty, patient, now)
+    small, small_queries = counted_sweep(now)
+
+    add_answered_questions(9_990, specialty, patient, now)
+    add_due_questions(specialty, patient, now)
+    large, large_queries = counted_sweep(now)
+
+    assert Question.objects.count() == 10_000 + 10
+    assert (small.warned, small.breached, small.lead_escalated) == (2, 2, 1)
+    assert (large.warned, large.breached, large.lead_escalated) == (2, 2, 1)
+    assert small_queries == large_queries
+
+
+def test_an_idle_sweep_costs_a_handful_of_queries(specialty, patient):
+    now = timezone.now()
+    add_answered_questions(50, specialty, patient, now)
+
+    result, queries = counted_sweep(now)
+
+    assert (result.warned, result.breached, result.lead_escalated) == (0, 0, 0)
+    # The run's row, one lookup per transition, the run's counts, the pruning of old quiet runs.
+    assert queries == 6
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="partial indexes and EXPLAIN plans are checked on PostgreSQL")
+@pytest.mark.parametrize(
+    ("transition", "index"),
+    [
+        (sweep.TRANSITIONS[0], "question_sweep_due_idx"),
+        (sweep.TRANSITIONS[1], "question_sweep_warn_idx"),
+        (sweep.TRANSITIONS[2], "question_sweep_lead_idx"),
+    ],
+    ids=["breached", "at_risk", "lead"],
+)
+def test_sweep_lookups_use_the_partial_indexes(specialty, patient, transition, index):
+    now = timezone.now()
+    add_answered_questions(10_000, specialty, patient, now)
+    add_due_questions(specialty, patient, now)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE consultations_question")
+
+    plan = sweep.candidate_queryset(transition, now)[: settings.SLA_SWEEP_BATCH_SIZE].explain()
+
+    assert index in plan, plan
+    assert "Seq Scan" not in plan, plan
