@@ -6,7 +6,7 @@ conditional UPDATE that acts only when it changed exactly one row.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -30,11 +30,12 @@ OPEN_STATUSES = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
 
 
 def _clock_fields(started_at: datetime, is_urgent: bool, *, is_follow_up: bool) -> dict:
-    due_at = sla.due_at_for(started_at, is_urgent)
+    """A fresh clock: its warning and breach are owed again, so the sweep's markers reset."""
+    clock = sla.follow_up_clock(started_at, is_urgent) if is_follow_up else sla.new_clock(started_at, is_urgent)
     return {
-        "clock_started_at": started_at,
-        "clock_due_at": due_at,
-        "clock_warn_at": sla.warn_at_for(started_at, due_at),
+        "clock_started_at": clock.started_at,
+        "clock_due_at": clock.due_at,
+        "clock_warn_at": clock.warn_at,
         "clock_paused_at": None,
         "is_follow_up": is_follow_up,
         "warned_at": None,
@@ -180,6 +181,9 @@ def post_answer(question: Question, doctor: DoctorProfile, body: str, now: datet
     }
     if question.first_answered_at is None:
         fields.update(first_answered_at=now, answered_by=doctor)
+        if question.clock_paused_at is not None:
+            # Answered while waiting for the patient: the wait does not count against the guarantee.
+            fields["due_at"] = question.due_at + max(now - question.clock_paused_at, timedelta(0))
     Question.objects.filter(pk=question.pk).update(**fields)
     question.refresh_from_db()
     queue_notification(
@@ -201,9 +205,11 @@ def request_information(question: Question, doctor: DoctorProfile, body: str, no
     reply = Reply.objects.create(
         question=question, author=doctor.user, doctor=doctor, kind=ReplyKind.INFO_REQUEST, body=body, created_at=now
     )
+    running = question.clock_due_at is not None
     Question.objects.filter(pk=question.pk).update(
         status=QuestionStatus.INFO_REQUESTED,
-        clock_paused_at=question.clock_paused_at or now,
+        # Only a running clock can pause; after an answer no clock runs until the patient writes.
+        clock_paused_at=(question.clock_paused_at or now) if running else None,
         claimed_by=doctor,
         claimed_at=question.claimed_at or now,
     )
@@ -228,18 +234,21 @@ def post_follow_up(question: Question, patient, body: str, now: datetime | None 
     if question.status == QuestionStatus.CLOSED:
         raise ValueError("A closed question cannot be followed up.")
     reply = Reply.objects.create(question=question, author=patient, kind=ReplyKind.FOLLOW_UP, body=body, created_at=now)
-    if question.status == QuestionStatus.INFO_REQUESTED and question.clock_paused_at is not None:
-        paused_for = now - question.clock_paused_at
-        fields = {
-            "status": QuestionStatus.OPEN,
-            "clock_paused_at": None,
-            "clock_due_at": question.clock_due_at + paused_for,
-            "clock_warn_at": question.clock_warn_at + paused_for,
-        }
-        if question.first_answered_at is None:
-            fields["due_at"] = question.due_at + paused_for
+    if question.status == QuestionStatus.INFO_REQUESTED and question.clock_due_at is not None:
+        fields = {"status": QuestionStatus.OPEN, "clock_paused_at": None}
+        if question.clock_paused_at is not None:
+            warn_at, due_at = sla.resumed_clock(
+                question.clock_warn_at, question.clock_due_at, question.clock_paused_at, now
+            )
+            fields.update(clock_warn_at=warn_at, clock_due_at=due_at)
+            if question.first_answered_at is None:
+                fields["due_at"] = question.due_at + (due_at - question.clock_due_at)
         Question.objects.filter(pk=question.pk).update(**fields)
-    elif question.status == QuestionStatus.ANSWERED:
+    elif question.status == QuestionStatus.ANSWERED or (
+        question.status == QuestionStatus.INFO_REQUESTED and question.first_answered_at is not None
+    ):
+        # A follow-up after an answer (or a reply to a question asked after the answer):
+        # the same doctor owes a reply within a fresh window.
         Question.objects.filter(pk=question.pk).update(
             status=QuestionStatus.OPEN,
             claimed_by=question.answered_by or question.claimed_by,
