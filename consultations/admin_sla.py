@@ -1,0 +1,68 @@
+"""Read-only staff admin for the guarantee engine's records: escalations, the
+notification outbox (with "resend now") and the sweep heartbeat.
+
+These are history: nobody edits or deletes them from the admin. Registered on
+the staff site (`django.contrib.admin.site`) when this module is imported.
+"""
+
+from django.contrib import admin, messages
+from django.db import transaction
+
+from consultations import notifications
+from consultations.models import Escalation, Notification, SweepRun
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Escalation)
+class EscalationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "level", "question", "is_follow_up", "clock_due_at", "recipient_count")
+    list_filter = ("level", "is_follow_up", "created_at")
+    search_fields = ("question__id",)
+    date_hierarchy = "created_at"
+    list_select_related = ("question",)
+    raw_id_fields = ("question", "sweep")
+
+    @admin.display(description="notified")
+    def recipient_count(self, obj):
+        return len(obj.recipients or [])
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "to_email", "status", "attempts", "next_attempt_at", "sent_at", "question")
+    list_filter = ("status", "kind", "created_at")
+    search_fields = ("to_email", "dedupe_key", "question__id")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("recipient", "question")
+    list_select_related = ("question",)
+    actions = ["resend_now"]
+
+    @admin.action(description="Resend now (unsent ones only)", permissions=["view"])
+    def resend_now(self, request, queryset):
+        with transaction.atomic():
+            queued = notifications.requeue(queryset.values_list("pk", flat=True))
+        skipped = queryset.count() - queued
+        self.message_user(request, f"{queued} notification(s) queued for sending.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} skipped: already sent, or being sent right now.",
+                messages.WARNING,
+            )
+
+
+@admin.register(SweepRun)
+class SweepRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "finished_at", "warned", "breached", "lead_escalated", "errors", "host")
+    list_filter = ("started_at",)
+    date_hierarchy = "started_at"
