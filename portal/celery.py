@@ -1,7 +1,7 @@
 """The Celery application, configured from Django settings (CELERY_* names).
 
 The beat schedule lists every periodic task; the SLA sweep's interval comes
-from SLA_SWEEP_SECONDS.
+from SLA_SWEEP_SECONDS, the outbox re-send's from NOTIFICATION_RESEND_SECONDS.
 """
 
 import os
@@ -19,6 +19,8 @@ app.autodiscover_tasks()
 def _configure_beat(sender, **kwargs):
     from django.conf import settings
 
+    # The outbox safety net: how soon an e-mail whose queue message was lost goes out anyway.
+    resend_seconds = float(getattr(settings, "NOTIFICATION_RESEND_SECONDS", 60))
     sender.conf.beat_schedule = {
         "sla-sweep": {
             "task": "consultations.tasks.run_sla_sweep",
@@ -28,8 +30,8 @@ def _configure_beat(sender, **kwargs):
         },
         "resend-pending-notifications": {
             "task": "consultations.tasks.resend_pending_notifications",
-            "schedule": 60.0,
-            "options": {"expires": 60.0},
+            "schedule": resend_seconds,
+            "options": {"expires": resend_seconds},
         },
         "articles-flag-overdue-reviews": {
             "task": "articles.tasks.flag_overdue_reviews",
