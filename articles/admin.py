@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -54,9 +55,31 @@ class ReviewStateFilter(admin.SimpleListFilter):
 
 
 class SourceInline(admin.TabularInline):
+    """Sources are part of the article: whoever may edit the article edits them."""
+
     model = Source
     extra = 1
     fields = ["title", "url", "position"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def _article_admin(self):
+        return self.admin_site._registry[Article]
+
+    def _may_edit(self, request, obj):
+        parent = self._article_admin()
+        return parent.has_add_permission(request) if obj is None else parent.has_change_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return self._article_admin().has_view_permission(request, obj)
 
 
 class ArticleAdminBase(admin.ModelAdmin):
@@ -99,22 +122,20 @@ class ArticleAdminBase(admin.ModelAdmin):
     # --- list ------------------------------------------------------------------------
     def get_queryset(self, request):
         now = timezone.now()
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                review_rank=Case(
-                    When(
-                        Q(status=ArticleStatus.PUBLISHED)
-                        & (Q(next_review_due_at__lte=now) | Q(review_overdue_at__isnull=False)),
-                        then=Value(0),
-                    ),
-                    When(status=ArticleStatus.IN_REVIEW, then=Value(1)),
-                    default=Value(2),
-                    output_field=IntegerField(),
-                )
+        # Annotate before ordering: the default ordering uses review_rank.
+        queryset = self.model._default_manager.get_queryset().annotate(
+            review_rank=Case(
+                When(
+                    Q(status=ArticleStatus.PUBLISHED)
+                    & (Q(next_review_due_at__lte=now) | Q(review_overdue_at__isnull=False)),
+                    then=Value(0),
+                ),
+                When(status=ArticleStatus.IN_REVIEW, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
             )
         )
+        return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
         # Overdue reviews first (oldest due first), then articles waiting for review.

@@ -6,6 +6,7 @@ unreachable at once (they expire on their own). Works the same on Redis and on
 the local-memory cache.
 """
 
+import time
 from collections.abc import Callable
 from hashlib import sha256
 from typing import TypeVar
@@ -17,12 +18,18 @@ DEFAULT_TIMEOUT = 600
 T = TypeVar("T")
 
 
+def _fresh_version() -> int:
+    # Milliseconds: if the version key is ever evicted, the new number is still
+    # above every earlier one, so no stale piece can be reached again.
+    return time.time_ns() // 1_000_000
+
+
 def content_version() -> int:
     version = cache.get(VERSION_KEY)
     if version is None:
-        # add() so two processes starting at once agree on the first number.
-        cache.add(VERSION_KEY, 1, timeout=None)
-        version = cache.get(VERSION_KEY, 1)
+        # add() so two processes starting at once agree on the number.
+        cache.add(VERSION_KEY, _fresh_version(), timeout=None)
+        version = cache.get(VERSION_KEY) or _fresh_version()
     return int(version)
 
 
@@ -31,8 +38,7 @@ def bump_version() -> None:
     try:
         cache.incr(VERSION_KEY)
     except ValueError:
-        # The key was evicted or never set: any fresh number invalidates old keys.
-        cache.set(VERSION_KEY, content_version() + 1, timeout=None)
+        cache.add(VERSION_KEY, _fresh_version(), timeout=None)
 
 
 def key_for(*parts) -> str:

@@ -1,0 +1,101 @@
+"""The demo articles and their loader's contract (used by seed_demo)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from articles import services
+from articles.demo import ARTICLES, seed_articles
+from articles.models import Article, ArticleStatus, Source
+from tests.factories import DoctorFactory, SpecialtyFactory
+
+pytestmark = pytest.mark.django_db
+
+SPECIALTIES = {
+    "general-medicine": "General Medicine",
+    "dermatology": "Dermatology",
+    "plastic-surgery": "Plastic Surgery",
+    "orthopedics": "Orthopedics",
+    "psychiatry": "Psychiatry",
+    "pediatrics": "Pediatrics",
+    "gynecology": "Gynecology",
+    "cardiology": "Cardiology",
+}
+
+
+@pytest.fixture
+def doctors_by_specialty():
+    mapping = {}
+    for slug, name in SPECIALTIES.items():
+        specialty = SpecialtyFactory(slug=slug, name=name)
+        mapping[slug] = [DoctorFactory(specialties=[specialty])]
+    # A second dermatologist: dermatology articles are reviewed within the specialty.
+    mapping["dermatology"].append(DoctorFactory(specialties=[mapping["dermatology"][0].specialties.first()]))
+    return mapping
+
+
+def test_demo_content_is_rich_enough():
+    published = [spec for spec in ARTICLES if spec.get("status", ArticleStatus.PUBLISHED) == ArticleStatus.PUBLISHED]
+    assert len(published) >= 12
+    assert len({spec["specialty"] for spec in published}) >= 6
+    assert len({spec["slug"] for spec in ARTICLES}) == len(ARTICLES)
+    for spec in ARTICLES:
+        assert 2 <= len(spec["sources"]) <= 4, spec["slug"]
+        assert all(url.startswith("https://") for _title, url in spec["sources"])
+        assert "\n- " in spec["body"], f"{spec['slug']} has no bullet list"
+        assert len(spec["summary"]) <= 300
+
+
+def test_seed_creates_published_reviewed_articles(doctors_by_specialty):
+    now = timezone.now()
+    seeded = seed_articles(doctors_by_specialty, now)
+    assert len(seeded) == len(ARTICLES)
+    published = Article.objects.published()
+    assert published.count() >= 12
+    assert published.values("specialty").distinct().count() >= 6
+    for article in published:
+        assert article.reviewer_id and article.reviewer_id != article.author_id
+        assert any(entry["title"].endswith("?") for entry in article.toc), article.slug
+        assert "<ul>" in article.body_html
+        assert 2 <= article.sources.count() <= 4
+    derm = Article.objects.get(slug="adult-acne-causes-and-treatment")
+    assert derm.author == doctors_by_specialty["dermatology"][0]
+    assert derm.reviewer == doctors_by_specialty["dermatology"][1]
+    assert Article.objects.get(slug="palpitations-when-to-get-checked").status == ArticleStatus.IN_REVIEW
+
+
+def test_seed_includes_exactly_one_overdue_review_which_the_sweep_flags(doctors_by_specialty):
+    now = timezone.now()
+    seed_articles(doctors_by_specialty, now)
+    overdue = [article for article in Article.objects.published() if not article.review_is_current(now)]
+    assert [article.slug for article in overdue] == ["cold-or-flu-how-to-tell"]
+    assert services.flag_overdue_reviews(now).flagged == 1
+
+
+def test_seed_is_idempotent_and_keeps_workflow_changes(doctors_by_specialty):
+    now = timezone.now()
+    seed_articles(doctors_by_specialty, now)
+    in_review = Article.objects.get(slug="palpitations-when-to-get-checked")
+    services.review_and_publish(in_review, reviewer=doctors_by_specialty["general-medicine"][0], now=now)
+    counts = (Article.objects.count(), Source.objects.count())
+
+    seed_articles(doctors_by_specialty, now + timedelta(days=1))
+
+    assert (Article.objects.count(), Source.objects.count()) == counts
+    assert Article.objects.get(slug="palpitations-when-to-get-checked").status == ArticleStatus.PUBLISHED
+
+
+def test_seed_skips_specialties_it_was_not_given(doctors_by_specialty):
+    only = {slug: doctors_by_specialty[slug] for slug in ("dermatology", "cardiology")}
+    seed_articles(only, timezone.now())
+    assert set(Article.objects.values_list("specialty__slug", flat=True)) == {"dermatology", "cardiology"}
+
+
+def test_with_a_single_doctor_nothing_is_self_reviewed():
+    specialty = SpecialtyFactory(slug="cardiology", name="Cardiology")
+    lone = DoctorFactory(specialties=[specialty])
+    seed_articles({"cardiology": lone}, timezone.now())
+    assert Article.objects.exists()
+    assert not Article.objects.published().exists()
+    assert not Article.objects.filter(reviewer=lone).exists()
