@@ -58,3 +58,12 @@ def attachment_for(user, pk) -> Attachment:
         raise Http404("No such attachment.") from None
     question_for(user, attachment.question_id)
     return attachment
+
+
+def may_use_workbench(user) -> bool:
+    """The doctors' admin admits verified doctors, and staff who oversee and reassign; never patients."""
+    return verified_doctor(user) is not None or is_staff_member(user)
+
+
+def may_reassign(user) -> bool:
+    return is_staff_member(user) and user.has_perm("consultations.reassign_question")

@@ -283,3 +283,92 @@ def log_access(user, question: Question, action: str, request=None, attachment: 
         action=action,
         ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
     )
+
+
+# --- The doctors' workbench -----------------------------------------------------------
+
+# The states a question in the queue can be in: a running clock, or paused
+# while the doctor waits for the patient.
+QUEUE_SLA_STATES = (sla.ON_TRACK, sla.AT_RISK, sla.BREACHED, sla.PAUSED)
+
+
+def clock_state_filter(state: str, now: datetime) -> Q:
+    """A database filter for questions whose clock is in `state` at `now`.
+
+    The same boundaries as `sla.sla_state` for a running clock (at risk from
+    the warning time inclusive, breached strictly after the due time), written
+    as a WHERE clause so the queue filters and counts never load rows.
+    """
+    running = Q(clock_due_at__isnull=False, clock_paused_at__isnull=True)
+    if state == sla.ON_TRACK:
+        return running & Q(clock_warn_at__gt=now)
+    if state == sla.AT_RISK:
+        return running & Q(clock_warn_at__lte=now, clock_due_at__gte=now)
+    if state == sla.BREACHED:
+        return running & Q(clock_due_at__lt=now)
+    if state == sla.PAUSED:
+        return Q(clock_due_at__isnull=False, clock_paused_at__isnull=False)
+    raise ValueError(f"Not a queue state: {state!r}")
+
+
+def queue_counts(questions, doctor: DoctorProfile | None, now: datetime) -> dict[str, int]:
+    """The queue header's numbers in one query, over open questions only.
+
+    Restricting to open statuses keeps the count on the partial queue index,
+    so it costs the questions waiting, not the questions stored.
+    """
+    from django.db.models import Count
+
+    counts = {state: Count("pk", filter=clock_state_filter(state, now)) for state in QUEUE_SLA_STATES}
+    counts["total"] = Count("pk")
+    counts["unclaimed"] = Count("pk", filter=Q(claimed_by__isnull=True))
+    counts["follow_ups"] = Count("pk", filter=Q(is_follow_up=True))
+    counts["urgent"] = Count("pk", filter=Q(is_urgent=True))
+    if doctor is not None:
+        counts["mine"] = Count("pk", filter=Q(claimed_by=doctor))
+    result = questions.filter(status__in=OPEN_STATUSES).aggregate(**counts)
+    result.setdefault("mine", 0)
+    return result
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    reply: Reply | None
+    holder: DoctorProfile | None = None
+    refusal: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reply is not None
+
+
+def reply_as_doctor(
+    question_id: int,
+    doctor: DoctorProfile,
+    body: str,
+    *,
+    ask_for_information: bool = False,
+    now: datetime | None = None,
+) -> ReplyResult:
+    """A doctor's answer (or request for more information) from the workbench.
+
+    The doctor must hold the claim or take it now; the row stays locked from
+    the claim to the reply, so nobody can claim or reassign in between. When
+    another doctor holds it, or it is no longer open, nothing is written and
+    the refusal says who holds it.
+    """
+    body = (body or "").strip()
+    if not body:
+        raise ValueError("A reply needs some text.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Question.objects.select_for_update().filter(pk=question_id).first()
+        if locked is None:
+            return ReplyResult(reply=None, refusal="This question no longer exists.")
+        if not (locked.claimed_by_id == doctor.pk and locked.status in OPEN_STATUSES):
+            claim = claim_question(question_id, doctor, now=now)
+            if not claim.ok:
+                return ReplyResult(reply=None, holder=claim.holder, refusal=claim.message)
+            locked.refresh_from_db()
+        post = request_information if ask_for_information else post_answer
+        return ReplyResult(reply=post(locked, doctor, body, now=now), holder=doctor)
