@@ -1,17 +1,591 @@
-"""The doctors' admin site at /doctor/ (issue 3 builds the queue here)."""
+"""The doctors' workbench: a separate admin site at /doctor/ where verified
+doctors take questions from a queue, answer them and pick up follow-ups.
 
+Doctors are not staff: the site admits verified doctors (and staff, who
+oversee and reassign). Every page resolves its question through
+consultations.access, and the patient is only ever "Patient #CODE" with age
+and sex: no name, no e-mail, no original file names.
+"""
+
+from datetime import datetime, timedelta
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 
-from consultations.access import verified_doctor
+from consultations import services, sla
+from consultations.access import (
+    is_staff_member,
+    may_reassign,
+    may_use_workbench,
+    question_for,
+    questions_visible_to,
+    verified_doctor,
+)
+from consultations.models import DoctorProfile, Escalation, Question, QuestionStatus, ReplyKind, Specialty
+
+QUEUE_STATE_LABELS = {
+    sla.ON_TRACK: "On track",
+    sla.AT_RISK: "At risk",
+    sla.BREACHED: "Breached",
+    sla.PAUSED: "Waiting for the patient",
+}
+
+
+# --- Plain helpers (tested directly) ------------------------------------------------
+
+
+def describe_time_left(left: timedelta | None) -> str:
+    """ "2 h 05 min left" / "overdue by 12 min": readable without the colour."""
+    if left is None:
+        return ""
+    minutes = int(abs(left).total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    amount = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return f"{amount} left" if left >= timedelta(0) else f"overdue by {amount}"
+
+
+def sla_badge(question: Question, now: datetime):
+    """The time-left cell: a coloured badge whose words carry the state too."""
+    state = sla.sla_state(question, now)
+    label = QUEUE_STATE_LABELS.get(state) or sla.STATE_LABELS.get(state, state)
+    detail = "" if state == sla.PAUSED else describe_time_left(sla.time_left(question, now))
+    return format_html(
+        '<span class="sla-badge sla-{}">{}</span> <span class="sla-detail">{}</span>', state, label, detail
+    )
+
+
+# --- Login ------------------------------------------------------------------------
+
+
+class WorkbenchLoginForm(AuthenticationForm):
+    """Admin login without the admin's is_staff rule: verified doctors get in, patients do not."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "not_verified": (
+            "Your doctor account has not been verified by the clinic team yet, so the queue is not open to you. "
+            "Please contact the clinic team."
+        ),
+        "not_doctor": (
+            "This sign-in is for the clinic's doctors. To see your own questions, sign in on the patient pages."
+        ),
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if may_use_workbench(user):
+            return
+        code = "not_verified" if hasattr(user, "doctor_profile") else "not_doctor"
+        raise ValidationError(self.error_messages[code], code=code)
 
 
 class DoctorAdminSite(AdminSite):
     site_header = "Ask a Doctor: doctors' workbench"
     site_title = "Doctors' workbench"
     index_title = "Your queue"
+    site_url = "/"
+    enable_nav_sidebar = False
+    login_form = WorkbenchLoginForm
+    login_template = "doctor_admin/login.html"
 
     def has_permission(self, request):
-        return verified_doctor(request.user) is not None
+        return may_use_workbench(request.user)
+
+    def index(self, request, extra_context=None):
+        # The queue is the home page: there is nothing else a doctor comes for.
+        return redirect("doctor_admin:consultations_question_changelist")
+
+    def app_index(self, request, app_label, extra_context=None):
+        if app_label == "consultations":
+            return redirect("doctor_admin:consultations_question_changelist")
+        return super().app_index(request, app_label, extra_context)
 
 
 doctor_admin_site = DoctorAdminSite(name="doctor_admin")
+doctor_admin_site.disable_action("delete_selected")
+
+
+# --- Queue pagination and filters ---------------------------------------------------
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most `cap` matching rows, so no page load scans the whole table.
+
+    The open queue is far below the cap; only "everything" views over years of
+    answered questions reach it, and then the list says "more than N".
+    """
+
+    cap = 5000
+    capped = False
+
+    @cached_property
+    def count(self):
+        # Only the ids, unordered: the count need not sort or compare whole rows.
+        found = self.object_list.order_by().values("pk")[: self.cap + 1].count()
+        self.capped = found > self.cap
+        return min(found, self.cap)
+
+
+class QueueStatusFilter(admin.SimpleListFilter):
+    """Defaults to the open queue (waiting for a doctor or for the patient)."""
+
+    title = "show"
+    parameter_name = "show"
+    HISTORY = {"answered", "closed", "all"}
+
+    def lookups(self, request, model_admin):
+        return [("answered", "Answered"), ("closed", "Closed"), ("all", "Everything")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "answered":
+            return queryset.filter(status=QuestionStatus.ANSWERED)
+        if value == "closed":
+            return queryset.filter(status=QuestionStatus.CLOSED)
+        if value == "all":
+            return queryset
+        return queryset.filter(status__in=services.OPEN_STATUSES)
+
+    def choices(self, changelist):
+        value = self.value()
+        yield {
+            "selected": value not in self.HISTORY,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Open queue",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class ClaimFilter(admin.SimpleListFilter):
+    title = "claim"
+    parameter_name = "claim"
+
+    def lookups(self, request, model_admin):
+        choices = [("unclaimed", "Unclaimed")]
+        if verified_doctor(request.user) is not None:
+            choices.append(("mine", "Claimed by me"))
+        choices.append(("others", "Claimed by someone"))
+        return choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        doctor = verified_doctor(request.user)
+        if value == "unclaimed":
+            return queryset.filter(claimed_by__isnull=True)
+        if value == "mine" and doctor is not None:
+            return queryset.filter(claimed_by=doctor)
+        if value == "others":
+            others = queryset.filter(claimed_by__isnull=False)
+            return others.exclude(claimed_by=doctor) if doctor is not None else others
+        return queryset
+
+
+class SlaStateFilter(admin.SimpleListFilter):
+    """Filters in the database on the clock columns, never row by row in Python."""
+
+    title = "time left"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return list(QUEUE_STATE_LABELS.items())
+
+    def queryset(self, request, queryset):
+        if self.value() in QUEUE_STATE_LABELS:
+            return queryset.filter(services.clock_state_filter(self.value(), timezone.now()))
+        return queryset
+
+
+class SpecialtyFilter(admin.SimpleListFilter):
+    """Only the doctor's own specialties are offered (staff see all)."""
+
+    title = "specialty"
+    parameter_name = "specialty"
+
+    def lookups(self, request, model_admin):
+        doctor = verified_doctor(request.user)
+        specialties = Specialty.objects.all() if is_staff_member(request.user) or doctor is None else doctor.specialties
+        return [(str(pk), name) for pk, name in specialties.values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(specialty_id=int(value))
+        return queryset
+
+
+# --- Forms ------------------------------------------------------------------------
+
+
+class ReplyForm(forms.Form):
+    INTENTS = [("answer", "Send answer"), ("info", "Ask for more information")]
+
+    body = forms.CharField(
+        label="Your reply to the patient",
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 12, "class": "workbench-reply"}),
+        error_messages={"required": "Write your reply before sending it."},
+    )
+    intent = forms.ChoiceField(
+        choices=INTENTS,
+        widget=forms.HiddenInput,
+        error_messages={"required": "Choose “Send answer” or “Ask for more information”."},
+    )
+
+
+class DoctorChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        specialties = ", ".join(s.name for s in obj.specialties.all())
+        return f"{obj.display_name} ({specialties})" if specialties else obj.display_name
+
+
+class ReassignForm(forms.Form):
+    """Staff hand an open question to a verified doctor, whoever holds it now."""
+
+    doctor = DoctorChoiceField(
+        queryset=DoctorProfile.objects.none(),
+        label="Hand this question to",
+        empty_label="Choose a doctor",
+        error_messages={"required": "Choose the doctor who should answer."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["doctor"].queryset = (
+            DoctorProfile.objects.verified().prefetch_related("specialties").order_by("display_name")
+        )
+
+
+# --- The queue and the question page ------------------------------------------------
+
+
+def safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+class QuestionQueueAdmin(admin.ModelAdmin):
+    list_display = (
+        "title_column",
+        "specialty",
+        "patient_column",
+        "time_left_column",
+        "claimed_by_column",
+        "urgent_column",
+        "row_actions",
+    )
+    list_display_links = ("title_column",)
+    list_filter = (QueueStatusFilter, ClaimFilter, SlaStateFilter, SpecialtyFilter)
+    search_fields = ("title",)
+    search_help_text = "Search the questions' titles."
+    list_select_related = ("specialty", "claimed_by")
+    list_per_page = 50
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    sortable_by = ()
+    paginator = CappedCountPaginator
+    # Urgent first, then the clock that runs out first; pk keeps pages stable.
+    ordering = (F("is_urgent").desc(), F("clock_due_at").asc(nulls_last=True), "pk")
+    actions = ["claim_selected", "release_selected"]
+    change_list_template = "doctor_admin/queue.html"
+    question_template = "doctor_admin/question.html"
+    object_history_template = "doctor_admin/timeline.html"
+
+    # Doctors are not staff and hold no model permissions: the site decides.
+    def has_module_permission(self, request):
+        return self.admin_site.has_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.admin_site.has_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        doctor = verified_doctor(request.user)
+        mine = (
+            ExpressionWrapper(Q(claimed_by_id=doctor.pk), output_field=BooleanField())
+            if doctor is not None
+            else Value(False)
+        )
+        return questions_visible_to(request.user).annotate(claimed_by_viewer=mine)
+
+    def get_ordering(self, request):
+        # Answered and closed questions have no clock to sort by: newest first,
+        # which the submitted_at index serves without sorting years of rows.
+        if request.GET.get(QueueStatusFilter.parameter_name) in QueueStatusFilter.HISTORY:
+            return ("-submitted_at", "-pk")
+        return super().get_ordering(request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if verified_doctor(request.user) is None:
+            return {}
+        return actions
+
+    # Columns -------------------------------------------------------------------
+
+    @admin.display(description="Question")
+    def title_column(self, obj):
+        follow_up = mark_safe(' <span class="tag tag-follow-up">Follow-up</span>') if obj.is_follow_up else ""
+        return format_html("{}{}", obj.title, follow_up)
+
+    @admin.display(description="Age and sex")
+    def patient_column(self, obj):
+        return f"{obj.age} · {obj.get_sex_display()}"
+
+    @admin.display(description="Time left")
+    def time_left_column(self, obj):
+        return sla_badge(obj, timezone.now())
+
+    @admin.display(description="Claimed by")
+    def claimed_by_column(self, obj):
+        if obj.claimed_by_id is None:
+            return mark_safe('<span class="unclaimed">Unclaimed</span>')
+        if obj.claimed_by_viewer:
+            return mark_safe('<strong class="claimed-by-me">You</strong>')
+        return obj.claimed_by.display_name
+
+    @admin.display(description="Urgent")
+    def urgent_column(self, obj):
+        return mark_safe('<span class="tag tag-urgent">Urgent</span>') if obj.is_urgent else "—"
+
+    @admin.display(description="")
+    def row_actions(self, obj):
+        # Buttons post the changelist form (CSRF token included) to the
+        # question's own claim/release URL: no nested forms, no inline script.
+        if obj.status not in services.OPEN_STATUSES:
+            return ""
+        if obj.claimed_by_id is None:
+            url, label = self._url("claim", obj.pk), "Claim"
+        elif obj.claimed_by_viewer:
+            url, label = self._url("release", obj.pk), "Release"
+        else:
+            return ""
+        return format_html(
+            '<button type="submit" class="button row-button" formaction="{}" formnovalidate>{}</button>', url, label
+        )
+
+    # Views ---------------------------------------------------------------------
+
+    def _url(self, view: str, pk=None) -> str:
+        name = f"{self.admin_site.name}:consultations_question_{view}"
+        return reverse(name, args=[pk] if pk is not None else [])
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/claim/", wrap(self.claim_view), name="consultations_question_claim"),
+            path("<path:object_id>/release/", wrap(self.release_view), name="consultations_question_release"),
+            path("<path:object_id>/reassign/", wrap(self.reassign_view), name="consultations_question_reassign"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        doctor = verified_doctor(request.user)
+        counts = services.queue_counts(questions_visible_to(request.user), doctor, timezone.now())
+        context = {
+            "title": "Your queue" if doctor is not None else "Questions waiting",
+            "counts": counts,
+            "workbench_doctor": doctor,
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    def _doctor_or_403(self, request) -> DoctorProfile:
+        doctor = verified_doctor(request.user)
+        if doctor is None:
+            raise PermissionDenied("Only verified doctors can claim and answer questions.")
+        return doctor
+
+    def claim_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        question = question_for(request.user, object_id)
+        result = services.claim_question(question.pk, self._doctor_or_403(request))
+        if result.ok:
+            messages.success(request, f"You have claimed “{question.title}”.")
+        else:
+            messages.error(request, result.message)
+        return HttpResponseRedirect(safe_next(request, self._url("change", question.pk)))
+
+    def release_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        question = question_for(request.user, object_id)
+        if services.release_claim(question.pk, self._doctor_or_403(request)):
+            messages.success(request, f"You released “{question.title}”: it is back in the queue for everyone.")
+        else:
+            messages.error(request, "You do not hold this question, so there is nothing to release.")
+        return HttpResponseRedirect(safe_next(request, self._url("change", question.pk)))
+
+    def reassign_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        question = question_for(request.user, object_id)
+        if not may_reassign(request.user):
+            raise PermissionDenied("Only staff can reassign questions.")
+        form = ReassignForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors.get("doctor", ["Choose a doctor."])))
+        elif services.reassign_question(question.pk, form.cleaned_data["doctor"]):
+            messages.success(request, f"“{question.title}” now belongs to {form.cleaned_data['doctor'].display_name}.")
+        else:
+            messages.error(request, "Only open questions can be reassigned.")
+        return HttpResponseRedirect(self._url("change", question.pk))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The question page: everything needed to answer, nothing to edit."""
+        question = question_for(request.user, object_id)
+        doctor = verified_doctor(request.user)
+        form = ReplyForm(request.POST or None)
+        if request.method == "POST":
+            if doctor is None:
+                raise PermissionDenied("Only verified doctors can reply to patients.")
+            if form.is_valid():
+                asks = form.cleaned_data["intent"] == "info"
+                result = services.reply_as_doctor(
+                    question.pk, doctor, form.cleaned_data["body"], ask_for_information=asks
+                )
+                if result.ok:
+                    services.log_access(request.user, question, "info_request" if asks else "answer", request)
+                    if asks:
+                        messages.success(request, f"Your question went to the patient (“{question.title}”).")
+                    else:
+                        messages.success(request, f"Your answer to “{question.title}” was sent to the patient.")
+                    return redirect(self._url("changelist"))
+                form.add_error(None, result.refusal)
+        else:
+            services.log_access(request.user, question, "view", request)
+        return self._render_question(request, question, doctor, form)
+
+    def _render_question(self, request, question, doctor, form):
+        question = Question.objects.select_related("specialty", "claimed_by", "answered_by", "patient").get(
+            pk=question.pk
+        )
+        now = timezone.now()
+        is_open = question.status in services.OPEN_STATUSES
+        holder = question.claimed_by
+        mine = doctor is not None and holder is not None and holder.pk == doctor.pk
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": question.title,
+            "question": question,
+            "patient_label": question.patient_label,
+            "sla_badge": sla_badge(question, now),
+            "replies": question.replies.select_related("doctor").order_by("created_at", "pk"),
+            "attachments": question.attachments.all(),
+            "doctor": doctor,
+            "holder": holder,
+            "is_open": is_open,
+            "held_by_me": mine,
+            "can_claim": doctor is not None and is_open and holder is None,
+            # A refused reply keeps its box, so the doctor's text is never lost.
+            "can_reply": doctor is not None and (is_open and (holder is None or mine) or bool(form.errors)),
+            "form": form,
+            "reassign_form": ReassignForm() if may_reassign(request.user) and is_open else None,
+            "queue_url": self._url("changelist"),
+            "claim_url": self._url("claim", question.pk),
+            "release_url": self._url("release", question.pk),
+            "reassign_url": self._url("reassign", question.pk),
+            "timeline_url": self._url("history", question.pk),
+            "ReplyKind": ReplyKind,
+            "media": self.media,
+        }
+        return TemplateResponse(request, self.question_template, context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """A timeline built from the question itself, not the admin's change log
+        (which would carry whatever the staff admin wrote, names included)."""
+        question = question_for(request.user, object_id)
+        services.log_access(request.user, question, "timeline", request)
+        question = Question.objects.select_related("patient", "answered_by").get(pk=question.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Timeline: {question.title}",
+            "question": question,
+            "events": question_timeline(question),
+            "question_url": self._url("change", question.pk),
+            "queue_url": self._url("changelist"),
+        }
+        return TemplateResponse(request, self.object_history_template, context)
+
+    # Actions -------------------------------------------------------------------
+
+    @admin.action(description="Claim the selected questions")
+    def claim_selected(self, request, queryset):
+        doctor = self._doctor_or_403(request)
+        claimed, refused = 0, []
+        for pk, title in queryset.order_by().values_list("pk", "title"):
+            result = services.claim_question(pk, doctor)
+            if result.ok:
+                claimed += 1
+            else:
+                refused.append(f"“{title}”: {result.message}")
+        if claimed:
+            self.message_user(request, f"You claimed {claimed} question{'s' if claimed != 1 else ''}.")
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Release the selected questions")
+    def release_selected(self, request, queryset):
+        doctor = self._doctor_or_403(request)
+        released = sum(services.release_claim(pk, doctor) for pk in queryset.order_by().values_list("pk", flat=True))
+        if released:
+            self.message_user(request, f"You released {released} question{'s' if released != 1 else ''}.")
+        else:
+            self.message_user(request, "None of the selected questions was claimed by you.", messages.WARNING)
+
+    class Media:
+        css = {"all": ["consultations/workbench.css"]}
+        js = ["consultations/workbench.js"]
+
+
+def question_timeline(question: Question) -> list[tuple[datetime, str]]:
+    """What happened to a question, oldest first, in words safe to show any doctor."""
+    events = [(question.submitted_at, f"{question.patient_label} asked the question.")]
+    for reply in question.replies.select_related("doctor"):
+        if reply.kind == ReplyKind.FOLLOW_UP:
+            events.append((reply.created_at, f"{question.patient_label} wrote a follow-up."))
+            continue
+        who = reply.doctor.display_name if reply.doctor else "A doctor"
+        if reply.kind == ReplyKind.INFO_REQUEST:
+            events.append((reply.created_at, f"{who} asked for more information."))
+        else:
+            events.append((reply.created_at, f"{who} answered."))
+    for escalation in Escalation.objects.filter(question=question).order_by("created_at"):
+        events.append((escalation.created_at, f"Escalation: {escalation.get_level_display()}."))
+    if question.closed_at:
+        events.append((question.closed_at, "The question was closed."))
+    return sorted(events, key=lambda event: event[0])
+
+
+doctor_admin_site.register(Question, QuestionQueueAdmin)
