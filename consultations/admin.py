@@ -1,0 +1,322 @@
+"""The staff admin (/admin/) for consultations: specialties, doctors, questions
+(with reassigning), and the read-only records: replies, attachment metadata and
+the access log of who opened which question.
+
+Staff see everything, patients' names included; the doctors' workbench lives
+in doctor_admin.py and shows none of it. The guarantee's records (escalations,
+outbox, sweeps) are registered by consultations.admin_sla.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from consultations import services
+from consultations.access import may_reassign
+from consultations.doctor_admin import ReassignForm, sla_badge
+from consultations.models import AccessLog, Attachment, DoctorProfile, Question, Reply, Specialty
+
+# --- The guarantee engine's records ------------------------------------------------
+# LEAD: add the plain import of consultations.admin_sla here (no try/except;
+# mark it as used for ruff's F401) so escalations, the outbox and sweeps are registered.
+# -----------------------------------------------------------------------------------
+
+
+def attachment_link(attachment: Attachment):
+    """A link through the access-checked download view (attachments have no public URL)."""
+    url = reverse("consultations:attachment", args=[attachment.pk])
+    return format_html('<a href="{}">{}</a>', url, attachment.neutral_name)
+
+
+class ReadOnlyMixin:
+    """Medical records and audit trails: viewed, never edited or deleted from the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Specialty)
+class SpecialtyAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "sort_order")
+    list_editable = ("sort_order",)
+    search_fields = ("name",)
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(DoctorProfile)
+class DoctorProfileAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "email", "registration_number", "specialty_list", "is_verified", "is_senior")
+    list_filter = ("is_verified", "is_senior", "specialties")
+    search_fields = ("display_name", "registration_number", "user__email")
+    autocomplete_fields = ("user",)
+    filter_horizontal = ("specialties",)
+    prepopulated_fields = {"slug": ("display_name",)}
+    list_select_related = ("user",)
+    actions = ["mark_verified", "mark_unverified"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("specialties")
+
+    @admin.display(description="e-mail", ordering="user__email")
+    def email(self, obj):
+        return obj.user.email
+
+    @admin.display(description="specialties")
+    def specialty_list(self, obj):
+        return ", ".join(s.name for s in obj.specialties.all())
+
+    @admin.action(description="Verify the selected doctors (they get the queue)")
+    def mark_verified(self, request, queryset):
+        changed = queryset.update(is_verified=True)
+        self.message_user(request, f"{changed} doctor(s) verified: they can now sign in at /doctor/.")
+
+    @admin.action(description="Withdraw verification (they lose the queue)")
+    def mark_unverified(self, request, queryset):
+        changed = queryset.update(is_verified=False)
+        self.message_user(request, f"{changed} doctor(s) can no longer open the doctors' workbench.")
+
+
+class ReplyInline(ReadOnlyMixin, admin.StackedInline):
+    model = Reply
+    extra = 0
+    fields = ("kind", "doctor", "author", "created_at", "body")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
+    model = Attachment
+    extra = 0
+    fields = ("download", "original_name", "content_type", "size", "uploaded_at")
+    readonly_fields = fields
+
+    @admin.display(description="file")
+    def download(self, obj):
+        return attachment_link(obj)
+
+
+# Staff may correct routing or redact text a patient should not have written;
+# everything the clock and the workflow own changes only through services.
+QUESTION_WORKFLOW_FIELDS = (
+    "patient",
+    "status",
+    "is_urgent",
+    "red_flags",
+    "submitted_at",
+    "due_at",
+    "first_answered_at",
+    "answered_by",
+    "claimed_by",
+    "claimed_at",
+    "clock_started_at",
+    "clock_warn_at",
+    "clock_due_at",
+    "clock_paused_at",
+    "is_follow_up",
+    "warned_at",
+    "breached_at",
+    "lead_escalated_at",
+    "sweep_error",
+    "sweep_retry_at",
+    "rating",
+    "rating_comment",
+    "rated_at",
+    "closed_at",
+    "updated_at",
+)
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "specialty",
+        "status",
+        "time_left",
+        "is_urgent",
+        "is_follow_up",
+        "claimed_by",
+        "answered_by",
+        "submitted_at",
+    )
+    list_filter = ("status", "is_urgent", "is_follow_up", "specialty")
+    search_fields = ("title", "=patient__patient_code", "=patient__email")
+    search_help_text = "Title words, a patient code (exact) or a patient's e-mail (exact)."
+    list_select_related = ("specialty", "claimed_by", "answered_by")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    raw_id_fields = ("patient",)
+    readonly_fields = QUESTION_WORKFLOW_FIELDS
+    fieldsets = (
+        (
+            "The question",
+            {
+                "fields": (
+                    "patient",
+                    "specialty",
+                    "title",
+                    "description",
+                    ("age", "sex"),
+                    "medical_history",
+                    "current_medication",
+                    ("is_urgent", "red_flags"),
+                )
+            },
+        ),
+        ("Who answers", {"fields": ("status", ("claimed_by", "claimed_at"), ("answered_by", "first_answered_at"))}),
+        (
+            "Guarantee",
+            {
+                "fields": (
+                    ("submitted_at", "due_at"),
+                    ("clock_started_at", "clock_warn_at", "clock_due_at", "clock_paused_at"),
+                    "is_follow_up",
+                    ("warned_at", "breached_at", "lead_escalated_at"),
+                    ("sweep_error", "sweep_retry_at"),
+                )
+            },
+        ),
+        ("Rating and closing", {"fields": (("rating", "rated_at"), "rating_comment", "closed_at", "updated_at")}),
+    )
+    inlines = [ReplyInline, AttachmentInline]
+    actions = ["reassign_selected"]
+
+    def has_add_permission(self, request):
+        # Questions come from patients, with their guarantee: never typed in here.
+        return False
+
+    def has_reassign_permission(self, request):
+        return may_reassign(request.user)
+
+    @admin.display(description="time left")
+    def time_left(self, obj):
+        return sla_badge(obj, timezone.now())
+
+    class Media:
+        css = {"all": ["consultations/workbench.css"]}
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/reassign/",
+                self.admin_site.admin_view(self.reassign_view),
+                name="consultations_question_reassign",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            question = self.get_object(request, object_id)
+            if question is not None and self.has_view_or_change_permission(request, question):
+                services.log_access(request.user, question, "view", request)
+        context = {
+            "access_log_url": reverse("admin:consultations_accesslog_changelist") + f"?question={object_id}",
+            "reassign_url": reverse("admin:consultations_question_reassign", args=[object_id]),
+            "workbench_url": reverse("doctor_admin:consultations_question_change", args=[object_id]),
+            "may_reassign": may_reassign(request.user),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _reassign_page(self, request, questions, form, *, single=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Reassign questions" if single is None else f"Reassign “{single.title}”",
+            "questions": questions,
+            "form": form,
+            "single": single,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/consultations/question/reassign.html", context)
+
+    def _apply_reassign(self, request, pks, doctor) -> None:
+        moved = sum(services.reassign_question(pk, doctor) for pk in pks)
+        skipped = len(pks) - moved
+        if moved:
+            self.message_user(request, f"{moved} question(s) now belong to {doctor.display_name}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} question(s) were not open any more and were left as they are.", messages.WARNING
+            )
+
+    @admin.action(description="Reassign the selected questions to a doctor…", permissions=["reassign"])
+    def reassign_selected(self, request, queryset):
+        form = ReassignForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._apply_reassign(request, list(queryset.values_list("pk", flat=True)), form.cleaned_data["doctor"])
+            return None
+        return self._reassign_page(request, queryset.select_related("specialty", "claimed_by"), form)
+
+    def reassign_view(self, request, object_id):
+        if not may_reassign(request.user):
+            raise PermissionDenied
+        question = self.get_object(request, object_id)
+        if question is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        form = ReassignForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            self._apply_reassign(request, [question.pk], form.cleaned_data["doctor"])
+            return HttpResponseRedirect(reverse("admin:consultations_question_change", args=[question.pk]))
+        return self._reassign_page(request, [question], form, single=question)
+
+
+@admin.register(Reply)
+class ReplyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("question", "kind", "written_by", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("=question__id",)
+    search_help_text = "A question's number."
+    list_select_related = ("question", "doctor", "author")
+    show_full_result_count = False
+    fields = ("question", "kind", "doctor", "author", "created_at", "body")
+    readonly_fields = fields
+
+    @admin.display(description="written by")
+    def written_by(self, obj):
+        return obj.doctor.display_name if obj.doctor_id else obj.author.email
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Metadata only: the file itself opens through the access-checked view."""
+
+    list_display = ("neutral_name", "question", "content_type", "size", "uploaded_at")
+    list_filter = ("content_type",)
+    search_fields = ("=question__id",)
+    search_help_text = "A question's number."
+    list_select_related = ("question",)
+    show_full_result_count = False
+    fields = ("download", "question", "reply", "original_name", "content_type", "size", "uploaded_at")
+    readonly_fields = fields
+
+    @admin.display(description="file")
+    def download(self, obj):
+        return attachment_link(obj)
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Who opened which question: the privacy audit trail."""
+
+    list_display = ("created_at", "user", "action", "question", "attachment", "ip_address")
+    list_filter = ("action",)
+    search_fields = ("=question__id", "=user__email")
+    search_help_text = "A question's number or a user's e-mail (exact)."
+    list_select_related = ("user", "question", "attachment")
+    show_full_result_count = False
+    fields = ("created_at", "user", "action", "question", "attachment", "ip_address")
+    readonly_fields = fields
