@@ -43,10 +43,9 @@ from consultations.models import (
     Question,
     QuestionStatus,
     Specialty,
-    SweepRun,
 )
-
-OPEN_STATUSES = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
+from consultations.services import OPEN_STATUSES
+from portal import health
 
 PERIODS = {
     "24h": ("Last 24 hours", timedelta(hours=24)),
@@ -135,7 +134,7 @@ def _now_counts(now: datetime) -> dict:
 
 
 def format_duration(seconds: float | None) -> str:
-    """ "2 h 05 min", "3 d 4 h", "12 min"; a dash when there is nothing to show."""
+    """A duration as staff read it: "2 h 05 min", "3 d 4 h", "12 min"; a dash for none."""
     if seconds is None:
         return "–"
     minutes = round(abs(seconds) / 60)
@@ -217,13 +216,10 @@ class OldestWaiting:
 
 @dataclass(frozen=True)
 class SweepStatus:
-    last_finished_at: datetime | None
     age_seconds: float | None
     stale_after_seconds: int
-
-    @property
-    def stale(self) -> bool:
-        return self.age_seconds is None or self.age_seconds > self.stale_after_seconds
+    stale: bool
+    problem: str = ""
 
     @property
     def age_display(self) -> str:
@@ -251,17 +247,13 @@ class NowFigures:
 
 
 def sweep_status(now: datetime) -> SweepStatus:
-    """The heartbeat: how long ago the last SLA sweep finished; stale after three intervals."""
-    last = (
-        SweepRun.objects.filter(finished_at__isnull=False)
-        .order_by("-started_at")
-        .values_list("finished_at", flat=True)
-        .first()
-    )
+    """The sweep's heartbeat judged exactly as /healthz judges it: stale after three intervals."""
+    status = health.sweep_status(now)
     return SweepStatus(
-        last_finished_at=last,
-        age_seconds=None if last is None else max((now - last).total_seconds(), 0.0),
-        stale_after_seconds=3 * settings.SLA_SWEEP_SECONDS,
+        age_seconds=status.get("age_seconds"),
+        stale_after_seconds=status.get("max_age_seconds", 3 * settings.SLA_SWEEP_SECONDS),
+        stale=not status["ok"],
+        problem=status.get("error", ""),
     )
 
 
@@ -330,12 +322,10 @@ def now_as_dict(figures: NowFigures) -> dict:
             "state": oldest.state,
         },
         "sweep": {
-            "last_finished_at": None
-            if figures.sweep.last_finished_at is None
-            else figures.sweep.last_finished_at.isoformat(),
-            "age_seconds": None if figures.sweep.age_seconds is None else round(figures.sweep.age_seconds, 3),
+            "age_seconds": figures.sweep.age_seconds,
             "stale_after_seconds": figures.sweep.stale_after_seconds,
             "stale": figures.sweep.stale,
+            "problem": figures.sweep.problem,
         },
         "specialties": [
             {

@@ -239,14 +239,22 @@ def test_clock_state_boundaries_match_the_sla_rules(specialty, offset, state):
     assert sla.sla_state(question, at) == state
 
 
-def test_sweep_is_stale_after_three_intervals_or_when_it_never_ran():
-    assert dashboard.sweep_status(NOW).stale is True
+def test_sweep_is_stale_after_three_intervals():
     SweepRun.objects.create(started_at=NOW - timedelta(seconds=95), finished_at=NOW - timedelta(seconds=91))
     assert dashboard.sweep_status(NOW).stale is True
     SweepRun.objects.create(started_at=NOW - timedelta(seconds=41), finished_at=NOW - timedelta(seconds=40))
     SweepRun.objects.create(started_at=NOW - timedelta(seconds=2))  # still running: not a heartbeat yet
     status = dashboard.sweep_status(NOW)
     assert (status.stale, status.age_seconds, status.stale_after_seconds) == (False, 40, 90)
+    assert status.age_display == "40 s ago"
+
+
+def test_sweep_that_never_ran_is_stale_only_once_questions_wait(specialty):
+    assert dashboard.sweep_status(NOW).stale is False  # a fresh install
+    waiting(specialty, timedelta(minutes=5))
+    status = dashboard.sweep_status(NOW)
+    assert (status.stale, status.age_display) == (True, "never")
+    assert "No SLA sweep has run yet" in status.problem
 
 
 def test_daily_trend_counts_volume_and_compliance_per_day(clinic):
