@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
+from articles.models import Article, Source
 from consultations import demo, services, sla
 from consultations.access import questions_for_doctor
 from consultations.doctor_admin import doctor_admin_site
@@ -52,9 +53,22 @@ def breaching_soon():
 def test_seeding_twice_changes_nothing():
     call_command("seed_demo", stdout=StringIO())
     first = snapshot()
+    articles = (Article.objects.count(), Source.objects.count())
     call_command("seed_demo", stdout=StringIO())
     assert snapshot() == first
+    assert (Article.objects.count(), Source.objects.count()) == articles
     assert Question.objects.count() == len(demo.QUESTIONS)
+
+
+def test_articles_are_written_and_reviewed_by_the_demo_doctors():
+    demo.seed_demo()
+    published = Article.objects.published()
+    assert published.count() >= 12
+    verified = set(DoctorProfile.objects.filter(is_verified=True).values_list("pk", flat=True))
+    for article in published:
+        assert {article.author_id, article.reviewer_id} <= verified
+        assert article.author_id != article.reviewer_id
+    assert published.filter(author=demo_doctor()).exists()
 
 
 def test_demo_doctor_queue_has_open_questions_in_every_sla_state():

@@ -5,6 +5,18 @@ from django.utils import timezone
 
 from consultations import demo, sla
 
+NOUNS = {
+    "specialties": ("specialty", "specialties"),
+    "users": ("login", "logins"),
+    "doctors": ("doctor profile", "doctor profiles"),
+    "groups": ("staff group", "staff groups"),
+}
+
+
+def _noun(what: str, n: int) -> str:
+    one, many = NOUNS.get(what, (what, what))
+    return one if n == 1 else many
+
 
 class Command(BaseCommand):
     help = (
@@ -20,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         result = demo.seed_demo()
         now = timezone.now()
-        created = ", ".join(f"{n} {what}" for what, n in result.created.items()) or "nothing new"
+        created = ", ".join(f"{n} {_noun(what, n)}" for what, n in result.created.items()) or "nothing new"
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(
             f"  This run: {created}; questions {result.questions_created} created, "
@@ -32,8 +44,7 @@ class Command(BaseCommand):
             + ", ".join(f"{states.get(state, 0)} {label.lower()}" for state, label in sla.STATE_LABELS.items())
             + "."
         )
-        if result.articles is not None:
-            self.stdout.write(f"  Articles: {result.articles}")
+        self.stdout.write(f"  Articles: {result.articles} demo articles in place.")
         soon = result.breaching_soon
         if soon is not None and soon.clock_warn_at and soon.clock_due_at:
             self.stdout.write(
