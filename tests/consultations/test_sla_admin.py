@@ -1,10 +1,12 @@
 """The staff admin shows escalations, notifications and sweep runs read-only, and can resend a notification."""
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
-from django.urls import reverse
+from django.urls import NoReverseMatch, clear_url_caches, reverse
 from django.utils import timezone
 
 import consultations.admin_sla  # noqa: F401 - registers the ModelAdmins (the lead imports it in admin.py)
@@ -13,6 +15,17 @@ from consultations.models import Escalation, Notification, NotificationStatus
 from tests.consultations.sweep_support import breached_by, sla_staff_member
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _admin_urls_include_the_sla_records():
+    """The staff admin's URLs are built when the URLconf is first imported. Until
+    consultations/admin.py imports admin_sla, a URLconf loaded before this module lacks its pages."""
+    try:
+        reverse("admin:consultations_escalation_changelist")
+    except NoReverseMatch:
+        importlib.reload(importlib.import_module(settings.ROOT_URLCONF))
+        clear_url_caches()
 
 
 @pytest.fixture
