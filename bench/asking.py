@@ -1,0 +1,76 @@
+"""Patients asking through the real form: login, GET the form (CSRF token), POST.
+
+Used twice: the asking benchmark (20 patients, submissions per second and the
+confirmation e-mail written for each) and the load test of issue 7 (50
+patients for 60 s: no 5xx, and exactly as many stored questions as
+successful responses).
+"""
+
+from bench.common import progress, resolve_path
+from bench.data import PASSWORD
+from bench.load import measure_asking
+
+
+def _counts() -> tuple[int, int]:
+    from consultations.models import Notification, Question
+
+    return Question.objects.count(), Notification.objects.filter(kind="question_received").count()
+
+
+def ask_questions(base_url: str, patients: list[str], concurrency: int, seconds: float) -> dict:
+    ask_path = resolve_path("consultations:ask")
+    login_path = resolve_path("login")
+    questions_before, confirmations_before = _counts()
+    progress(f"  {concurrency} patients asking for {seconds:.0f} s through {ask_path}")
+    result = measure_asking(base_url, patients, PASSWORD, concurrency, seconds, ask_path, login_path)
+    questions_after, confirmations_after = _counts()
+    stored = questions_after - questions_before
+    confirmations = confirmations_after - confirmations_before
+    server_errors = sum(n for outcome, n in result.outcomes.items() if outcome.startswith("HTTP 5"))
+    figures = {
+        "path": ask_path,
+        **result.as_dict(),
+        "successes": result.ok,
+        "stored_questions": stored,
+        "confirmation_notifications": confirmations,
+        "server_errors": server_errors,
+    }
+    progress(
+        f"    {result.per_second:.1f} submissions/s; {result.requests} posted, {result.ok} succeeded, "
+        f"{stored} stored, {confirmations} confirmations written, {result.errors} errors"
+    )
+    if result.first_error:
+        progress(f"    first error: {result.first_error}")
+    return figures
+
+
+def load_test_verdict(figures: dict) -> dict:
+    """Issue 7's load test: no 5xx, stored questions equal successful responses."""
+    return {
+        "no_server_errors": figures["server_errors"] == 0,
+        "stored_equals_successes": figures["stored_questions"] == figures["successes"],
+        "passed": figures["server_errors"] == 0
+        and figures["stored_questions"] == figures["successes"]
+        and figures["successes"] > 0,
+    }
+
+
+LOAD_TEST_CLIENTS = 50
+LOAD_TEST_SECONDS = 60.0
+
+
+def load_test(base_url: str, patients: list[str], seconds: float = LOAD_TEST_SECONDS) -> dict:
+    figures = ask_questions(base_url, patients[:LOAD_TEST_CLIENTS], LOAD_TEST_CLIENTS, seconds)
+    figures["verdict"] = load_test_verdict(figures)
+    return figures
+
+
+def load_test_summary(figures: dict) -> str:
+    verdict = figures["verdict"]
+    return (
+        f"Load test: {figures['concurrency']} patients for {figures['seconds']:.0f} s: "
+        f"{figures['requests']} requests, {figures['successes']} successes, {figures['stored_questions']} stored rows, "
+        f"{figures['errors']} errors ({figures['server_errors']} 5xx) -> {'PASS' if verdict['passed'] else 'FAIL'}"
+        + ("" if verdict["no_server_errors"] else "; server errors seen")
+        + ("" if verdict["stored_equals_successes"] else "; stored rows differ from successes")
+    )

@@ -1,0 +1,279 @@
+"""A small asyncio HTTP load client (aiohttp): fixed concurrency for a fixed time.
+
+Every request's latency is kept, so percentiles are exact. The client's own
+CPU time is recorded too: it shares the machine with the server, and a
+reader should see how much of the machine it took.
+"""
+
+import asyncio
+import itertools
+import math
+import random
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+import aiohttp
+
+from bench.forms import fill, find_form
+
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+# Where a successful submission sends the patient: a page of the new question.
+SUCCESS_LOCATION = re.compile(r"/questions/\d+/")
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    seconds: float = 0.0
+    ok: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    client_cpu_seconds: float = 0.0
+    first_error: str = ""
+
+    @property
+    def requests(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def errors(self) -> int:
+        return self.requests - self.ok
+
+    @property
+    def per_second(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile_ms(self, p: float) -> float | None:
+        return percentile(self.latencies, p) * 1000 if self.latencies else None
+
+    @classmethod
+    def merged(cls, parts: list["LoadResult"]) -> "LoadResult":
+        """Several runs of the same load as one: counts and times added, latencies pooled."""
+        whole = cls(parts[0].concurrency)
+        for part in parts:
+            whole.seconds += part.seconds
+            whole.ok += part.ok
+            whole.outcomes.update(part.outcomes)
+            whole.latencies.extend(part.latencies)
+            whole.client_cpu_seconds += part.client_cpu_seconds
+            whole.first_error = whole.first_error or part.first_error
+        return whole
+
+    def record(self, outcome: str, ok: bool, latency: float, detail: str = "") -> None:
+        self.outcomes[outcome] += 1
+        if ok:
+            self.ok += 1
+            self.latencies.append(latency)
+        elif detail and not self.first_error:
+            self.first_error = detail[:500]
+
+    def as_dict(self) -> dict:
+        return {
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 3),
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": self.errors,
+            "outcomes": dict(self.outcomes),
+            "per_second": round(self.per_second, 1),
+            "p50_ms": _round(self.percentile_ms(50)),
+            "p99_ms": _round(self.percentile_ms(99)),
+            "max_ms": _round(max(self.latencies) * 1000 if self.latencies else None),
+            "client_cpu_percent_of_one_core": round(100 * self.client_cpu_seconds / self.seconds, 1)
+            if self.seconds
+            else None,
+            "first_error": self.first_error,
+        }
+
+
+def _round(value, digits=1):
+    return None if value is None else round(value, digits)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile: a latency some request really had."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _session(cookies: bool = False) -> aiohttp.ClientSession:
+    # Gunicorn's sync workers close every connection; so does the client.
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    jar = aiohttp.CookieJar(unsafe=True) if cookies else aiohttp.DummyCookieJar()
+    return aiohttp.ClientSession(connector=connector, cookie_jar=jar, timeout=TIMEOUT)
+
+
+# --- Pages ----------------------------------------------------------------------------
+
+
+async def _get_loop(session, url, deadline, result: LoadResult, headers: dict | None):
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
+                await response.read()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            result.record(type(exc).__name__, False, 0.0, repr(exc))
+            continue
+        result.record(str(status), status == 200, time.perf_counter() - started, f"HTTP {status} for {url}")
+
+
+async def _run_get(url: str, concurrency: int, seconds: float, headers: dict | None) -> LoadResult:
+    result = LoadResult(concurrency)
+    async with _session() as session:
+        cpu_start, started = time.process_time(), time.monotonic()
+        deadline = started + seconds
+        await asyncio.gather(*(_get_loop(session, url, deadline, result, headers) for _ in range(concurrency)))
+        result.seconds = time.monotonic() - started
+        result.client_cpu_seconds = time.process_time() - cpu_start
+    return result
+
+
+def measure_get(
+    url: str, concurrency: int, seconds: float, warmup: float = 2.0, headers: dict | None = None
+) -> LoadResult:
+    """GET `url` from `concurrency` clients for `seconds` after a warm-up (discarded)."""
+    if warmup:
+        asyncio.run(_run_get(url, concurrency, warmup, headers))
+    return asyncio.run(_run_get(url, concurrency, seconds, headers))
+
+
+# --- Asking through the real form -------------------------------------------------------
+
+SYMPTOMS = [
+    ("A dry, itchy patch on my elbow", "It started two weeks ago and gets worse after showers."),
+    ("Knee aches after running", "The inside of my left knee aches for a day after a 5 km run."),
+    ("Headache behind the eyes in the evening", "Mostly after long days at the computer, eased by rest."),
+    ("Blocked nose for three weeks", "No fever. It is worse at night and in the morning."),
+    ("Red spots on my child's arms", "Small, not itchy, appeared after a day at the lake."),
+]
+
+
+def question_values(n: int, rng: random.Random) -> dict[str, str]:
+    title, story = rng.choice(SYMPTOMS)
+    return {
+        "title": f"{title} (bench {n})",
+        "description": f"{story} I would like to know whether I should see someone in person. Question {n}.",
+        "age": str(rng.randint(18, 80)),
+        "medical_history": "Mild asthma as a child.",
+        "current_medication": "None.",
+    }
+
+
+class FormError(Exception):
+    pass
+
+
+class AskingClient:
+    """One signed-in patient: logs in through the login form, then asks again and again."""
+
+    def __init__(self, base_url: str, email: str, password: str, ask_path: str, login_path: str, seed: int):
+        self.base_url = base_url
+        self.email = email
+        self.password = password
+        self.ask_url = urljoin(base_url, ask_path)
+        self.login_url = urljoin(base_url, login_path)
+        self.rng = random.Random(seed)
+        self.session = _session(cookies=True)
+
+    async def close(self):
+        await self.session.close()
+
+    async def login(self) -> None:
+        async with self.session.get(self.login_url) as response:
+            html = await response.text()
+        form = find_form(html, "password")
+        if form is None:
+            raise FormError(f"no login form at {self.login_url} (HTTP {response.status})")
+        login_field = next(
+            (f.name for f in form.fields if f.type in ("email", "text") and f.name != "csrfmiddlewaretoken"), "username"
+        )
+        data = fill(form, {login_field: self.email, "password": self.password})
+        action = urljoin(self.login_url, form.action or self.login_url)
+        async with self.session.post(action, data=data, allow_redirects=False) as response:
+            await response.read()
+            if response.status != 302:
+                raise FormError(f"login as {self.email} failed: HTTP {response.status}")
+
+    async def ask_once(self, n: int, result: LoadResult) -> None:
+        """GET the form (for its CSRF token and choices), POST it; record the POST."""
+        try:
+            async with self.session.get(self.ask_url, allow_redirects=False) as response:
+                html = await response.text()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            result.record(f"form {type(exc).__name__}", False, 0.0, repr(exc))
+            return
+        form = find_form(html, "title") if status == 200 else None
+        if form is None:
+            result.record(f"form HTTP {status}", False, 0.0, f"GET {self.ask_url}: HTTP {status}, no question form")
+            return
+        data = fill(form, question_values(n, self.rng))
+        action = urljoin(self.ask_url, form.action or self.ask_url)
+        started = time.perf_counter()
+        try:
+            async with self.session.post(action, data=data, allow_redirects=False) as response:
+                body = await response.text()
+                status = response.status
+                location = response.headers.get("Location", "")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            result.record(type(exc).__name__, False, 0.0, repr(exc))
+            return
+        latency = time.perf_counter() - started
+        if status in (301, 302, 303) and SUCCESS_LOCATION.search(location):
+            result.record("success (redirect)", True, latency)
+        elif status == 200:
+            result.record("200 form redisplayed", False, latency, _form_errors(body))
+        else:
+            where = f" to {location}" if location else ""
+            result.record(f"HTTP {status}", False, latency, f"HTTP {status}{where}: {body[:300]}")
+
+
+def _form_errors(html: str) -> str:
+    """The first validation message on a redisplayed form, for the report."""
+    for marker in ('class="invalid-feedback', "errorlist", 'class="alert'):
+        at = html.find(marker)
+        if at >= 0:
+            return " ".join(html[at : at + 400].split())
+    return "form redisplayed without a visible error"
+
+
+async def _ask_loop(client: AskingClient, deadline: float, result: LoadResult, counter):
+    while time.monotonic() < deadline:
+        await client.ask_once(next(counter), result)
+
+
+async def _run_asking(base_url, patients, password, concurrency, seconds, ask_path, login_path) -> LoadResult:
+    clients = [AskingClient(base_url, patients[i], password, ask_path, login_path, seed=i) for i in range(concurrency)]
+    result = LoadResult(concurrency)
+    try:
+        await asyncio.gather(*(c.login() for c in clients))
+        counter = itertools.count(1)
+        cpu_start, started = time.process_time(), time.monotonic()
+        deadline = started + seconds
+        await asyncio.gather(*(_ask_loop(c, deadline, result, counter) for c in clients))
+        result.seconds = time.monotonic() - started
+        result.client_cpu_seconds = time.process_time() - cpu_start
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+    return result
+
+
+def measure_asking(
+    base_url: str,
+    patients: list[str],
+    password: str,
+    concurrency: int,
+    seconds: float,
+    ask_path: str,
+    login_path: str,
+) -> LoadResult:
+    """`concurrency` signed-in patients, each asking in a loop (GET form, POST) for `seconds`."""
+    if len(patients) < concurrency:
+        raise ValueError("one patient per client is needed")
+    return asyncio.run(_run_asking(base_url, patients, password, concurrency, seconds, ask_path, login_path))

@@ -1,0 +1,386 @@
+"""What the bench prints and saves: the machine, the commit, every figure, and the targets.
+
+Each row of the table is computed from the measured results in the JSON; a
+measurement that could not run says why instead of showing a number.
+"""
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+LATEST = RESULTS_DIR / "latest.json"
+
+
+# --- The machine and the code -----------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def machine() -> dict:
+    import aiohttp
+    import celery
+    import django
+    import gunicorn
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0]
+    redis_version = redis.Redis.from_url(settings.REDIS_URL).info("server").get("redis_version")
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "postgres": postgres,
+        "redis": redis_version,
+        "gunicorn": gunicorn.__version__,
+        "celery": celery.__version__,
+        "aiohttp": aiohttp.__version__,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def commit() -> dict:
+    return {
+        "hash": _git("rev-parse", "HEAD"),
+        "subject": _git("log", "-1", "--format=%s"),
+        # Uncommitted changes to tracked files make the figures not reproducible from the hash.
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+# --- Rows ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    figure: str
+    value: float | None = None
+    target: str = ""
+    passed: bool | None = None
+
+
+def _n(value, digits=0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _missing(entry: dict) -> str | None:
+    if entry is None:
+        return "not measured"
+    if entry.get("available") is False:
+        return f"not available: {entry.get('reason', '').splitlines()[0] if entry.get('reason') else ''}"
+    if "error" in entry and len(entry) <= 2:
+        return f"error: {entry['error']}"
+    return None
+
+
+def _page_rows(results: dict) -> list[Row]:
+    pages = results.get("pages")
+    targets = {"article": 0.5, "article_list": 0.3, "home": 0.3}
+    labels = {"article": "Article page", "article_list": "Article list", "home": "Home page"}
+    missing = _missing(pages)
+    if missing:
+        rows = [Row("pages.trivial", "Trivial view (baseline), 20 clients", missing)]
+        return rows + [Row(f"pages.{k}", labels[k], missing, target=f"≥ {targets[k]:.0%} of trivial") for k in targets]
+    load, queries = pages["throughput"], pages["queries"]
+    trivial = load["trivial"]
+    rows = [
+        Row(
+            "pages.trivial",
+            "Trivial view (baseline), 20 clients",
+            f"{_n(trivial['per_second'])} req/s over all baseline slices; p50 {_n(trivial['p50_ms'], 1)} ms, "
+            f"p99 {_n(trivial['p99_ms'], 1)} ms",
+            trivial["per_second"],
+        )
+    ]
+    for key, minimum in targets.items():
+        page, counts = load[key], queries["small"][key]
+        ratio = page["ratio_to_trivial"]
+        errors = f"; {page['errors']} errors" if page["errors"] else ""
+        rows.append(
+            Row(
+                f"pages.{key}",
+                f"{labels[key]}, 20 clients",
+                f"{_n(page['per_second'])} req/s = {_n(100 * ratio if ratio is not None else None)}% of trivial "
+                f"(rounds {', '.join(f'{r:.0%}' for r in page['round_ratios'])}; trivial alongside "
+                f"{_n(page['trivial_per_second_alongside'])} req/s); "
+                f"p50 {_n(page['p50_ms'], 1)} ms, p99 {_n(page['p99_ms'], 1)} ms; "
+                f"{counts['warm_queries']} queries ({counts['cold_queries']} with a cold cache){errors}",
+                ratio,
+                f"≥ {minimum:.0%} of trivial",
+                ratio is not None and ratio >= minimum and page["errors"] == 0,
+            )
+        )
+    small, large = queries["small"], queries.get("large")
+    if large:
+        same = all(
+            small[k]["warm_queries"] == large[k]["warm_queries"]
+            and small[k]["cold_queries"] == large[k]["cold_queries"]
+            for k in small
+        )
+        detail = ", ".join(
+            f"{k} {small[k]['warm_queries']}/{small[k]['cold_queries']} → {large[k]['warm_queries']}/"
+            f"{large[k]['cold_queries']}"
+            for k in small
+        )
+        rows.append(
+            Row(
+                "pages.queries_constant",
+                f"Queries per page (warm/cold), {queries['small_articles']} → {queries['large_articles']} articles",
+                detail,
+                None,
+                "constant in the data size",
+                same,
+            )
+        )
+    return rows
+
+
+def _asking_rows(results: dict) -> list[Row]:
+    rows = []
+    asking = results.get("asking")
+    missing = _missing(asking)
+    if missing:
+        rows.append(Row("asking", "Asking through the real form, 20 patients", missing))
+    else:
+        ok = asking["successes"] > 0 and asking["confirmation_notifications"] == asking["successes"]
+        rows.append(
+            Row(
+                "asking",
+                f"Asking through the real form, {asking['concurrency']} patients",
+                f"{_n(asking['per_second'], 1)} submissions/s (form GET + POST each); POST p50 "
+                f"{_n(asking['p50_ms'], 1)} ms, p99 {_n(asking['p99_ms'], 1)} ms; {asking['successes']} succeeded, "
+                f"{asking['stored_questions']} stored, {asking['confirmation_notifications']} confirmations written, "
+                f"{asking['errors']} errors",
+                asking["per_second"],
+                "a confirmation written per question",
+                ok,
+            )
+        )
+    load = results.get("load_test")
+    missing = _missing(load)
+    if missing:
+        rows.append(Row("load_test", "Load test, 50 patients for 60 s", missing, target="no 5xx; stored = successes"))
+    else:
+        rows.append(
+            Row(
+                "load_test",
+                f"Load test, {load['concurrency']} patients for {load['seconds']:.0f} s",
+                f"{load['requests']} requests, {load['successes']} successes, {load['stored_questions']} stored "
+                f"rows, {load['errors']} errors ({load['server_errors']} 5xx); {_n(load['per_second'], 1)}/s",
+                load["per_second"],
+                "no 5xx; stored = successes",
+                load["verdict"]["passed"],
+            )
+        )
+    return rows
+
+
+def _staff_page_rows(results: dict, key: str, label: str) -> list[Row]:
+    rows = []
+    entry = results.get(key) or {}
+    missing = _missing(entry) if entry.get("available") is False else None
+    for size in ("100000", "1000000"):
+        title = f"{label}, {int(size):,} questions (1,000 open)"
+        target = "p50 < 300 ms" if size == "100000" else ""
+        measured = entry.get(size)
+        problem = missing or _missing(measured)
+        if problem:
+            rows.append(Row(f"{key}.{size}", title, problem, target=target))
+            continue
+        passed = measured["p50_ms"] < 300 if target else None
+        rows.append(
+            Row(
+                f"{key}.{size}",
+                title,
+                f"p50 {_n(measured['p50_ms'])} ms, p99 {_n(measured['p99_ms'])} ms over {measured['ok']} requests; "
+                f"{measured['queries']} queries",
+                measured["p50_ms"],
+                target,
+                passed,
+            )
+        )
+    return rows
+
+
+def _sweep_rows(results: dict) -> list[Row]:
+    sweep = results.get("sweep") or {}
+    missing = _missing(sweep) if sweep.get("available") is False else None
+    rows = []
+    for size in ("10000", "100000", "1000000"):
+        measured = sweep.get(size)
+        title = f"SLA sweep, 1,000 due of {int(size):,} stored"
+        problem = missing or _missing(measured)
+        if problem:
+            rows.append(Row(f"sweep.{size}", title, problem, target="< 1 s"))
+            continue
+        escalated = measured["breached_escalations"]
+        complete = all(n == measured["due"] for n in escalated)
+        note = "" if complete else f" (escalated {escalated} of {measured['due']})"
+        rows.append(
+            Row(
+                f"sweep.{size}",
+                title,
+                f"{measured['seconds']:.3f} s (median of {', '.join(f'{t:.3f}' for t in measured['runs_seconds'])})"
+                + note,
+                measured["seconds"],
+                "< 1 s",
+                measured["seconds"] < 1 and complete,
+            )
+        )
+    small, large = sweep.get("10000"), sweep.get("1000000")
+    if small and large and not _missing(small) and not _missing(large):
+        growth = large["seconds"] / small["seconds"]
+        rows.append(
+            Row("sweep.growth", "Sweep growth factor, 10^4 → 10^6 stored", f"× {growth:.2f}", growth, "< 2", growth < 2)
+        )
+    else:
+        rows.append(
+            Row("sweep.growth", "Sweep growth factor, 10^4 → 10^6 stored", missing or "not measured", None, "< 2")
+        )
+    return rows
+
+
+def _escalation_rows(results: dict) -> list[Row]:
+    entry = results.get("escalation")
+    missing = _missing(entry)
+    if missing:
+        return [
+            Row(
+                "escalation",
+                "Escalation latency, 500 questions, live beat + worker",
+                missing,
+                target="p99 ≤ interval + 5 s; 0 missed; 0 duplicated",
+            ),
+            Row("escalation.notifications", "Notifications sent per second", missing),
+        ]
+    lag, sent = entry["latency_written_seconds"], entry["latency_first_email_sent_seconds"]
+    limit = entry["sweep_interval_seconds"] + 5
+    passed = (
+        lag["p99"] is not None
+        and lag["p99"] <= limit
+        and entry["missed"] == 0
+        and entry["duplicated"] == 0
+        and entry["duplicate_notifications"] == 0
+    )
+    return [
+        Row(
+            "escalation",
+            f"Escalation latency, {entry['questions']} questions, window {entry['window_seconds']:.0f} s, "
+            f"sweep every {entry['sweep_interval_seconds']} s",
+            f"due → escalation written: p50 {_n(lag['p50'], 2)} s, p99 {_n(lag['p99'], 2)} s, "
+            f"max {_n(lag['max'], 2)} s; "
+            f"due → first e-mail sent: p50 {_n(sent['p50'], 2)} s, p99 {_n(sent['p99'], 2)} s; "
+            f"{entry['missed']} missed, {entry['duplicated']} duplicated",
+            lag["p99"],
+            f"p99 ≤ {limit} s; 0 missed; 0 duplicated",
+            passed,
+        ),
+        Row(
+            "escalation.notifications",
+            "Notifications sent per second (breach burst, live worker)",
+            f"{_n(entry['notifications_per_second'], 1)}/s; {entry['notifications_sent']} of "
+            f"{entry['notifications_created']} sent, {entry['notifications_pending_at_end']} still pending",
+            entry["notifications_per_second"],
+        ),
+    ]
+
+
+def rows(results: dict) -> list[Row]:
+    return [
+        *_page_rows(results),
+        *_asking_rows(results),
+        *_staff_page_rows(results, "queue", "Doctor queue page"),
+        *_sweep_rows(results),
+        *_escalation_rows(results),
+        *_staff_page_rows(results, "dashboard", "SLA dashboard"),
+    ]
+
+
+# --- Output -------------------------------------------------------------------------------
+
+
+def previous_rows() -> dict[str, dict]:
+    try:
+        return {row["key"]: row for row in json.loads(LATEST.read_text())["rows"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "pass", False: "**FAIL**", None: "—"}[passed]
+
+
+def markdown(table_rows: list[Row], previous: dict[str, dict]) -> str:
+    show_previous = bool(previous)
+    header = "| Measurement | Result | Target | Verdict |" + (" Previous run |" if show_previous else "")
+    rule = "|---|---|---|---|" + ("---|" if show_previous else "")
+    lines = [header, rule]
+    for row in table_rows:
+        cells = [row.label, row.figure, row.target or "—", _verdict(row.passed)]
+        if show_previous:
+            before = previous.get(row.key, {}).get("value")
+            cells.append("—" if before is None else f"{before:,.3g}")
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def machine_line(info: dict, git: dict) -> str:
+    dirty = " (uncommitted changes)" if git.get("dirty") else ""
+    return (
+        f"Machine: {info['cpu_model']}, {info['cores']} cores, {info['memory_gib']} GiB; "
+        f"Python {info['python']}, Django {info['django']}, PostgreSQL {info['postgres']}, Redis {info['redis']}, "
+        f"gunicorn {info['gunicorn']} ({info.get('web_workers', '?')} sync workers); "
+        f"commit {git['hash'][:10]}{dirty}; load average at start {info['load_average_at_start']}."
+    )
+
+
+def save(document: dict) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = LATEST.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    tmp.replace(LATEST)
+    return LATEST
+
+
+def row_dicts(table_rows: list[Row]) -> list[dict]:
+    return [asdict(row) for row in table_rows]

@@ -1,0 +1,224 @@
+"""`make bench`: set up, load, measure, print the table, write bench/results/latest.json.
+
+Order of work (about 8 minutes on 2 cores):
+1. a fresh `bench` database and Redis db; people and 50 articles;
+2. gunicorn; public pages against the trivial view; asking; the load test;
+3. questions grown to 10^4, 10^5, 10^6 stored (1,000 of them open and due):
+   one sweep timed at each size, the doctor queue and the SLA dashboard at 10^5
+   and 10^6;
+4. escalation latency with a live beat and worker;
+5. query counts again with ten times the articles.
+"""
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-load-test", action="store_true", help="leave out the 60 s load test")
+    parser.add_argument(
+        "--max-questions",
+        type=int,
+        default=int(os.environ.get("BENCH_MAX_QUESTIONS", 1_000_000)),
+        help="largest stored size (default 1,000,000; smaller only to try the harness quickly)",
+    )
+    parser.add_argument("--page-seconds", type=float, default=float(os.environ.get("BENCH_PAGE_SECONDS", 10)))
+    parser.add_argument("--no-save", action="store_true", help="print the table without writing latest.json")
+    return parser.parse_args(argv)
+
+
+class Results(dict):
+    """Measured figures by name; a failed measurement is recorded and the run goes on."""
+
+    def __init__(self):
+        super().__init__()
+        self.failed: list[str] = []
+
+    def measure(self, name: str, function, *args, **kwargs):
+        from bench.common import NotAvailable, progress
+
+        try:
+            value = function(*args, **kwargs)
+        except NotAvailable as exc:
+            progress(f"  not available: {exc}")
+            value = {"available": False, "reason": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one broken measurement must not hide the others
+            traceback.print_exc()
+            progress(f"  FAILED: {type(exc).__name__}: {exc}")
+            self.failed.append(name)
+            value = {"available": False, "reason": f"error: {type(exc).__name__}: {exc}"}
+        return value
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    started_at = datetime.now(UTC)
+    from bench import environment
+
+    environment.configure()
+    from bench import database
+    from bench.common import progress
+
+    progress(f"Recreating database {environment.database_name()!r} and flushing Redis {os.environ['REDIS_URL']}")
+    database.prepare()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import DatabaseError
+
+    from bench import asking, data, engine, pages, processes, report, staff_pages
+
+    previous = report.previous_rows()
+    info, git = report.machine(), report.commit()
+    results = Results()
+    sizes = [n for n in (10_000, 100_000, 1_000_000) if n <= args.max_questions] or [args.max_questions]
+
+    progress("Creating specialties, doctors, staff and 5,000 patients")
+    people = data.create_people(patients=5000)
+    small_articles, large_articles = 50, 500
+    try:
+        created = data.create_articles(people, small_articles)
+        progress(f"Created {created} published articles")
+    except (ImportError, DatabaseError) as exc:
+        progress(f"No articles: {exc}")
+
+    web = processes.Gunicorn()
+    info["web_workers"] = web.workers
+    progress(f"Starting gunicorn with {web.workers} sync workers on {web.base_url}")
+    web.start()
+    try:
+        web.wait_ready()
+
+        progress("Public pages against the trivial view")
+
+        def public_pages():
+            paths = pages.public_paths()
+            return {
+                "queries": {"small_articles": small_articles, "small": pages.query_counts(paths)},
+                "throughput": pages.throughput(web.base_url, paths, args.page_seconds, warmup=2.0),
+            }
+
+        results["pages"] = results.measure("pages", public_pages)
+
+        progress("Asking through the real form")
+        results["asking"] = results.measure(
+            "asking", asking.ask_questions, web.base_url, data.random_patients(people, 20, seed=1), 20, 15.0
+        )
+        if not args.skip_load_test:
+            progress("Load test (issue 7): 50 patients asking for 60 s")
+            results["load_test"] = results.measure(
+                "load_test", asking.load_test, web.base_url, data.random_patients(people, 50, seed=2)
+            )
+            if results["load_test"].get("verdict"):
+                progress(asking.load_test_summary(results["load_test"]))
+
+        progress("Replacing the asked questions with the SLA data set")
+        data.clear_questions()
+        due_ids = data.add_due(people)
+        stored = len(due_ids)
+        results["sweep"], results["queue"], results["dashboard"] = {}, {}, {}
+        doctor = people.queue_doctor
+        staff = people.staff[0]
+        for size in sizes:
+            progress(f"Growing to {size:,} stored questions (1,000 due)")
+            began = time.monotonic()
+            data.add_history(
+                people,
+                size - stored,
+                first_index=stored,
+                progress=lambda done, total: progress(f"  inserted {done:,} of {total:,}"),
+            )
+            stored = size
+            progress(f"  loaded in {time.monotonic() - began:.0f} s; {data.question_count():,} stored")
+            if results["sweep"].get("available") is not False:
+                progress(f"  timing one sweep (3 runs) with {stored:,} stored")
+                outcome = results.measure("sweep", engine.sweep_once, due_ids)
+                if outcome.get("available") is False and "error" not in outcome.get("reason", ""):
+                    results["sweep"] = outcome
+                else:
+                    results["sweep"][str(size)] = outcome
+                    if "seconds" in outcome:
+                        progress(f"    {outcome['seconds']:.3f} s (runs {outcome['runs_seconds']})")
+            data.reset_due(due_ids)
+            if size >= 100_000:
+                for key, path_of, user in (
+                    ("queue", staff_pages.queue_path, doctor),
+                    ("dashboard", staff_pages.dashboard_path, staff),
+                ):
+                    if results[key].get("available") is False:
+                        continue
+                    progress(f"  {key} page with {stored:,} stored")
+
+                    def one_page(path_of=path_of, user=user):
+                        return staff_pages.page_latency(web.base_url, path_of(), user, seconds=6.0)
+
+                    outcome = results.measure(key, one_page)
+                    if outcome.get("available") is False and "error" not in outcome.get("reason", ""):
+                        results[key] = outcome
+                    else:
+                        results[key][str(size)] = outcome
+
+        data.answer_due(due_ids)
+        progress("Escalation latency: live beat and worker on Redis")
+        results["escalation"] = results.measure("escalation", engine.escalation_latency, people)
+
+        if isinstance(results["pages"].get("queries"), dict):
+            progress(f"Query counts again with {large_articles} articles")
+
+            def more_articles():
+                data.create_articles(people, large_articles - small_articles, start=small_articles)
+                return pages.query_counts(pages.public_paths())
+
+            large = results.measure("pages", more_articles)
+            if large.get("available") is not False:
+                results["pages"]["queries"].update(large=large, large_articles=large_articles)
+    finally:
+        web.stop()
+        from bench import database as db
+
+        db.flush_redis()
+
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    table_rows = report.rows(results)
+    finished_at = datetime.now(UTC)
+    document = {
+        "schema": 1,
+        "started_at": started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "duration_seconds": round((finished_at - started_at).total_seconds(), 1),
+        "machine": info,
+        "commit": git,
+        "config": {
+            "web_workers": web.workers,
+            "page_clients": pages.CONCURRENCY,
+            "page_seconds": args.page_seconds,
+            "sizes": sizes,
+            "due_questions": data.DUE_COUNT,
+            "sla_sweep_batch_size": settings.SLA_SWEEP_BATCH_SIZE,
+            "database": environment.database_name(),
+            "redis": os.environ["REDIS_URL"],
+        },
+        "results": dict(results),
+        "failed_measurements": results.failed,
+        "rows": report.row_dicts(table_rows),
+    }
+    print()
+    print(report.markdown(table_rows, previous))
+    print()
+    print(report.machine_line(info, git))
+    print(f"Finished in {document['duration_seconds'] / 60:.1f} min.")
+    if not args.no_save:
+        path = report.save(document)
+        print(f"Every figure: {path.relative_to(report.ROOT)}")
+    return 1 if results.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
