@@ -104,6 +104,10 @@ class ArticleAdminBase(admin.ModelAdmin):
         "preview",
     ]
     change_form_template = "admin/articles/article/change_form.html"
+
+    class Media:
+        css = {"all": ["articles/admin.css"]}
+
     editable_fields = ["title", "slug", "summary", "specialty", "tags", "body_markdown", "hero_image", "hero_image_alt"]
 
     # --- who is acting -------------------------------------------------------------
@@ -147,7 +151,7 @@ class ArticleAdminBase(admin.ModelAdmin):
             return "—"
         if not article.review_is_current():
             return format_html(
-                '<strong class="errornote">Overdue since {}</strong>',
+                '<strong class="review-overdue">Overdue since {}</strong>',
                 timezone.localtime(article.next_review_due_at).date(),
             )
         return format_html("Due {}", timezone.localtime(article.next_review_due_at).date())
@@ -165,7 +169,10 @@ class ArticleAdminBase(admin.ModelAdmin):
         if self.forced_author(request) is None:
             fields.insert(4, "author")
         if obj is not None:
-            fields += [field for field in self.readonly_fields]
+            if not self.has_change_permission(request, obj):
+                # A reader (e.g. the reviewer) gets the rendered preview instead of raw Markdown.
+                fields.remove("body_markdown")
+            fields += list(self.readonly_fields)
         return fields
 
     def get_readonly_fields(self, request, obj=None):

@@ -824,7 +824,7 @@ def _seed_views(article: Article, per_day: int, now: datetime) -> None:
 
 
 @transaction.atomic
-def seed_articles(doctors_by_specialty_slug: Mapping, now: datetime) -> list[Article]:
+def seed_articles(doctors_by_specialty_slug: Mapping, now: datetime) -> int:
     """Create or update the demo articles; safe to run again and again.
 
     Contract (for the seed_demo command):
@@ -844,7 +844,7 @@ def seed_articles(doctors_by_specialty_slug: Mapping, now: datetime) -> list[Art
     - Articles are looked up by slug. A new one gets its dates, reviewer and
       a few weeks of view counts; an existing one only gets its text, tags and
       sources refreshed, so workflow changes made in the admin are kept.
-    Returns the articles created or updated.
+    Returns how many articles were created or updated.
     """
     doctors = {slug: _doctors_for(value) for slug, value in doctors_by_specialty_slug.items()}
     specialties = Specialty.objects.in_bulk(list(doctors), field_name="slug")
@@ -885,4 +885,4 @@ def seed_articles(doctors_by_specialty_slug: Mapping, now: datetime) -> list[Art
         _set_sources(article, spec["sources"])
         seeded.append(article)
     bump_version()
-    return seeded
+    return len(seeded)

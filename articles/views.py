@@ -106,6 +106,8 @@ def doctor_profile(request, slug):
         raise Http404("No such doctor.")
     doctor = data["doctor"]
     specialties = list(doctor.specialties.all())
+    # One specialty: the call to action pre-selects it; several: the patient chooses.
+    cta_specialty = specialties[0] if len(specialties) == 1 else None
     return render(
         request,
         "articles/doctor_profile.html",
@@ -113,7 +115,8 @@ def doctor_profile(request, slug):
             **data,
             "specialties": specialties,
             "canonical_url": absolute_url(doctor.get_absolute_url()),
-            "ask_url": ask_url(specialties[0] if len(specialties) == 1 else None),
+            "cta_specialty": cta_specialty,
+            "ask_url": ask_url(cta_specialty),
         },
     )
 

@@ -49,8 +49,7 @@ def test_demo_content_is_rich_enough():
 
 def test_seed_creates_published_reviewed_articles(doctors_by_specialty):
     now = timezone.now()
-    seeded = seed_articles(doctors_by_specialty, now)
-    assert len(seeded) == len(ARTICLES)
+    assert seed_articles(doctors_by_specialty, now) == len(ARTICLES)
     published = Article.objects.published()
     assert published.count() >= 12
     assert published.values("specialty").distinct().count() >= 6
