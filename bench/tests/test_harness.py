@@ -1,0 +1,103 @@
+"""The bench's own arithmetic and form handling (run with `pytest bench/tests`).
+
+The measurements themselves need a server and minutes; these check the parts
+that turn responses into figures and figures into the table.
+"""
+
+from collections import Counter
+
+from bench import report
+from bench.forms import fill, find_form
+from bench.load import LoadResult, percentile
+
+ASK_PAGE = """
+<form method="post" action="" enctype="multipart/form-data">
+  <input type="hidden" name="csrfmiddlewaretoken" value="tok123">
+  <select name="specialty" required><option value="">Choose</option><option value="7">Skin</option></select>
+  <input type="text" name="title" required>
+  <textarea name="description" required>kept</textarea>
+  <input type="radio" name="sex" value="female"><input type="radio" name="sex" value="male" checked>
+  <input type="checkbox" name="consent" required>
+  <input type="checkbox" name="newsletter">
+  <input type="file" name="attachments" multiple>
+  <button type="submit" name="go">Send</button>
+</form>
+"""
+
+
+def test_fill_posts_what_a_browser_would():
+    form = find_form(ASK_PAGE, "title")
+    data = fill(form, {"title": "Itchy elbow"})
+    assert data == {
+        "csrfmiddlewaretoken": "tok123",
+        "specialty": "7",
+        "title": "Itchy elbow",
+        "description": "kept",
+        "sex": "male",
+        "consent": "on",
+    }
+
+
+def test_find_form_skips_forms_without_the_field():
+    page = '<form action="/search/"><input name="q"></form>' + ASK_PAGE
+    assert find_form(page, "title").fields[0].name == "csrfmiddlewaretoken"
+    assert find_form(page, "nothing") is None
+
+
+def test_percentile_is_a_latency_some_request_had():
+    values = [0.010, 0.020, 0.030, 0.040, 1.0]
+    assert percentile(values, 50) == 0.030
+    assert percentile(values, 99) == 1.0
+    assert percentile([0.5], 99) == 0.5
+
+
+def test_merged_results_add_counts_and_pool_latencies():
+    first = LoadResult(20, seconds=2.0, ok=2, outcomes=Counter({"200": 2}), latencies=[0.1, 0.2])
+    second = LoadResult(20, seconds=2.0, ok=1, outcomes=Counter({"200": 1, "500": 1}), latencies=[0.3])
+    whole = LoadResult.merged([first, second])
+    assert (whole.requests, whole.ok, whole.errors) == (4, 3, 1)
+    assert whole.per_second == 0.75
+    assert whole.percentile_ms(99) == 300.0
+
+
+def test_missing_pieces_show_as_not_available_without_a_verdict():
+    results = {
+        "pages": {"available": False, "reason": "no article model yet"},
+        "sweep": {"available": False, "reason": "consultations.sweep.run_sweep is not in the portal yet"},
+    }
+    rows = {row.key: row for row in report.rows(results)}
+    assert rows["pages.article"].figure.startswith("not available: no article model")
+    assert rows["pages.article"].passed is None
+    assert rows["sweep.growth"].passed is None
+    assert rows["escalation"].figure == "not measured"
+
+
+def _sweep(seconds):
+    return {
+        "seconds": seconds,
+        "runs_seconds": [seconds],
+        "due": 1000,
+        "breached_escalations": [1000],
+        "batch_size": 500,
+    }
+
+
+def test_sweep_growth_is_computed_from_the_measured_times():
+    results = {"sweep": {"10000": _sweep(0.4), "100000": _sweep(0.5), "1000000": _sweep(0.9)}}
+    rows = {row.key: row for row in report.rows(results)}
+    assert rows["sweep.growth"].value == 0.9 / 0.4
+    assert rows["sweep.growth"].passed is False
+    assert rows["sweep.1000000"].passed is True
+
+
+def test_a_sweep_that_escalated_too_few_fails_even_when_fast():
+    incomplete = {**_sweep(0.2), "breached_escalations": [500]}
+    rows = {row.key: row for row in report.rows({"sweep": {"10000": incomplete}})}
+    assert rows["sweep.10000"].passed is False
+    assert "escalated [500] of 1000" in rows["sweep.10000"].figure
+
+
+def test_markdown_table_shows_the_previous_run_by_key():
+    rows = [report.Row("sweep.growth", "Sweep growth", "× 1.10", 1.1, "< 2", True)]
+    table = report.markdown(rows, {"sweep.growth": {"value": 1.5}})
+    assert "| Sweep growth | × 1.10 | < 2 | pass | 1.5 |" in table
