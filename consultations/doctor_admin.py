@@ -143,7 +143,7 @@ class CappedCountPaginator(Paginator):
 class QueueStatusFilter(admin.SimpleListFilter):
     """Defaults to the open queue (waiting for a doctor or for the patient)."""
 
-    title = "show"
+    title = "status"
     parameter_name = "show"
     HISTORY = {"answered", "closed", "all"}
 
