@@ -68,9 +68,14 @@ def warning_due(now: datetime) -> Q:
 
 def lead_due(now: datetime) -> Q:
     """Breached and still unanswered one more window past due (uses question_sweep_lead_idx)."""
-    late_normal = Q(is_urgent=False, clock_due_at__lt=now - sla.answer_window(False))
-    late_urgent = Q(is_urgent=True, clock_due_at__lt=now - sla.answer_window(True))
-    return RUNNING & Q(breached_at__isnull=False, lead_escalated_at__isnull=True) & (late_normal | late_urgent)
+    normal, urgent = sla.answer_window(False), sla.answer_window(True)
+    late_normal = Q(is_urgent=False, clock_due_at__lt=now - normal)
+    late_urgent = Q(is_urgent=True, clock_due_at__lt=now - urgent)
+    # The plain range lets the index scan stop early; the OR then picks each question's own window.
+    in_range = Q(clock_due_at__lt=now - min(normal, urgent))
+    return (
+        RUNNING & Q(breached_at__isnull=False, lead_escalated_at__isnull=True) & in_range & (late_normal | late_urgent)
+    )
 
 
 @dataclass(frozen=True)
