@@ -68,28 +68,25 @@ class QuestionFactory(factory.django.DjangoModelFactory):
     description = "A red, itchy rash on my forearm for three days."
     age = 34
     sex = "female"
-    status = QuestionStatus.OPEN
+    is_urgent = False
     submitted_at = factory.LazyFunction(timezone.now)
     due_at = factory.LazyAttribute(lambda o: sla.due_at_for(o.submitted_at, o.is_urgent))
-    clock_started_at = factory.LazyAttribute(lambda o: o.submitted_at)
-    clock_due_at = factory.LazyAttribute(lambda o: o.due_at)
-    clock_warn_at = factory.LazyAttribute(lambda o: sla.warn_at_for(o.submitted_at, o.due_at))
+    status = factory.LazyAttribute(
+        lambda o: QuestionStatus.ANSWERED if o.answered_after is not None else QuestionStatus.OPEN
+    )
+    first_answered_at = factory.LazyAttribute(
+        lambda o: o.submitted_at + o.answered_after if o.answered_after is not None else None
+    )
+    # An answered question has no running clock.
+    clock_started_at = factory.LazyAttribute(lambda o: None if o.answered_after is not None else o.submitted_at)
+    clock_due_at = factory.LazyAttribute(lambda o: None if o.answered_after is not None else o.due_at)
+    clock_warn_at = factory.LazyAttribute(
+        lambda o: None if o.answered_after is not None else sla.warn_at_for(o.submitted_at, o.due_at)
+    )
 
     class Params:
         # QuestionFactory(answered_after=timedelta(hours=1), answered_by=doctor)
         answered_after = None
-
-    @classmethod
-    def _create(cls, model_class, *args, answered_after=None, **kwargs):
-        if answered_after is not None:
-            kwargs.update(
-                status=QuestionStatus.ANSWERED,
-                first_answered_at=kwargs["submitted_at"] + answered_after,
-                clock_started_at=None,
-                clock_due_at=None,
-                clock_warn_at=None,
-            )
-        return super()._create(model_class, *args, **kwargs)
 
 
 def hours_ago(hours: float):
