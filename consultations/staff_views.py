@@ -64,7 +64,9 @@ def has_metrics_token(request) -> bool:
     """`Authorization: Bearer <STAFF_METRICS_TOKEN>` lets a monitoring system in without a session."""
     expected = getattr(settings, "STAFF_METRICS_TOKEN", "")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+    return (
+        bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+    )
 
 
 def metrics_access(view):
@@ -105,8 +107,8 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
         "reassign_error": reassign_error,
         "live_sections": LIVE_SECTIONS,
         "refresh_seconds": REFRESH_SECONDS,
-        # The refresh stops once the user has been idle this long, so polling
-        # never keeps an unattended staff session alive.
+        # The refresh pauses once the user has been idle this long, so polling
+        # cannot keep an unattended staff session alive for ever.
         "idle_seconds": getattr(settings, "STAFF_SESSION_IDLE_SECONDS", 0),
     }
 

@@ -130,6 +130,12 @@ def test_monitoring_endpoints_refuse_a_wrong_token(client, settings):
     assert response.json() == {"error": "Invalid or missing metrics token."}
 
 
+def test_a_token_with_unusual_characters_is_refused_not_an_error(client, settings):
+    settings.STAFF_METRICS_TOKEN = "a-long-random-monitoring-token"
+    response = client.get(DASHBOARD + "metrics", HTTP_AUTHORIZATION="Bearer zażółć")
+    assert response.status_code == 403
+
+
 def test_an_empty_token_setting_never_matches(client):
     assert client.get(DASHBOARD + "now.json", HTTP_AUTHORIZATION="Bearer ").status_code == 403
 
