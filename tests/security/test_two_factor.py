@@ -43,7 +43,9 @@ def test_doctor_pairs_an_app_and_reaches_the_queue(client, doctor, require_2fa):
     assert done.status_code == 302 and done["Location"] == "/doctor/"
     device.refresh_from_db()
     assert device.confirmed
-    assert client.get("/doctor/").status_code == 200
+    queue = client.get("/doctor/", follow=True)
+    assert queue.status_code == 200
+    assert "/accounts/2fa/" not in queue.request["PATH_INFO"]
 
 
 def test_paired_staff_must_enter_a_code_after_login(client, staff, require_2fa):
