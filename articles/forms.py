@@ -4,12 +4,18 @@ from django import forms
 
 from articles.newsletter import normalize_email
 
+MAX_QUERY_LENGTH = 100
+
 
 class SearchForm(forms.Form):
-    q = forms.CharField(label="Search articles", max_length=100, required=False, strip=True)
+    q = forms.CharField(label="Search articles", required=False, strip=True)
     specialty = forms.SlugField(required=False)
     tag = forms.SlugField(required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+
+    def clean_q(self):
+        # A pasted paragraph is shortened rather than refused.
+        return " ".join(self.cleaned_data["q"].split())[:MAX_QUERY_LENGTH]
 
 
 class NewsletterForm(forms.Form):

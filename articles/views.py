@@ -12,7 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from articles import newsletter, popularity, selectors
 from articles.forms import NewsletterForm, SearchForm
@@ -24,7 +24,7 @@ def ask_url(specialty=None) -> str:
     return f"{url}?{urlencode({'specialty': specialty.slug})}" if specialty else url
 
 
-@require_GET
+@require_safe
 def home(request):
     data = selectors.home_page()
     return render(
@@ -40,7 +40,7 @@ def home(request):
     )
 
 
-@require_GET
+@require_safe
 def article_list(request):
     form = SearchForm(request.GET)
     # Bad filter values are ignored rather than refused: this is a public search page.
@@ -74,13 +74,14 @@ def article_list(request):
     )
 
 
-@require_GET
+@require_safe
 def article_detail(request, slug):
     data = selectors.article_page(slug)
     if data is None:
         raise Http404("No such article.")
     article = data["article"]
-    popularity.record_view(article.pk)
+    if request.method == "GET":
+        popularity.record_view(article.pk)
     popular = [item for item in selectors.popular(selectors.POPULAR_COUNT + 1) if item.pk != article.pk]
     return render(
         request,
@@ -99,7 +100,7 @@ def article_detail(request, slug):
     )
 
 
-@require_GET
+@require_safe
 def doctor_profile(request, slug):
     data = selectors.doctor_page(slug)
     if data is None:

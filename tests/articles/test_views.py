@@ -237,3 +237,19 @@ def test_article_review_in_the_past_shows_due_notice(client, doctor, reviewer, s
     old = ArticleFactory(author=doctor, reviewer=reviewer, specialty=specialty, reviewed_ago=timedelta(days=370))
     html = client.get(old.get_absolute_url()).content.decode()
     assert "Verified data" not in html
+
+
+def test_a_very_long_search_is_shortened_not_refused(client, article):
+    response = client.get("/articles/", {"q": "acne " + "x" * 500, "specialty": "dermatology"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'value="acne xxxxx' in html
+    assert "x" * 101 not in html
+
+
+def test_head_request_works_and_is_not_counted_as_a_view(client, article):
+    from articles import popularity
+
+    assert client.head(article.get_absolute_url()).status_code == 200
+    assert client.head("/").status_code == 200
+    assert popularity.flush_view_counts() == 0
