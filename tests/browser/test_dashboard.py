@@ -22,9 +22,7 @@ def sla_staff(transactional_db):
 
 def breached_question(specialty, **fields):
     """Submitted five hours ago: an hour past its four-hour guarantee."""
-    return QuestionFactory(
-        specialty=specialty, submitted_at=timezone.now() - timedelta(hours=5), is_urgent=False, **fields
-    )
+    return QuestionFactory(specialty=specialty, submitted_at=timezone.now() - timedelta(hours=5), **fields)
 
 
 def test_breached_question_is_listed_and_reassigned_from_the_dashboard(

@@ -24,28 +24,17 @@ def _sla_settings(settings):
 
 
 def answered(specialty, doctor, submitted_ago, after):
-    """A question whose first answer came `after` its submission.
-
-    Spelled out field by field: QuestionFactory's `answered_after` parameter
-    does not reach `_create` (factory_boy drops Params there).
-    """
-    submitted_at = NOW - submitted_ago
     return QuestionFactory(
         specialty=specialty,
-        submitted_at=submitted_at,
-        is_urgent=False,
-        status=QuestionStatus.ANSWERED,
-        first_answered_at=submitted_at + after,
+        submitted_at=NOW - submitted_ago,
+        answered_after=after,
         answered_by=doctor,
         claimed_by=doctor,
-        clock_started_at=None,
-        clock_warn_at=None,
-        clock_due_at=None,
     )
 
 
 def waiting(specialty, submitted_ago, **fields):
-    return QuestionFactory(specialty=specialty, submitted_at=NOW - submitted_ago, is_urgent=False, **fields)
+    return QuestionFactory(specialty=specialty, submitted_at=NOW - submitted_ago, **fields)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consultations import dashboard, staff_views
-from consultations.models import Escalation, EscalationLevel, QuestionStatus, SweepRun
+from consultations.models import Escalation, EscalationLevel, SweepRun
 from tests.factories import DoctorFactory, QuestionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,22 +51,16 @@ def staff_client(client, sla_staff):
 
 
 def open_question(specialty, started_ago, **fields):
-    return QuestionFactory(specialty=specialty, submitted_at=timezone.now() - started_ago, is_urgent=False, **fields)
+    return QuestionFactory(specialty=specialty, submitted_at=timezone.now() - started_ago, **fields)
 
 
 def answered_question(specialty, doctor, started_ago, after):
-    submitted_at = timezone.now() - started_ago
     return QuestionFactory(
         specialty=specialty,
-        submitted_at=submitted_at,
-        is_urgent=False,
-        status=QuestionStatus.ANSWERED,
-        first_answered_at=submitted_at + after,
+        submitted_at=timezone.now() - started_ago,
+        answered_after=after,
         answered_by=doctor,
         claimed_by=doctor,
-        clock_started_at=None,
-        clock_warn_at=None,
-        clock_due_at=None,
     )
 
 
