@@ -45,7 +45,7 @@ from consultations.models import (
     QuestionStatus,
     Specialty,
 )
-from consultations.services import OPEN_STATUSES
+from consultations.services import OPEN_STATUSES, clock_state_filter
 from portal import health
 
 PERIODS = {
@@ -111,20 +111,6 @@ def percentile_cont(sorted_values: list[float], fraction: float) -> float | None
     return low + (high - low) * (position - lower)
 
 
-def clock_filter(state: str, now: datetime) -> Q:
-    """Questions whose running clock is in `state` at `now`, as a WHERE clause."""
-    running = Q(clock_due_at__isnull=False, clock_paused_at__isnull=True)
-    if state == sla.ON_TRACK:
-        return running & Q(clock_warn_at__gt=now)
-    if state == sla.AT_RISK:
-        return running & Q(clock_warn_at__lte=now, clock_due_at__gte=now)
-    if state == sla.BREACHED:
-        return running & Q(clock_due_at__lt=now)
-    if state == sla.PAUSED:
-        return Q(clock_due_at__isnull=False, clock_paused_at__isnull=False)
-    raise ValueError(f"Not a clock state: {state!r}")
-
-
 def _open_questions():
     # Restricting to open statuses lets PostgreSQL use the partial queue index:
     # the cost follows the questions waiting, not the questions stored.
@@ -133,10 +119,10 @@ def _open_questions():
 
 def _now_counts(now: datetime) -> dict:
     return {
-        "on_track": Count("pk", filter=clock_filter(sla.ON_TRACK, now)),
-        "at_risk": Count("pk", filter=clock_filter(sla.AT_RISK, now)),
-        "breached": Count("pk", filter=clock_filter(sla.BREACHED, now)),
-        "waiting_for_patient": Count("pk", filter=clock_filter(sla.PAUSED, now)),
+        "on_track": Count("pk", filter=clock_state_filter(sla.ON_TRACK, now)),
+        "at_risk": Count("pk", filter=clock_state_filter(sla.AT_RISK, now)),
+        "breached": Count("pk", filter=clock_state_filter(sla.BREACHED, now)),
+        "waiting_for_patient": Count("pk", filter=clock_state_filter(sla.PAUSED, now)),
     }
 
 
@@ -879,7 +865,7 @@ def _attention_questions(state: str, now: datetime, limit: int) -> list[Question
     # their names nor their questions' text are loaded.
     return list(
         _open_questions()
-        .filter(clock_filter(state, now))
+        .filter(clock_state_filter(state, now))
         .select_related("specialty", "patient", "claimed_by")
         .only(
             "pk",

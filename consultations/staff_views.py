@@ -21,11 +21,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from consultations import dashboard, services
-from consultations.access import is_staff_member
+from consultations.access import is_staff_member, may_reassign
 from consultations.models import DoctorProfile, Question
 
 VIEW_PERMISSION = "consultations.view_sla_dashboard"
-REASSIGN_PERMISSION = "consultations.reassign_question"
 
 REFRESH_SECONDS = 30
 
@@ -41,10 +40,6 @@ LIVE_SECTIONS = {
 
 def may_view_dashboard(user) -> bool:
     return is_staff_member(user) and user.has_perm(VIEW_PERMISSION)
-
-
-def may_reassign(user) -> bool:
-    return is_staff_member(user) and user.has_perm(REASSIGN_PERMISSION)
 
 
 def dashboard_access(view):
