@@ -16,15 +16,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from consultations import services
+from consultations import (
+    admin_sla,  # noqa: F401 - registers escalations, the outbox and sweep runs
+    services,
+)
 from consultations.access import may_reassign
 from consultations.doctor_admin import ReassignForm, sla_badge
 from consultations.models import AccessLog, Attachment, DoctorProfile, Question, Reply, Specialty
-
-# --- The guarantee engine's records ------------------------------------------------
-# LEAD: add the plain import of consultations.admin_sla here (no try/except;
-# mark it as used for ruff's F401) so escalations, the outbox and sweeps are registered.
-# -----------------------------------------------------------------------------------
 
 
 def attachment_link(attachment: Attachment):

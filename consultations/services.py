@@ -248,10 +248,11 @@ def post_follow_up(question: Question, patient, body: str, now: datetime | None 
         question.status == QuestionStatus.INFO_REQUESTED and question.first_answered_at is not None
     ):
         # A follow-up after an answer (or a reply to a question asked after the answer):
-        # the same doctor owes a reply within a fresh window.
+        # the doctor who answered last (post_answer leaves them holding the claim)
+        # owes a reply within a fresh window.
         Question.objects.filter(pk=question.pk).update(
             status=QuestionStatus.OPEN,
-            claimed_by=question.answered_by or question.claimed_by,
+            claimed_by=question.claimed_by or question.answered_by,
             **_clock_fields(now, question.is_urgent, is_follow_up=True),
         )
     return reply

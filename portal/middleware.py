@@ -34,5 +34,7 @@ class StaffSessionTimeoutMiddleware:
     def __call__(self, request):
         user = request.user
         if user.is_authenticated and (user.is_staff or hasattr(user, "doctor_profile")):
-            request.session.set_expiry(settings.STAFF_SESSION_IDLE_SECONDS)
+            # The dashboard's 30-second refresh is not the person being active.
+            if request.headers.get("X-Background-Refresh") != "1":
+                request.session.set_expiry(settings.STAFF_SESSION_IDLE_SECONDS)
         return self.get_response(request)

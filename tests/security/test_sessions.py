@@ -34,3 +34,15 @@ def test_password_change_signs_out_every_other_session(staff):
     staff.set_password("a-brand-new-passphrase-42")
     staff.save()
     assert phone.get("/admin/").status_code == 302
+
+
+def test_dashboard_background_refresh_does_not_extend_the_idle_timeout(client, staff, settings):
+    settings.STAFF_SESSION_IDLE_SECONDS = 900
+    client.force_login(staff)
+    client.get("/admin/")
+    client.session.set_expiry(5)
+    session = client.session
+    session.set_expiry(5)
+    session.save()
+    client.get("/staff/sla/now.json", headers={"X-Background-Refresh": "1"})
+    assert client.session.get_expiry_age() == 5
