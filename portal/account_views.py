@@ -1,14 +1,20 @@
-"""Account pages of our own: sign up and the patient's profile (the rest are Django's views)."""
+"""Account pages of our own: sign up, the patient's profile, signing out other devices,
+and the login-protection hooks django-axes calls (the rest are Django's views)."""
 
+from axes.helpers import get_cool_off
+from axes.utils import reset as reset_login_failures
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
-from portal.forms import ProfileForm, SignUpForm
+from portal.forms import ConfirmPasswordForm, ProfileForm, SignUpForm
+from portal.ratelimit import rate_limited
 
 
 def safe_next(request) -> str:
@@ -22,6 +28,7 @@ def safe_next(request) -> str:
 
 
 @sensitive_post_parameters("password1", "password2")
+@rate_limited("signup")
 def signup(request):
     if request.user.is_authenticated:
         return redirect(safe_next(request) or resolve_url("consultations:ask"))
@@ -37,6 +44,15 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form, "next": safe_next(request)})
 
 
+def _render_profile(request, form=None, sign_out_form=None, status=200):
+    context = {
+        "form": form or ProfileForm(instance=request.user),
+        "sign_out_form": sign_out_form or ConfirmPasswordForm(request.user),
+        "default_time_zone": settings.TIME_ZONE,
+    }
+    return render(request, "registration/profile.html", context, status=status)
+
+
 @login_required
 def profile(request):
     if request.method == "POST":
@@ -45,6 +61,53 @@ def profile(request):
             form.save()
             messages.success(request, "Your profile is saved.")
             return redirect("profile")
-    else:
-        form = ProfileForm(instance=request.user)
-    return render(request, "registration/profile.html", {"form": form, "default_time_zone": settings.TIME_ZONE})
+        return _render_profile(request, form=form)
+    return _render_profile(request)
+
+
+@login_required
+@require_POST
+@sensitive_post_parameters("password")
+@rate_limited("password_confirm")
+def sign_out_other_devices(request):
+    """End every other session of this account (a lost phone, a shared computer).
+
+    Re-hashing the password with a fresh salt changes the hash that each session
+    carries, so Django rejects all of them; this session is then updated to the
+    new hash and stays signed in. It works whatever the session store is.
+    """
+    form = ConfirmPasswordForm(request.user, request.POST)
+    if not form.is_valid():
+        return _render_profile(request, sign_out_form=form, status=400)
+    request.user.set_password(form.cleaned_data["password"])
+    request.user.save(update_fields=["password"])
+    update_session_auth_hash(request, request.user)
+    messages.success(request, "You are now signed out on every other device. This one stays signed in.")
+    return redirect("profile")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Choosing a new password through the e-mailed link also lifts a login lockout:
+    the person proved they own the address."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        reset_login_failures(username=form.user.get_username().lower())
+        return response
+
+
+# --- Hooks for django-axes (see AXES_* in settings) ------------------------------------
+
+
+def login_attempt_username(request, credentials=None) -> str:
+    """The e-mail tried, normalised so "Ann@X.org " and "ann@x.org" share one count."""
+    raw = (credentials or {}).get("username") or request.POST.get("username") or ""
+    return raw.strip().lower()
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """A friendly page instead of django-axes' one-line 429: what happened and what to do."""
+    cool_off = get_cool_off(request)
+    minutes = max(1, int(cool_off.total_seconds() // 60)) if cool_off else None
+    context = {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT}
+    return render(request, "registration/locked_out.html", context, status=429)

@@ -1,4 +1,4 @@
-"""Account forms: sign up, log in by e-mail, the patient's profile."""
+"""Account forms: sign up, log in by e-mail, the patient's profile, confirming the password."""
 
 import zoneinfo
 from functools import cache
@@ -133,3 +133,24 @@ class ProfileForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["full_name"].required = True
         self.fields["full_name"].error_messages["required"] = "Enter your name."
+
+
+class ConfirmPasswordForm(forms.Form):
+    """The current password, asked before an action that affects every device."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": "Enter your password to confirm."},
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your current password. Nothing was changed.")
+        return password

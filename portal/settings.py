@@ -5,6 +5,7 @@ portal runs locally on SQLite with an embedded (filesystem) Celery broker;
 `DATABASE_URL` switches to PostgreSQL and `REDIS_URL` to Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "articles",
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -137,6 +141,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Auth -----------------------------------------------------------------------
 AUTH_USER_MODEL = "portal.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses every login attempt (even the right password) while locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "consultations:my_questions"
 LOGOUT_REDIRECT_URL = "home"
@@ -198,6 +207,8 @@ SLA_WARN_FRACTION = env_float("SLA_WARN_FRACTION", 0.75)
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30)
 SLA_SWEEP_BATCH_SIZE = env_int("SLA_SWEEP_BATCH_SIZE", 500)
 SLA_STAFF_GROUP = env_str("SLA_STAFF_GROUP", "SLA staff")
+# How often the outbox re-send looks for e-mails a lost message or crash left unsent.
+NOTIFICATION_RESEND_SECONDS = env_int("NOTIFICATION_RESEND_SECONDS", 60)
 if not 0 < SLA_WARN_FRACTION < 1:
     raise ImproperlyConfigured("SLA_WARN_FRACTION must be between 0 and 1")
 if SLA_ANSWER_HOURS <= 0 or SLA_URGENT_ANSWER_HOURS <= 0:
@@ -237,10 +248,17 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Security -------------------------------------------------------------------
+# A monitoring system reads /staff/sla/now.json and /staff/sla/metrics with
+# "Authorization: Bearer <token>". Empty: only signed-in staff with the permission.
+STAFF_METRICS_TOKEN = env_str("STAFF_METRICS_TOKEN", "")
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False  # the CSRF token is read from the form, not JS
+# No script reads the CSRF cookie: the token travels in each form.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
 # Doctors and staff are signed out after this much inactivity.
@@ -255,7 +273,34 @@ RATE_LIMITS = {
     "signup": (env_int("RATELIMIT_SIGNUP_PER_HOUR", 5), 3600),
     "password_reset": (env_int("RATELIMIT_PASSWORD_RESET_PER_HOUR", 5), 3600),
     "newsletter": (env_int("RATELIMIT_NEWSLETTER_PER_HOUR", 5), 3600),
+    # Typing the password to sign out other devices: a stolen session must not
+    # become a way to guess the password.
+    "password_confirm": (env_int("RATELIMIT_PASSWORD_CONFIRM_PER_HOUR", 5), 3600),
 }
+
+# Login brute-force protection (django-axes) on the site login and both admins:
+# after AXES_FAILURE_LIMIT wrong passwords for one e-mail address from one
+# address, that pair is locked for the cool-off time; a success resets the count.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+# The pair, not the address alone (a clinic's shared network must not lock out
+# everyone) nor the e-mail alone (a stranger must not lock a doctor out).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The pause runs from the last counted failure; tries during it do not restart
+# it, so the page can tell the patient exactly how long to wait.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "portal.account_views.login_attempt_username"
+AXES_LOCKOUT_CALLABLE = "portal.account_views.locked_out"
+# Behind a reverse proxy, the number of proxies that append to X-Forwarded-For;
+# 0 means the portal is reached directly and REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

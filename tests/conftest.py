@@ -17,6 +17,10 @@ def _test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Login lockouts and rate limits keep counts across requests: off by
+    # default; tests/security turns them on where it checks them.
+    settings.AXES_ENABLED = False
+    settings.RATELIMIT_ENABLED = False
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

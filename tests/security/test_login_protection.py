@@ -1,0 +1,147 @@
+"""Brute-force protection (django-axes) on the three login pages: the site's, the staff
+admin's and the doctors' workbench. Five wrong passwords for one e-mail from one
+address pause that pair for the cool-off time, even for the right password."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from axes.models import AccessAttempt
+from django.test import Client
+
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+WRONG = "not-the-password"
+
+
+@pytest.fixture(autouse=True)
+def _axes_on(settings):
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+# (login path, who, where a successful login lands)
+LOGIN_PAGES = {
+    "site": ("/accounts/login/", "patient", "/questions/"),
+    "staff-admin": ("/admin/login/?next=/admin/", "staff", "/admin/"),
+    "doctors-admin": ("/doctor/login/?next=/doctor/", "doctor", "/doctor/"),
+}
+
+
+@pytest.fixture(params=LOGIN_PAGES.values(), ids=LOGIN_PAGES.keys())
+def login_page(request):
+    path, who, landing = request.param
+    person = request.getfixturevalue(who)
+    user = getattr(person, "user", person)
+    return path, user.email, landing
+
+
+def try_login(client, path, email, password, ip="203.0.113.7"):
+    return client.post(path, {"username": email, "password": password}, REMOTE_ADDR=ip)
+
+
+def signed_in(client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def test_five_wrong_passwords_lock_the_login_even_for_the_right_one(client, login_page, clock):
+    path, email, _ = login_page
+    refused = [try_login(client, path, email, WRONG) for _ in range(4)]
+    assert [r.status_code for r in refused] == [200, 200, 200, 200]  # the form again, with its error
+    fifth = try_login(client, path, email, WRONG)
+    assert fifth.status_code == 429
+
+    right = try_login(client, path, email, PASSWORD)
+    assert right.status_code == 429
+    page = right.content.decode()
+    assert "Sign-in paused for this account" in page
+    assert "5 wrong passwords in a row" in page
+    assert "try again after 15 minutes" in page
+    assert 'href="/accounts/password/reset/"' in page
+    assert not signed_in(client)
+
+
+def test_lock_expires_after_the_cool_off(client, login_page, clock):
+    path, email, landing = login_page
+    for _ in range(5):
+        try_login(client, path, email, WRONG)
+
+    clock.shift(timedelta(minutes=14, seconds=59))
+    assert try_login(client, path, email, PASSWORD).status_code == 429
+    assert not signed_in(client)
+
+    clock.shift(timedelta(seconds=2))
+    response = try_login(client, path, email, PASSWORD)
+    assert response.status_code == 302
+    assert response["Location"] == landing
+    assert signed_in(client)
+
+
+def test_attempts_during_the_lock_do_not_extend_it(client, clock, patient):
+    for _ in range(5):
+        try_login(client, "/accounts/login/", patient.email, WRONG)
+    clock.shift(timedelta(minutes=10))
+    assert try_login(client, "/accounts/login/", patient.email, WRONG).status_code == 429
+    clock.shift(timedelta(minutes=5, seconds=1))
+    assert try_login(client, "/accounts/login/", patient.email, PASSWORD).status_code == 302
+
+
+def test_success_resets_the_count(client, login_page, clock):
+    path, email, _ = login_page
+    for _ in range(4):
+        try_login(client, path, email, WRONG)
+    assert try_login(client, path, email, PASSWORD).status_code == 302
+    assert not AccessAttempt.objects.exists()
+
+    fresh = Client()
+    for _ in range(4):
+        assert try_login(fresh, path, email, WRONG).status_code == 200
+    assert try_login(fresh, path, email, PASSWORD).status_code == 302
+
+
+def test_e_mail_case_and_spaces_do_not_give_extra_tries(client, clock, patient):
+    for variant in ["PATIENT@example.com", " patient@example.com", "Patient@Example.com ", "patient@EXAMPLE.com"]:
+        try_login(client, "/accounts/login/", variant, WRONG)
+    assert try_login(client, "/accounts/login/", "patient@example.com", WRONG).status_code == 429
+    assert AccessAttempt.objects.get().username == "patient@example.com"
+
+
+def test_lock_is_for_the_pair_of_e_mail_and_address(client, clock, patient, other_patient):
+    for _ in range(5):
+        try_login(client, "/accounts/login/", patient.email, WRONG, ip="198.51.100.1")
+    # The same person from another network, and another account from the same network, still get in.
+    assert try_login(Client(), "/accounts/login/", patient.email, PASSWORD, ip="198.51.100.2").status_code == 302
+    assert try_login(Client(), "/accounts/login/", other_patient.email, PASSWORD, ip="198.51.100.1").status_code == 302
+
+
+def test_passwords_tried_are_never_stored(client, clock, patient):
+    try_login(client, "/accounts/login/", patient.email, "my-secret-guess-123")
+    attempt = AccessAttempt.objects.get()
+    assert "my-secret-guess-123" not in attempt.post_data
+
+
+def test_choosing_a_new_password_by_e_mail_lifts_the_lock(client, clock, patient, mailoutbox):
+    for _ in range(5):
+        try_login(client, "/accounts/login/", patient.email, WRONG)
+    client.post("/accounts/password/reset/", {"email": patient.email})
+    link = next(line for line in mailoutbox[0].body.splitlines() if "/accounts/password/reset/" in line).strip()
+    form_page = client.get(link[link.index("/accounts/") :], follow=True)
+    new_password = "a-fresh-Passphrase-77"
+    done = client.post(form_page.request["PATH_INFO"], {"new_password1": new_password, "new_password2": new_password})
+    assert done.status_code == 302
+    assert try_login(client, "/accounts/login/", patient.email, new_password).status_code == 302
+
+
+def test_force_login_still_works_with_protection_on(client, staff):
+    client.force_login(staff)
+    assert client.get("/admin/").status_code == 200
