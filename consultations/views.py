@@ -24,6 +24,7 @@ from consultations import access, services
 from consultations.forms import AskForm, FollowUpForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
+from portal.ratelimit import rate_limited
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def _ask_initial(request) -> dict:
 
 
 @login_required
+@rate_limited("ask")
 def ask(request):
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
@@ -228,6 +230,22 @@ def close(request, pk):
 # --- Attachments -----------------------------------------------------------------------
 
 
+# The name endings each stored type may keep; any other ending is replaced.
+TYPE_EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "pdf": (".pdf",)}
+
+
+def download_name(original_name: str, extension: str) -> str:
+    """The patient's own file name, ending as its content really is.
+
+    A PDF uploaded as "scan.jpg" was accepted as a PDF (the content decides), so it
+    is offered back as "scan.pdf": the computer then opens it with the right program.
+    """
+    stem, dot, suffix = original_name.rpartition(".")
+    if dot and f".{suffix.lower()}" in TYPE_EXTENSIONS.get(extension, ()):
+        return original_name
+    return f"{stem if dot and stem else original_name}.{extension}"
+
+
 @login_required
 @never_cache
 def attachment_download(request, pk):
@@ -246,7 +264,7 @@ def attachment_download(request, pk):
     response = FileResponse(
         handle,
         as_attachment=True,
-        filename=attachment.original_name if is_owner else attachment.neutral_name,
+        filename=download_name(attachment.original_name, attachment.extension) if is_owner else attachment.neutral_name,
         content_type=attachment.content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"

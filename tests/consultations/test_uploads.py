@@ -1,13 +1,18 @@
 """Attachment checks: the type comes from the content, sizes and counts are capped,
-and photos lose their metadata before they are stored."""
+and photos lose their metadata before they are stored; stored files are private,
+randomly named, and come back only as downloads of their real type."""
 
 import io
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from PIL import Image
 
 from consultations import uploads
+from consultations.models import Attachment, Question
+from consultations.views import download_name
 from tests.portal.sample_files import (
     ELF_BYTES,
     GPS_IFD,
@@ -164,3 +169,141 @@ def test_prepare_attachments_returns_clean_files_with_their_types():
     prepared = uploads.prepare_attachments([upload("me.jpg", jpeg_with_location()), upload("a.pdf", pdf_bytes())])
     assert [content_type for _, content_type in prepared] == ["image/jpeg", "application/pdf"]
     assert b"SecretCam" not in prepared[0][0].read()
+
+
+# --- Through the ask form: what is stored, where, and how it comes back ----------------
+
+
+@pytest.fixture
+def ask_data(specialty):
+    return {
+        "specialty": str(specialty.pk),
+        "title": "Mole that changed colour",
+        "description": "A mole on my back got darker over two months.",
+        "age": "52",
+        "sex": "female",
+        "consent": "on",
+    }
+
+
+def ask_with(client, patient, ask_data, *files):
+    client.force_login(patient)
+    return client.post(reverse("consultations:ask"), {**ask_data, "attachments": list(files)})
+
+
+def download(client, user, attachment):
+    client.force_login(user)
+    response = client.get(reverse("consultations:attachment", args=[attachment.pk]))
+    return response, b"".join(response.streaming_content)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("page.png", HTML_BYTES), ("drawing.png", SVG_BYTES), ("empty.png", b"")],
+    ids=["html-as-png", "svg-as-png", "zero-byte"],
+)
+def test_refused_file_leaves_nothing_on_disk(client, patient, ask_data, settings, name, content):
+    response = ask_with(client, patient, ask_data, upload(name, content, "image/png"))
+    assert response.status_code == 200
+    assert f"“{name}”" in response.content.decode()
+    assert not Question.objects.exists()
+    private = Path(settings.PRIVATE_MEDIA_ROOT)
+    assert not private.exists() or not any(path.is_file() for path in private.rglob("*"))
+
+
+@pytest.mark.django_db
+def test_oversized_file_is_refused_with_the_limit_named(client, patient, ask_data, settings):
+    settings.QUESTION_ATTACHMENT_MAX_BYTES = 1024 * 1024
+    response = ask_with(client, patient, ask_data, upload("scan.pdf", pdf_bytes() + b"0" * (2 * 1024 * 1024)))
+    assert "“scan.pdf” is 2 MB; each file may be at most 1 MB." in response.content.decode()
+    assert not Attachment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_pdf_with_a_photo_extension_is_accepted_as_the_pdf_it_is(client, patient, doctor, ask_data):
+    # The content decides the type; the name is only a label. The patient gets it back
+    # as "….pdf" so their computer opens it with the right program.
+    assert ask_with(client, patient, ask_data, upload("blood test.jpg", pdf_bytes(), "image/jpeg")).status_code == 302
+    attachment = Attachment.objects.get()
+    assert attachment.content_type == "application/pdf"
+    assert attachment.original_name == "blood test.jpg"
+
+    response, body = download(client, patient, attachment)
+    assert body == pdf_bytes()
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == 'attachment; filename="blood test.pdf"'
+
+    response, _ = download(client, doctor.user, attachment)
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].endswith('.pdf"')
+
+
+@pytest.mark.django_db
+def test_files_are_stored_privately_under_random_names(client, patient, ask_data, settings):
+    ask_with(client, patient, ask_data, upload("Paula rash.png", png_bytes()), upload("letter.pdf", pdf_bytes()))
+    private = Path(settings.PRIVATE_MEDIA_ROOT).resolve()
+    public = Path(settings.MEDIA_ROOT).resolve()
+    for attachment in Attachment.objects.all():
+        stored = Path(attachment.file.path).resolve()
+        assert stored.is_file()
+        assert private in stored.parents
+        assert public not in stored.parents
+        assert "Paula" not in attachment.file.name and "letter" not in attachment.file.name
+        assert len(stored.name) == 32 and int(stored.name, 16) >= 0  # a random hex name, no extension
+        with pytest.raises(NotImplementedError):
+            attachment.file.url  # no public address exists  # noqa: B018
+    names = {Path(a.file.name).name for a in Attachment.objects.all()}
+    assert len(names) == 2
+
+
+@pytest.mark.django_db
+def test_stored_photo_has_no_gps_position(client, patient, ask_data):
+    photo = jpeg_with_location()
+    with Image.open(io.BytesIO(photo)) as original:
+        assert original.getexif().get_ifd(GPS_IFD)  # the phone's photo does carry a position
+    ask_with(client, patient, ask_data, upload("garden.jpg", photo, "image/jpeg"))
+    attachment = Attachment.objects.get()
+    with attachment.file.open("rb") as handle:
+        stored = handle.read()
+    with Image.open(io.BytesIO(stored)) as image:
+        exif = image.getexif()
+        assert not exif.get_ifd(GPS_IFD)
+        assert MAKE_TAG not in exif
+    assert b"SecretCam" not in stored
+    assert attachment.size == len(stored)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "content", "content_type"),
+    [("rash.png", png_bytes(), "image/png"), ("arm.jpg", jpeg_with_location(), "image/jpeg")],
+)
+def test_download_is_an_attachment_of_the_sniffed_type_that_browsers_may_not_sniff(
+    client, patient, ask_data, name, content, content_type
+):
+    ask_with(client, patient, ask_data, upload(name, content, "application/octet-stream"))
+    response, body = download(client, patient, Attachment.objects.get())
+    assert response.status_code == 200
+    assert response["Content-Type"] == content_type
+    assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert "no-store" in response["Cache-Control"] or "private" in response["Cache-Control"]
+    assert body
+
+
+@pytest.mark.parametrize(
+    ("original", "extension", "expected"),
+    [
+        ("scan.pdf", "pdf", "scan.pdf"),
+        ("scan.PDF", "pdf", "scan.PDF"),
+        ("photo.jpeg", "jpg", "photo.jpeg"),
+        ("scan.jpg", "pdf", "scan.pdf"),
+        ("picture.png", "jpg", "picture.jpg"),
+        ("no extension", "png", "no extension.png"),
+        (".hidden", "pdf", ".hidden.pdf"),
+    ],
+)
+def test_download_name_ends_as_the_content_really_is(original, extension, expected):
+    assert download_name(original, extension) == expected
