@@ -54,6 +54,21 @@ format: install
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+## make audit: known vulnerabilities in the pinned requirements (and what they pull in),
+## from PyPI's vulnerability data. --strict: a package that could not be checked fails the run,
+## so an unreachable database never passes as "no known vulnerabilities".
+audit: install
+	@mkdir -p var
+	@$(BIN)/pip-audit --strict --progress-spinner off -r requirements.txt >var/pip-audit.txt 2>&1; status=$$?; \
+	cat var/pip-audit.txt; \
+	if [ $$status -ne 0 ] && grep -qE "could not be audited|ConnectionError|Failed to resolve|Max retries exceeded" var/pip-audit.txt; then \
+		echo ""; \
+		echo "make audit: FAILED, nothing was checked: pip-audit could not get vulnerability data from PyPI's API."; \
+		echo "Run 'make audit' on a machine that reaches https://pypi.org/pypi/<package>/<version>/json."; \
+		exit 2; \
+	fi; \
+	exit $$status
+
 seed: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
