@@ -348,7 +348,7 @@ def add_history(people: People, count: int, first_index: int, chunk: int = 250_0
         "  SELECT g.i,"
         "         now() - interval '1 day' - (g.i %% 525600) * interval '1 minute' AS sub,"
         "         (%(window)s * 1.5) * ((g.i * 7919) %% 1000) / 1000.0 + interval '2 minutes' AS answer_after"
-        "  FROM generate_series(%(first)s, %(last)s) AS g(i)"
+        "  FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g(i)"
         ") AS s"
     )
     done = 0
@@ -391,7 +391,7 @@ def add_due(people: People, count: int = DUE_COUNT) -> list[int]:
         f"INSERT INTO consultations_question ({', '.join(columns)}) "  # noqa: S608
         f"SELECT {', '.join(values)} FROM ("
         "  SELECT g.i, now() - %(window)s - interval '1 minute' - (g.i %% 60) * interval '1 minute' AS sub"
-        "  FROM generate_series(1, %(count)s) AS g(i)"
+        "  FROM generate_series(1, %(count)s::bigint) AS g(i)"
         ") AS s RETURNING id"
     )
     with connection.cursor() as cursor:

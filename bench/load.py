@@ -20,6 +20,10 @@ import aiohttp
 from bench.forms import fill, find_form
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+# Logging in hashes a password (about a second of CPU under load); it is set-up,
+# not measured, so clients log in a few at a time with a generous timeout.
+LOGIN_TIMEOUT = aiohttp.ClientTimeout(total=120)
+CONCURRENT_LOGINS = 4
 # Where a successful submission sends the patient: a page of the new question.
 SUCCESS_LOCATION = re.compile(r"/questions/\d+/")
 
@@ -184,8 +188,12 @@ class AskingClient:
     async def close(self):
         await self.session.close()
 
-    async def login(self) -> None:
-        async with self.session.get(self.login_url) as response:
+    async def login(self, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            await self._login()
+
+    async def _login(self) -> None:
+        async with self.session.get(self.login_url, timeout=LOGIN_TIMEOUT) as response:
             html = await response.text()
         form = find_form(html, "password")
         if form is None:
@@ -195,7 +203,7 @@ class AskingClient:
         )
         data = fill(form, {login_field: self.email, "password": self.password})
         action = urljoin(self.login_url, form.action or self.login_url)
-        async with self.session.post(action, data=data, allow_redirects=False) as response:
+        async with self.session.post(action, data=data, allow_redirects=False, timeout=LOGIN_TIMEOUT) as response:
             await response.read()
             if response.status != 302:
                 raise FormError(f"login as {self.email} failed: HTTP {response.status}")
@@ -252,7 +260,8 @@ async def _run_asking(base_url, patients, password, concurrency, seconds, ask_pa
     clients = [AskingClient(base_url, patients[i], password, ask_path, login_path, seed=i) for i in range(concurrency)]
     result = LoadResult(concurrency)
     try:
-        await asyncio.gather(*(c.login() for c in clients))
+        gate = asyncio.Semaphore(CONCURRENT_LOGINS)
+        await asyncio.gather(*(c.login(gate) for c in clients))
         counter = itertools.count(1)
         cpu_start, started = time.process_time(), time.monotonic()
         deadline = started + seconds

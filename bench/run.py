@@ -179,11 +179,13 @@ def main(argv=None) -> int:
             large = results.measure("pages", more_articles)
             if large.get("available") is not False:
                 results["pages"]["queries"].update(large=large, large_articles=large_articles)
+    except Exception as exc:  # noqa: BLE001 - print what was measured before the failure
+        traceback.print_exc()
+        progress(f"The run stopped early: {type(exc).__name__}: {exc}")
+        results.failed.append("run")
     finally:
         web.stop()
-        from bench import database as db
-
-        db.flush_redis()
+        database.flush_redis()
 
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     table_rows = report.rows(results)
