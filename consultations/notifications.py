@@ -21,8 +21,14 @@ from consultations.models import Notification, NotificationStatus
 
 logger = logging.getLogger(__name__)
 
-SEND_LOCK = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
+
+
+def send_lock() -> timedelta:
+    """How long a sender holds a row. If it dies mid-send (a killed worker), the
+    re-send takes the row over only after this, so it must outlast the slowest
+    send (EMAIL_TIMEOUT)."""
+    return timedelta(seconds=getattr(settings, "NOTIFICATION_SEND_LOCK_SECONDS", 300))
 
 
 def _render_text(template_name: str, context: dict) -> str:
@@ -80,7 +86,7 @@ def deliver(notification_id: int, now=None) -> bool:
         Q(locked_until__isnull=True) | Q(locked_until__lt=now),
         pk=notification_id,
         status=NotificationStatus.PENDING,
-    ).update(locked_until=now + SEND_LOCK, attempts=F("attempts") + 1)
+    ).update(locked_until=now + send_lock(), attempts=F("attempts") + 1)
     if claimed != 1:
         return False
     notification = Notification.objects.get(pk=notification_id)

@@ -2,6 +2,7 @@
 retried with backoff, re-sent when a message was lost, never sent twice."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -160,6 +161,36 @@ def test_a_notification_held_by_another_sender_is_left_alone_until_its_lock_expi
     assert notifications.pending_ids(now=later) == [row.pk]
     assert notifications.deliver(row.pk, now=later) is True
     assert len(mail.outbox) == 1
+
+
+def test_a_crashed_senders_row_is_taken_over_once_the_configured_send_lock_expires(question, settings):
+    settings.NOTIFICATION_SEND_LOCK_SECONDS = 20
+    row = queue(question)
+    now = timezone.now()
+    # A sender claimed the row (attempt 1) and died before sending: nothing marks it.
+    Notification.objects.filter(pk=row.pk).update(locked_until=now + timedelta(seconds=20), attempts=1)
+
+    assert notifications.pending_ids(now=now + timedelta(seconds=19)) == []
+    assert notifications.pending_ids(now=now + timedelta(seconds=21)) == [row.pk]
+    assert notifications.deliver(row.pk, now=now + timedelta(seconds=21)) is True
+    row.refresh_from_db()
+    assert (row.status, row.attempts, len(mail.outbox)) == (NotificationStatus.SENT, 2, 1)
+
+
+def test_a_sender_holds_its_row_for_the_configured_send_lock(question, settings):
+    settings.NOTIFICATION_SEND_LOCK_SECONDS = 45
+    row = queue(question)
+    now = timezone.now()
+    held = Notification.objects.filter(pk=row.pk)
+
+    def send_mail_seeing_the_lock(*args, **kwargs):
+        locks.append(held.values_list("locked_until", flat=True).get())
+        return 1
+
+    locks = []
+    with mock.patch("consultations.notifications.send_mail", side_effect=send_mail_seeing_the_lock):
+        assert notifications.deliver(row.pk, now=now) is True
+    assert locks == [now + timedelta(seconds=45)]
 
 
 def test_periodic_resend_delivers_what_a_lost_message_left_behind(question):
