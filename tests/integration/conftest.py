@@ -28,13 +28,18 @@ Usage (see tests/integration/test_sla_worker.py):
 """
 
 import email
+import http.cookiejar
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -162,6 +167,38 @@ def _kill_group(proc: subprocess.Popen, sig) -> None:
         pass
 
 
+CELERY = [sys.executable, "-m", "celery", "-A", "portal"]
+
+
+def worker_command(purge: bool = True) -> list[str]:
+    """A solo-pool worker: one task at a time, in the process that is started (and killed)."""
+    command = CELERY + [
+        "worker",
+        "--loglevel=INFO",
+        "--pool=solo",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"itest-{uuid.uuid4().hex[:8]}@%h",
+    ]
+    if purge:
+        command.append("--purge")  # leftovers of an earlier run in this Redis db are not ours to run
+    return command
+
+
+def beat_command(directory: Path, name: str) -> list[str]:
+    """A beat with its own schedule and pid files, so several can run side by side."""
+    return CELERY + [
+        "beat",
+        "--loglevel=INFO",
+        "--schedule",
+        str(directory / f"{name}-schedule"),
+        "--pidfile",
+        str(directory / f"{name}.pid"),
+    ]
+
+
 class CeleryStack:
     def __init__(self, processes: Processes, env: dict):
         self.processes = processes
@@ -185,39 +222,11 @@ def celery_stack(transactional_db, tmp_path):
 
     def start(broker_url: str | None = None, env: dict | None = None, beat: bool = True) -> CeleryStack:
         stack_env = process_env(tmp_path, broker_url or os.environ["REDIS_URL"], env)
-        celery = [sys.executable, "-m", "celery", "-A", "portal"]
-        processes.start(
-            "worker",
-            celery
-            + [
-                "worker",
-                "--loglevel=INFO",
-                "--pool=solo",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--purge",  # leftovers of an earlier run in this Redis db are not ours to run
-                "-n",
-                f"itest-{uuid.uuid4().hex[:8]}@%h",
-            ],
-            stack_env,
-        )
+        processes.start("worker", worker_command(), stack_env)
         stack = CeleryStack(processes, stack_env)
         wait_for(lambda: " ready." in processes.log("worker"), "the Celery worker to be ready", 30, logs=stack.logs)
         if beat:
-            processes.start(
-                "beat",
-                celery
-                + [
-                    "beat",
-                    "--loglevel=INFO",
-                    "--schedule",
-                    str(tmp_path / "celerybeat-schedule"),
-                    "--pidfile",
-                    str(tmp_path / "celerybeat.pid"),
-                ],
-                stack_env,
-            )
+            processes.start("beat", beat_command(tmp_path, "celerybeat"), stack_env)
         return stack
 
     yield start
@@ -285,3 +294,190 @@ def redis_server(tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+# --- The fault tests: several named processes, each killable on its own ------------------
+
+requires_postgres_and_redis_server = pytest.mark.skipif(
+    not (ON_POSTGRESQL and shutil.which("redis-server")),
+    reason="fault tests need DATABASE_URL=postgres://... (worker processes cannot share an SQLite "
+    "in-memory test database) and a redis-server binary to start private brokers they can break",
+)
+
+
+class Cluster:
+    """Named web servers, Celery workers and beats against the test database, sharing one
+    mail folder. Each runs in its own process group, so `kill(name)` takes it out whole."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.processes = Processes(directory)
+        self.by_name: dict[str, subprocess.Popen] = {}
+        self.mail_dir = directory / "mail"
+        self.markers = directory / "mail-markers"
+
+    def env(self, broker_url: str, extra: dict | None = None) -> dict:
+        return process_env(
+            self.directory,
+            broker_url,
+            {
+                "DJANGO_SETTINGS_MODULE": "tests.integration.fault_settings",
+                "FAULT_MAIL_MARKERS": str(self.markers),
+                "REQUIRE_2FA": "false",
+                **(extra or {}),
+            },
+        )
+
+    def _start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
+        assert name not in self.by_name, f"{name} is already running"
+        proc = self.processes.start(name, args, env)
+        self.by_name[name] = proc
+        return proc
+
+    def worker(self, name: str, broker_url: str, env: dict | None = None, purge: bool = False) -> subprocess.Popen:
+        """Start a worker and return once it consumes (after 'ready.')."""
+        proc = self._start(name, worker_command(purge), self.env(broker_url, env))
+        wait_for(lambda: " ready." in self.log(name), f"the Celery worker {name} to be ready", 30, logs=self.logs)
+        return proc
+
+    def beat(self, name: str, broker_url: str, env: dict | None = None) -> subprocess.Popen:
+        return self._start(name, beat_command(self.directory, name), self.env(broker_url, env))
+
+    def web(self, name: str, broker_url: str, env: dict | None = None, workers: int = 2) -> str:
+        """Start gunicorn serving the portal; return its base URL once it answers."""
+        port = free_port()
+        args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "portal.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "2",
+        ]
+        self._start(name, args, self.env(broker_url, env))
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(base_url + "/accounts/login/"), f"the web server {name}", 30, logs=self.logs)
+        return base_url
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the whole process group: no clean-up code of ours runs."""
+        proc = self.by_name.pop(name)
+        _kill_group(proc, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def log(self, name: str) -> str:
+        return self.processes.log(name)
+
+    def logs(self) -> str:
+        return self.processes.logs()
+
+    def emails(self) -> list[email.message.Message]:
+        return read_emails(self.mail_dir) if self.mail_dir.exists() else []
+
+    def mail_markers(self) -> list[list[str]]:
+        """What the fault e-mail backend was doing when it paused: [when, to, subject] each."""
+        if not self.markers.exists():
+            return []
+        return [path.read_text().splitlines() for path in sorted(self.markers.glob("*.txt"))]
+
+    def stop_all(self) -> None:
+        self.processes.stop_all()
+        self.by_name.clear()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@pytest.fixture
+def cluster(transactional_db, tmp_path):
+    """A `Cluster` in this test's folder; everything it started is killed before the database is flushed."""
+    started = Cluster(tmp_path)
+    yield started
+    started.stop_all()
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """A signed-in visitor talking HTTP to a real web server: cookies kept, CSRF token taken
+    from each form page like a browser would, redirects returned, not followed."""
+
+    CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+    def __init__(self, base_url: str, user=None):
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirects)
+        if user is not None:
+            self.sign_in_as(user)
+
+    def sign_in_as(self, user) -> None:
+        """A session stored in the test database, as after a real sign-in (Django's force_login)."""
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        host = urllib.parse.urlsplit(self.base_url).hostname
+        for name, morsel in client.cookies.items():
+            self.jar.set_cookie(_cookie(name, morsel.value, host))
+
+    def request(self, method: str, path: str, data: dict | None = None, timeout: float = 30):
+        """(status, location or body, seconds taken)."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(self.base_url + path, data=body, method=method)
+        started = time.monotonic()
+        try:
+            response = self.opener.open(req, timeout=timeout)
+        except urllib.error.HTTPError as error:  # 3xx (not followed), 4xx, 5xx
+            response = error
+        with response:
+            content = response.read().decode(errors="replace")
+            status = response.status if hasattr(response, "status") else response.code
+            location = response.headers.get("Location")
+        return status, (location if 300 <= status < 400 else content), time.monotonic() - started
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+    def submit(self, form_path: str, data: dict, post_path: str | None = None):
+        """Open the form page, then post `data` with the page's CSRF token."""
+        status, page, _ = self.get(form_path)
+        assert status == 200, f"GET {form_path} answered {status}"
+        token = self.CSRF_FIELD.search(page)
+        assert token, f"no CSRF token on {form_path}"
+        return self.request("POST", post_path or form_path, {**data, "csrfmiddlewaretoken": token.group(1)})
+
+
+def _cookie(name: str, value: str, host: str) -> http.cookiejar.Cookie:
+    return http.cookiejar.Cookie(
+        version=0,
+        name=name,
+        value=value,
+        port=None,
+        port_specified=False,
+        domain=host,
+        domain_specified=False,
+        domain_initial_dot=False,
+        path="/",
+        path_specified=True,
+        secure=False,
+        expires=None,
+        discard=True,
+        comment=None,
+        comment_url=None,
+        rest={},
+    )
