@@ -21,6 +21,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	@# One sweep now, so /healthz has a fresh heartbeat before beat's first one (after SLA_SWEEP_SECONDS).
+	$(BIN)/python manage.py sla_sweep
 	@echo ""
 	@echo "  Ask a Doctor is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins (password portal-demo):"
