@@ -5,6 +5,7 @@ latency runs the real thing: Celery beat and a worker on the bench's Redis db,
 with the guarantee window shortened to seconds.
 """
 
+import json
 import os
 import statistics
 import tempfile
@@ -39,6 +40,8 @@ def sweep_once(due_ids: list[int], repeats: int = 3, budget_seconds: float = 15.
     from consultations.models import Escalation
 
     run_sweep = _run_sweep()
+    data.reset_due(due_ids)
+    selection = _selection_cost(len(due_ids))
     timings, escalated = [], []
     while len(timings) < repeats and (not timings or sum(timings) + timings[-1] <= budget_seconds):
         data.reset_due(due_ids)
@@ -50,12 +53,53 @@ def sweep_once(due_ids: list[int], repeats: int = 3, budget_seconds: float = 15.
         if result.errors:
             progress(f"    the sweep reported {result.errors} errors")
     return {
+        **selection,
         "seconds": round(statistics.median(timings), 3),
         "runs_seconds": [round(t, 3) for t in timings],
         "batch_size": settings.SLA_SWEEP_BATCH_SIZE,
         "due": len(due_ids),
         "breached_escalations": escalated,
     }
+
+
+def _selection_cost(due: int) -> dict:
+    """How long finding the due questions takes, and which index PostgreSQL uses for it.
+
+    This is the part of a sweep that could grow with the stored questions; the
+    rest is per escalated question. Timed separately because it is small enough
+    to be lost in the noise of a whole sweep on a shared machine.
+    """
+    from consultations import sweep
+    from consultations.models import Question
+
+    breach = next((t for t in getattr(sweep, "TRANSITIONS", ()) if t.level == "breached"), None)
+    if breach is None or not hasattr(sweep, "candidates"):
+        return {}
+    now = timezone.now()
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        found = sweep.candidates(breach, now, due)
+        timings.append(time.perf_counter() - started)
+    plan = json.loads(
+        Question.objects.filter(breach.due(now)).order_by(breach.order_by).values("pk")[:due].explain(format="json")
+    )
+    return {
+        "selection_ms": round(statistics.median(timings) * 1000, 2),
+        "selection_found": len(found),
+        "selection_indexes": sorted(_index_names(plan)),
+    }
+
+
+def _index_names(node) -> set[str]:
+    if isinstance(node, dict):
+        names = {node["Index Name"]} if "Index Name" in node else set()
+        for value in node.values():
+            names |= _index_names(value)
+        return names
+    if isinstance(node, list):
+        return set().union(*(_index_names(item) for item in node)) if node else set()
+    return set()
 
 
 # --- Escalation latency -----------------------------------------------------------------

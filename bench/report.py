@@ -261,7 +261,8 @@ def _sweep_rows(results: dict) -> list[Row]:
                 f"sweep.{size}",
                 title,
                 f"{measured['seconds']:.3f} s (median of {', '.join(f'{t:.3f}' for t in measured['runs_seconds'])})"
-                + note,
+                + note
+                + _selection(measured),
                 measured["seconds"],
                 "< 1 s",
                 measured["seconds"] < 1 and complete,
@@ -278,6 +279,13 @@ def _sweep_rows(results: dict) -> list[Row]:
             Row("sweep.growth", "Sweep growth factor, 10^4 → 10^6 stored", missing or "not measured", None, "< 2")
         )
     return rows
+
+
+def _selection(measured: dict) -> str:
+    if "selection_ms" not in measured:
+        return ""
+    indexes = ", ".join(measured["selection_indexes"]) or "no index (sequential scan)"
+    return f"; finding the due rows {measured['selection_ms']:.1f} ms via {indexes}"
 
 
 def _escalation_rows(results: dict) -> list[Row]:
