@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-fast test-browser lint format migrations-check seed sweep bench audit clean
+.PHONY: install run test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,15 @@ seed: install
 
 sweep: install
 	$(BIN)/python manage.py sla_sweep
+
+## make bench: PostgreSQL database `bench` and Redis db 12 on this machine (recreated each run);
+## prints a Markdown table and writes bench/results/latest.json. About 10 minutes on 2 cores.
+bench: install
+	$(BIN)/python -m bench.run
+
+## make loadtest: 50 patients asking for 60 s against gunicorn on PostgreSQL (issue 7).
+loadtest: install
+	$(BIN)/python -m bench.loadtest
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles
