@@ -28,7 +28,9 @@ run: install
 	@echo "  Demo logins (password portal-demo):"
 	@echo "    patient  patient@example.com   http://127.0.0.1:$(PORT)/questions/"
 	@echo "    doctor   doctor@example.com    http://127.0.0.1:$(PORT)/doctor/"
-	@echo "    staff    staff@example.com     http://127.0.0.1:$(PORT)/admin/"
+	@echo "    staff    staff@example.com     http://127.0.0.1:$(PORT)/admin/  (SLA dashboard: /staff/sla/)"
+	@echo "  Watch the guarantee: the demo question \"Earache since swimming at the weekend\" turns at risk"
+	@echo "  about a minute after seeding and is breached two minutes later; the worker prints the e-mails."
 	@echo "  Press Ctrl+C to stop web, worker and beat."
 	@echo ""
 	@# The venv goes first on PATH: Procfile.dev names plain `python` and `celery`.

@@ -982,10 +982,10 @@ def seed_staff(result: SeedResult):
     return staff
 
 
-def _untouched(question: Question, spec: DemoQuestion, doctors: dict[str, DoctorProfile]) -> bool:
+def _untouched(question: Question, spec: DemoQuestion, doctors: dict[str, DoctorProfile], now: datetime) -> bool:
     """Still exactly as seeded: nobody answered, claimed, released or wrote."""
     claimant = doctors[spec.plan.claimant] if spec.plan.claimant else None
-    planned_replies = len(spec.plan.replies(timezone.now(), False))
+    planned_replies = len(spec.plan.replies(now, question.is_urgent))
     return (
         question.status == spec.plan.status
         and question.claimed_by_id == (claimant.pk if claimant else None)
@@ -1070,7 +1070,7 @@ def seed_questions(result, patients, specialties, doctors, staff_emails, now) ->
     for spec in QUESTIONS:
         patient = patients[spec.patient]
         existing = list(Question.objects.filter(patient=patient, title=spec.title).order_by("-submitted_at"))
-        untouched = next((q for q in existing if _untouched(q, spec, doctors)), None)
+        untouched = next((q for q in existing if _untouched(q, spec, doctors, now)), None)
         if untouched is None and existing and not spec.plan.repeats:
             result.questions_kept += 1  # someone worked on it: it has moved on
             question = existing[0]

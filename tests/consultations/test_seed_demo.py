@@ -8,8 +8,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import RequestFactory
+from django.urls import reverse
 from django.utils import timezone
 
 from articles.models import Article, Source
@@ -176,6 +177,19 @@ def test_demo_doctor_may_enter_the_doctors_admin_and_staff_the_staff_admin():
     assert not doctor_admin_site.has_permission(request)
 
 
+def test_demo_doctor_sees_every_state_in_the_workbench_queue(client):
+    demo.seed_demo()
+    client.force_login(get_user_model().objects.get(email=demo.DOCTOR_EMAIL))
+    response = client.get(reverse("doctor_admin:consultations_question_changelist"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    for title in ("Tightness in my chest when I climb the stairs", "Hand eczema flaring despite steroid cream"):
+        assert title in page
+    for label in ("On track", "At risk", "Breached"):
+        assert label in page
+    assert "Shoulder pain" not in page  # Orthopedics: not this doctor's specialty
+
+
 def test_staff_has_the_dashboard_and_reassign_permissions_through_the_sla_group():
     demo.seed_demo()
     staff = get_user_model().objects.get(email=demo.STAFF_EMAIL)
@@ -273,3 +287,12 @@ def test_command_prints_a_summary_and_the_demo_logins():
         assert email in text
     assert "portal-demo" in text
     assert "Earache since swimming at the weekend" in text
+
+
+def test_command_refuses_to_create_the_published_logins_in_production(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="PRODUCTION"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not get_user_model().objects.filter(email=demo.STAFF_EMAIL).exists()
+    call_command("seed_demo", "--allow-production", stdout=StringIO())
+    assert get_user_model().objects.filter(email=demo.STAFF_EMAIL, is_superuser=True).exists()

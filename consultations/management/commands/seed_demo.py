@@ -1,6 +1,7 @@
 """`manage.py seed_demo`: load the demo data (idempotent); see consultations/demo.py."""
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from consultations import demo, sla
@@ -29,7 +30,19 @@ class Command(BaseCommand):
         "doctor has taken it). Every demo login uses the password 'portal-demo'."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Load the demo even with PRODUCTION=true (it creates a superuser with a published password).",
+        )
+
     def handle(self, *args, **options):
+        if settings.PRODUCTION and not options["allow_production"]:
+            raise CommandError(
+                "Refusing to load the demo with PRODUCTION=true: it creates staff@example.com, a superuser whose "
+                "password is published. Use --allow-production only on a throwaway demo server."
+            )
         result = demo.seed_demo()
         now = timezone.now()
         created = ", ".join(f"{n} {_noun(what, n)}" for what, n in result.created.items()) or "nothing new"
@@ -54,4 +67,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password {demo.DEMO_PASSWORD}):")
         self.stdout.write(f"  patient  {demo.PATIENT_EMAIL}")
         self.stdout.write(f"  doctor   {demo.DOCTOR_EMAIL}   (doctors' workbench: /doctor/)")
-        self.stdout.write(f"  staff    {demo.STAFF_EMAIL}    (staff admin: /admin/)")
+        self.stdout.write(f"  staff    {demo.STAFF_EMAIL}    (staff admin: /admin/, SLA dashboard: /staff/sla/)")
