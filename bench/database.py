@@ -32,6 +32,13 @@ def migrate() -> None:
     )
 
 
+def collect_static() -> None:
+    """As a deployment would: WhiteNoise then finds its folder (pages link to these files)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=os.environ, check=True
+    )
+
+
 def flush_redis() -> None:
     """Empty the bench's own Redis db (broker queue and cache); other dbs are untouched."""
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
@@ -41,3 +48,4 @@ def prepare() -> None:
     recreate_database()
     flush_redis()
     migrate()
+    collect_static()
