@@ -294,12 +294,10 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "portal.account_views.login_attempt_username"
 AXES_LOCKOUT_CALLABLE = "portal.account_views.locked_out"
-# Behind a reverse proxy, the number of proxies that append to X-Forwarded-For;
+# Behind reverse proxies, how many append to X-Forwarded-For (portal/client_address.py);
 # 0 means the portal is reached directly and REMOTE_ADDR is the client.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-if TRUSTED_PROXY_COUNT:
-    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+AXES_CLIENT_IP_CALLABLE = "portal.client_address.client_ip"
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True

@@ -145,3 +145,31 @@ def test_choosing_a_new_password_by_e_mail_lifts_the_lock(client, clock, patient
 def test_force_login_still_works_with_protection_on(client, staff):
     client.force_login(staff)
     assert client.get("/admin/").status_code == 200
+
+
+def test_behind_a_proxy_the_address_it_saw_is_counted_not_what_the_client_claims(client, clock, patient, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for n in range(5):
+        # The attacker invents a new left-most address each time; the proxy appends the real one.
+        client.post(
+            "/accounts/login/",
+            {"username": patient.email, "password": WRONG},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=f"198.18.0.{n}, 203.0.113.50",
+        )
+    right = client.post(
+        "/accounts/login/",
+        {"username": patient.email, "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="198.18.0.99, 203.0.113.50",
+    )
+    assert right.status_code == 429
+    assert AccessAttempt.objects.get().ip_address == "203.0.113.50"
+    # Another visitor behind the same proxy is not affected.
+    other = Client().post(
+        "/accounts/login/",
+        {"username": patient.email, "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="203.0.113.51",
+    )
+    assert other.status_code == 302
