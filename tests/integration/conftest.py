@@ -25,9 +25,25 @@ Usage (see tests/integration/test_sla_worker.py):
 - `wait_for(predicate, what, timeout=20)` polls with a bounded wait.
 - Tests need transactional_db (`django_db(transaction=True)`), because the
   processes only see committed rows.
+
+The fault tests (tests/integration/test_faults_*.py) break things, so they use
+the `cluster` fixture instead, with private redis-servers only (no REDIS_URL
+needed; skipped without PostgreSQL or a redis-server binary):
+
+    web = cluster.web("web", broker.url, {"FAULT_CACHE_URL": cache.url})  # gunicorn
+    cluster.worker("worker-1", broker.url, {"FAULT_MAIL_PAUSE_SECONDS": "60"})
+    cluster.beat("beat-1", broker.url)
+    cluster.kill("worker-1")                    # SIGKILL to the whole process group
+    Browser(web, patient).submit("/questions/ask/", {...})  # HTTP with session and CSRF
+
+Its processes run tests.integration.fault_settings (e-mail through
+fault_mail.FaultFileBackend: one file per message, optional pause before or
+after handing a message over, announced in `cluster.mail_markers()`).
+`cluster.sent_emails()` counts e-mails per (recipient, subject).
 """
 
 import email
+import email.header
 import http.cookiejar
 import os
 import re
@@ -41,6 +57,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -380,6 +397,10 @@ class Cluster:
     def emails(self) -> list[email.message.Message]:
         return read_emails(self.mail_dir) if self.mail_dir.exists() else []
 
+    def sent_emails(self) -> Counter:
+        """How many e-mails went to each (recipient, subject)."""
+        return Counter((message["To"], _header(message, "Subject")) for message in self.emails())
+
     def mail_markers(self) -> list[list[str]]:
         """What the fault e-mail backend was doing when it paused: [when, to, subject] each."""
         if not self.markers.exists():
@@ -389,6 +410,11 @@ class Cluster:
     def stop_all(self) -> None:
         self.processes.stop_all()
         self.by_name.clear()
+
+
+def _header(message: email.message.Message, name: str) -> str:
+    """A header as one plain line: decoded (=?utf-8?...) and unfolded."""
+    return " ".join(str(email.header.make_header(email.header.decode_header(message[name]))).split())
 
 
 def _answers(url: str) -> bool:
