@@ -4,6 +4,10 @@
 once the transaction commits. If the broker is unreachable at that moment the
 row simply waits: the periodic re-send picks it up. `deliver` sends one row at
 most once per claim (a conditional update takes it).
+
+The guarantee: every row is sent, exactly once, with one narrow exception. A
+sender that dies after handing the e-mail to the mail server but before marking
+the row sent leaves it pending; once its lock expires the re-send sends it again.
 """
 
 import logging

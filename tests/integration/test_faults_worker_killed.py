@@ -71,8 +71,9 @@ def assert_one_breach_each_and_emailed(cluster, question_ids, copies=None):
 def test_worker_killed_mid_send_leaves_every_email_sent_and_only_the_handed_over_one_twice(
     cluster, redis_server, specialty, patient, senior_doctor, pause, copies_of_the_interrupted_email
 ):
-    """The outbox promises "sent at least once; exactly once unless the sender dies in
-    between". A sender claims a row (attempt 1, locked for NOTIFICATION_SEND_LOCK_SECONDS),
+    """The outbox's guarantee (consultations/notifications.py): every e-mail is sent,
+    exactly once, except when its sender dies between handing it over and marking it
+    sent. A sender claims a row (attempt 1, locked for NOTIFICATION_SEND_LOCK_SECONDS),
     hands the e-mail to the mail server, then marks the row sent.
 
     - Killed before handing over: nothing left the building; after the lock expires
