@@ -173,7 +173,7 @@ def escalation_latency(people: data.People, questions: int = ESCALATION_QUESTION
             if time.monotonic() > drain_deadline:
                 break
             time.sleep(0.5)
-        return _escalation_figures(ids, interval, window_hours, pending_before, mail_dir)
+        return _escalation_figures(ids, interval, window_hours, pending_before)
     finally:
         beat.stop()
         worker.stop()
@@ -191,7 +191,7 @@ def _due_times(ids):
     return dict(Question.objects.filter(pk__in=ids).values_list("pk", "due_at"))
 
 
-def _escalation_figures(ids, interval, window_hours, pending_before, mail_dir) -> dict:
+def _escalation_figures(ids, interval, window_hours, pending_before) -> dict:
     from consultations.models import Escalation, Notification
 
     due = _due_times(ids)
@@ -244,7 +244,6 @@ def _escalation_figures(ids, interval, window_hours, pending_before, mail_dir) -
         "notifications_pending_at_end": phase.filter(status="pending").count(),
         "notifications_pending_before_phase": pending_before,
         "notifications_per_second": round(burst_rate, 1) if burst_rate else None,
-        "email_files_written": len(list(mail_dir.glob("*.log"))),
     }
 
 
