@@ -10,15 +10,18 @@ not public. A new URL pattern with an argument, a new ModelAdmin or a new admin 
 makes the coverage tests below fail until it is added here (or exempted with a reason).
 """
 
+from http.cookies import SimpleCookie
+
 import pytest
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.test import Client
 from django.urls import resolve, reverse
 
 from articles.models import Article
 from consultations.doctor_admin import doctor_admin_site
-from consultations.models import DoctorProfile, Question
+from consultations.models import DoctorProfile, Notification, Question
 from tests.security.matrix_support import (
     ADMIN_LOGIN,
     BAD_REQUEST,
@@ -60,6 +63,10 @@ def article_state(attr):
 
 def doctor_verified(attr):
     return lambda world: DoctorProfile.objects.get(pk=getattr(world, attr).pk).is_verified
+
+
+def notification_state(world):
+    return Notification.objects.filter(pk=world.notification.pk).values_list("status", "next_attempt_at").get()
 
 
 def still_there(model, attr):
@@ -199,9 +206,8 @@ DASHBOARD_ROWS = [
 
 # --- The doctors' workbench (/doctor/): the queue, the question page and its buttons ---------------
 
-NO_WORKBENCH = {"anonymous": DOCTOR_LOGIN, "patient": DOCTOR_LOGIN, "other_patient": DOCTOR_LOGIN}
-# Unverified doctors are refused at the door like patients: no queue, no question.
-NO_WORKBENCH["unverified_doctor"] = DOCTOR_LOGIN
+# Refused at the workbench's door, unverified doctors included: no queue, no question.
+NO_WORKBENCH = {who: DOCTOR_LOGIN for who in ("anonymous", "patient", "other_patient", "unverified_doctor")}
 
 
 def no_workbench_unchanged():
@@ -318,6 +324,11 @@ WORKBENCH_ROWS = [
 
 STAFF_ADMIN_ONLY = expect(ADMIN_LOGIN, staff=OK)
 
+TOTP_SECRET_SHOWN = (
+    "HARDENING: staff can read any doctor's TOTP secret (config page, QR code); "
+    "set OTP_ADMIN_HIDE_SENSITIVE_DATA = True in portal/settings.py"
+)
+
 STAFF_ADMIN_ROWS = [
     Row(
         "admin_question_reassign_page",
@@ -348,24 +359,20 @@ STAFF_ADMIN_ROWS = [
         probe=article_state("draft"),
     ),
     Row("admin_user_password", lambda w: f"/admin/portal/user/{w.users['patient'].pk}/password/", STAFF_ADMIN_ONLY),
-    # A doctor's TOTP secret lets its holder pass as that doctor's second factor.
+    # A doctor's TOTP secret lets whoever reads it pass that doctor's second factor
+    # unnoticed; django-otp can hide it from the admin. Not a rule of the issue: a
+    # hardening the lead may choose, visible here until then.
     Row(
         "admin_totp_config",
         lambda w: f"/admin/otp_totp/totpdevice/{w.totp_device.pk}/config/",
         expect(ADMIN_LOGIN, staff=FORBIDDEN),
-        bugs={
-            "staff": "BUG: staff can read any doctor's TOTP secret (QR/config page); "
-            "set OTP_ADMIN_HIDE_SENSITIVE_DATA = True in portal/settings.py"
-        },
+        bugs={"staff": TOTP_SECRET_SHOWN},
     ),
     Row(
         "admin_totp_qrcode",
         lambda w: f"/admin/otp_totp/totpdevice/{w.totp_device.pk}/qrcode/",
         expect(ADMIN_LOGIN, staff=FORBIDDEN),
-        bugs={
-            "staff": "BUG: staff can download any doctor's TOTP QR code (the secret); "
-            "set OTP_ADMIN_HIDE_SENSITIVE_DATA = True in portal/settings.py"
-        },
+        bugs={"staff": TOTP_SECRET_SHOWN},
     ),
     Row("admin_app_consultations", lambda w: "/admin/consultations/", STAFF_ADMIN_ONLY),
     Row(
@@ -589,7 +596,11 @@ def staff_admin_action_rows():
             profile, "mark_unverified", "doctor", back_to("admin", profile).changing(), doctor_verified("doctor")
         ),
         staff_action(
-            "consultations.notification", "resend_now", "notification", back_to("admin", "consultations.notification")
+            "consultations.notification",
+            "resend_now",
+            "notification",
+            back_to("admin", "consultations.notification").changing(),
+            notification_state,
         ),
         staff_action(article, "submit_selected", "draft", back_to("admin", article).changing(), article_state("draft")),
         # Staff move articles along but never review: publishing needs a doctor.
@@ -720,6 +731,21 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
             outer.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="module")
+def shared_client():
+    """One test client for the module: a new client loads the middleware again, and
+    WhiteNoise's start-up scans every static file (over half the matrix's time)."""
+    return Client()
+
+
+@pytest.fixture
+def visitor(shared_client):
+    """The shared client with no cookies: nobody is signed in until the test says who."""
+    shared_client.cookies = SimpleCookie()
+    yield shared_client
+    shared_client.cookies = SimpleCookie()
+
+
 @pytest.fixture(autouse=True)
 def _world_files(_test_settings, settings, world):
     # tests/conftest.py gives each test a fresh private folder; the attachment lives in the module's.
@@ -730,13 +756,13 @@ def _world_files(_test_settings, settings, world):
 
 
 @pytest.mark.parametrize(("row", "who"), list(cells()))
-def test_access(row, who, world, client, db):
+def test_access(row, who, world, visitor, db):
     user = world.users[who]
     if user is not None:
-        client.force_login(user)
+        visitor.force_login(user)
     url = row.url(world)
     before = row.probe(world) if row.probe else None
-    response = getattr(client, row.method)(url, row.data(world) if row.data else {})
+    response = getattr(visitor, row.method)(url, row.data(world) if row.data else {})
     if response.streaming:
         # Reading a file response to its end closes the file (the test client's own wrapper).
         b"".join(response.streaming_content)
