@@ -2,15 +2,19 @@
 
 A fixed window counter in the cache (Redis in production, so every web
 process shares it). Over the limit, the user gets a friendly page with status
-429 instead of a bare error.
+429 instead of a bare error. When the cache is unreachable the limiter lets
+the request through: a patient's question matters more than the limit.
 """
 
 import functools
 import hashlib
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
 
 
 def _cache_key(scope: str, ident: str, period: int) -> str:
@@ -21,12 +25,16 @@ def _cache_key(scope: str, ident: str, period: int) -> str:
 def hit(scope: str, ident: str, limit: int, period: int) -> bool:
     """Count one attempt; True while the attempts in this window are within the limit."""
     key = _cache_key(scope, ident, period)
-    cache.add(key, 0, timeout=period)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period)
-        count = 1
+        cache.add(key, 0, timeout=period)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=period)
+            count = 1
+    except Exception:  # noqa: BLE001 - cache down: fail open, loudly
+        logger.warning("Rate limit %s not checked: the cache is unavailable", scope, exc_info=True)
+        return True
     return count <= limit
 
 

@@ -115,6 +115,8 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
             "TIMEOUT": 300,
+            # A dead cache must fail fast: callers fall back instead of hanging.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
 else:
@@ -209,6 +211,9 @@ SLA_SWEEP_BATCH_SIZE = env_int("SLA_SWEEP_BATCH_SIZE", 500)
 SLA_STAFF_GROUP = env_str("SLA_STAFF_GROUP", "SLA staff")
 # How often the outbox re-send looks for e-mails a lost message or crash left unsent.
 NOTIFICATION_RESEND_SECONDS = env_int("NOTIFICATION_RESEND_SECONDS", 60)
+# How long a sender holds an outbox row; a crashed sender's e-mail is re-sent
+# after it. Keep it above EMAIL_TIMEOUT.
+NOTIFICATION_SEND_LOCK_SECONDS = env_int("NOTIFICATION_SEND_LOCK_SECONDS", 300)
 if not 0 < SLA_WARN_FRACTION < 1:
     raise ImproperlyConfigured("SLA_WARN_FRACTION must be between 0 and 1")
 if SLA_ANSWER_HOURS <= 0 or SLA_URGENT_ANSWER_HOURS <= 0:

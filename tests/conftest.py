@@ -1,6 +1,7 @@
 """Shared fixtures: the named people of every test, and test-wide settings."""
 
 import os
+import uuid
 
 import pytest
 
@@ -21,6 +22,11 @@ def _test_settings(settings, tmp_path):
     # default; tests/security turns them on where it checks them.
     settings.AXES_ENABLED = False
     settings.RATELIMIT_ENABLED = False
+    # A fresh cache namespace per test: pages cached by one test never leak into
+    # another. (Not cache.clear(): on Redis that would flush the broker's db.)
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"} for name, config in settings.CACHES.items()
+    }
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -64,16 +64,7 @@ def run_together(actions):
     "cache",
     [
         pytest.param("own redis", id="cache-on-its-own-redis"),
-        pytest.param(
-            "broker redis",
-            id="cache-on-the-broker-redis",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="known bug: one REDIS_URL serves broker and cache, and portal/ratelimit.py's hit() "
-                "lets the cache's ConnectionError through, so the ask page answers 500 while Redis is down",
-            ),
-        ),
+        pytest.param("broker redis", id="cache-on-the-broker-redis"),
     ],
 )
 def test_asks_and_answers_survive_a_broker_outage_and_every_email_goes_out_exactly_once(

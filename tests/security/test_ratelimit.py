@@ -49,3 +49,15 @@ def test_get_requests_are_never_limited(settings, patient):
     request = RequestFactory().get("/x")
     request.user = patient
     assert [view(request).status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_limiter_lets_requests_through_when_the_cache_is_down(settings, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    assert ratelimit.hit("unit-down", "ip:10.0.0.3", 1, 60) is True
+    assert "cache is unavailable" in caplog.text
