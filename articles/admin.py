@@ -463,6 +463,9 @@ class SubscriberAdmin(admin.ModelAdmin):
 @admin.register(ArticleViewDay)
 class ArticleViewDayAdmin(admin.ModelAdmin):
     list_display = ["article", "day", "views"]
+    # Read-only: the counts come from the view counter. (An editable article
+    # choice would also be ordered by StaffArticleAdmin's annotation and fail.)
+    readonly_fields = ["article", "day", "views"]
     list_filter = ["day"]
     list_select_related = ["article"]
     date_hierarchy = "day"

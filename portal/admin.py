@@ -1,8 +1,11 @@
-"""Staff admin for the portal's users: e-mail is the login, there is no username."""
+"""Staff admin for the portal's users (e-mail is the login, no username) and login lockouts."""
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils import timezone
 
 from portal.models import User
 
@@ -55,3 +58,16 @@ class PortalUserAdmin(UserAdmin):
     def is_doctor(self, obj):
         profile = getattr(obj, "doctor_profile", None)
         return profile is not None and profile.is_verified
+
+
+class PortalAccessAttemptAdmin(AccessAttemptAdmin):
+    @admin.action(description="Clean up expired attempts")
+    def cleanup_expired_attempts(self, request, queryset):
+        # django-axes 8.3.1 reads an attempt time that only a login request
+        # carries, so its own action crashes in the admin (django-axes#1424).
+        request.axes_attempt_time = timezone.now()
+        return super().cleanup_expired_attempts(request, queryset)
+
+
+admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, PortalAccessAttemptAdmin)

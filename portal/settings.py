@@ -271,6 +271,8 @@ STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
 # Doctors and staff must pass a TOTP second factor (django-otp).
 REQUIRE_2FA = env_bool("REQUIRE_2FA", PRODUCTION)
 OTP_TOTP_ISSUER = "Ask a Doctor"
+# Nobody, staff included, can read a doctor's TOTP secret back from the admin.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Rate limits on form posts: scope -> (attempts, window in seconds).
 RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
 RATE_LIMITS = {

@@ -324,11 +324,6 @@ WORKBENCH_ROWS = [
 
 STAFF_ADMIN_ONLY = expect(ADMIN_LOGIN, staff=OK)
 
-TOTP_SECRET_SHOWN = (
-    "HARDENING: staff can read any doctor's TOTP secret (config page, QR code); "
-    "set OTP_ADMIN_HIDE_SENSITIVE_DATA = True in portal/settings.py"
-)
-
 STAFF_ADMIN_ROWS = [
     Row(
         "admin_question_reassign_page",
@@ -360,19 +355,16 @@ STAFF_ADMIN_ROWS = [
     ),
     Row("admin_user_password", lambda w: f"/admin/portal/user/{w.users['patient'].pk}/password/", STAFF_ADMIN_ONLY),
     # A doctor's TOTP secret lets whoever reads it pass that doctor's second factor
-    # unnoticed; django-otp can hide it from the admin. Not a rule of the issue: a
-    # hardening the lead may choose, visible here until then.
+    # unnoticed: OTP_ADMIN_HIDE_SENSITIVE_DATA hides it from staff too.
     Row(
         "admin_totp_config",
         lambda w: f"/admin/otp_totp/totpdevice/{w.totp_device.pk}/config/",
         expect(ADMIN_LOGIN, staff=FORBIDDEN),
-        bugs={"staff": TOTP_SECRET_SHOWN},
     ),
     Row(
         "admin_totp_qrcode",
         lambda w: f"/admin/otp_totp/totpdevice/{w.totp_device.pk}/qrcode/",
         expect(ADMIN_LOGIN, staff=FORBIDDEN),
-        bugs={"staff": TOTP_SECRET_SHOWN},
     ),
     Row("admin_app_consultations", lambda w: "/admin/consultations/", STAFF_ADMIN_ONLY),
     Row(
@@ -427,12 +419,7 @@ STAFF_MAY_NOT_DELETE = {
 }
 
 # Staff admin pages known to break for staff (strict xfail until fixed).
-STAFF_ADMIN_BUGS = {
-    ("articles.articleviewday", "change"): (
-        "BUG: 500 FieldError 'review_rank': the article choice field is ordered by StaffArticleAdmin.get_ordering(), "
-        "which names an annotation only its own get_queryset adds (articles/admin.py)"
-    ),
-}
+STAFF_ADMIN_BUGS: dict = {}
 
 # The workbench, per model and page: doctors, other doctors and staff (the rest get the login page).
 WORKBENCH_ADMIN = {
@@ -615,10 +602,6 @@ def staff_admin_action_rows():
             "cleanup_expired_attempts",
             "login_attempt",
             back_to("admin", "axes.accessattempt"),
-            bugs={
-                "staff": "BUG (django-axes 8.3.1, jazzband/django-axes#1424): 500 AttributeError "
-                "'axes_attempt_time': the action reads a request attribute only set during a login"
-            },
         ),
     ]
     return rows
