@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import render
 
+from portal.client_address import client_ip
+
 logger = logging.getLogger(__name__)
 
 
@@ -46,7 +48,7 @@ def client_ident(request) -> str:
     """The signed-in user, else the client address."""
     if request.user.is_authenticated:
         return f"user:{request.user.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{client_ip(request)}"
 
 
 def rate_limited(scope: str):

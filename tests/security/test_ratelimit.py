@@ -61,3 +61,12 @@ def test_limiter_lets_requests_through_when_the_cache_is_down(settings, caplog):
     }
     assert ratelimit.hit("unit-down", "ip:10.0.0.3", 1, 60) is True
     assert "cache is unavailable" in caplog.text
+
+
+def test_anonymous_visitors_are_counted_by_the_address_the_proxy_saw(settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    request = RequestFactory().post("/x", REMOTE_ADDR="10.0.0.254", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.7")
+    from django.contrib.auth.models import AnonymousUser
+
+    request.user = AnonymousUser()
+    assert ratelimit.client_ident(request) == "ip:198.51.100.7"
