@@ -1,21 +1,26 @@
 """Outbox notifications: a row per message, written in the caller's transaction.
 
 `queue_notification` renders the e-mail, stores it and asks Celery to send it
-once the transaction commits. If the broker is unreachable at that moment the
-row simply waits: the periodic re-send picks it up. `deliver` sends one row at
-most once per claim (a conditional update takes it).
+once the transaction commits; `queue_notifications` does the same for many
+rows at once (the SLA sweep), with one Celery message per chunk of rows. If
+the broker is unreachable at that moment the rows simply wait: the periodic
+re-send picks them up. `deliver` sends one row at most once per claim (a
+conditional update takes it); `deliver_many` sends a list of rows over one
+mail-server connection, still claiming and marking each row on its own.
 
 The guarantee: every row is sent, exactly once, with one narrow exception. A
 sender that dies after handing the e-mail to the mail server but before marking
 the row sent leaves it pending; once its lock expires the re-send sends it again.
 """
 
+import json
 import logging
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.core.mail import get_connection, send_mail
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Q
 from django.template import Context
 from django.template.loader import get_template
@@ -26,6 +31,14 @@ from consultations.models import Notification, NotificationStatus
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# Rows per Celery message when many are queued at once: few enough messages that
+# publishing stays cheap, enough that a pool of workers shares a burst.
+DELIVERY_CHUNK = 200
+# A batch sender reconnects after this many e-mails (mail servers cap messages
+# per connection) and gives up its batch after this many failures in a row (the
+# server is down: the rows it did not try wait for the re-send, unclaimed).
+MESSAGES_PER_CONNECTION = 100
+MAX_CONSECUTIVE_FAILURES = 3
 
 
 def send_lock() -> timedelta:
@@ -69,6 +82,73 @@ def queue_notification(*, to_email, kind, context, dedupe_key, recipient=None, q
     return notification
 
 
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One rendered e-mail for `queue_notifications` (`render_email` gives subject and body)."""
+
+    to_email: str
+    kind: str
+    subject: str
+    body: str
+    dedupe_key: str
+    recipient_id: int | None = None
+    question_id: int | None = None
+
+
+def queue_notifications(emails: list[OutgoingEmail]) -> list[int]:
+    """Store many outgoing e-mails at once; send them after commit, a chunk of rows
+    per Celery message. Returns the new rows' ids.
+
+    Unlike `queue_notification` there is no savepoint per row: the caller
+    guarantees each message is new (the sweep's conditional update does). A
+    duplicate dedupe_key raises IntegrityError and fails the caller's transaction.
+    """
+    if not emails:
+        return []
+    ids = _insert(emails)
+    transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return ids
+
+
+def _insert(emails: list[OutgoingEmail]) -> list[int]:
+    """INSERT the rows in one statement; their ids, in the order given.
+
+    On PostgreSQL the rows travel as one JSON document unpacked by
+    `jsonb_to_recordset`: quoting one string is several times cheaper for the
+    driver than quoting a dozen arrays of them (bulk_create's way), and inserting
+    a sweep's e-mails is a good part of its time. The statement is built from the
+    model, so a new column gets its default here as it would in bulk_create.
+    """
+    rows = [{**asdict(email), "dedupe_key": email.dedupe_key[:200]} for email in emails]
+    connection = connections[router.db_for_write(Notification)]
+    if connection.vendor != "postgresql":
+        created = Notification.objects.bulk_create([Notification(**row) for row in rows])
+        return [notification.pk for notification in created]
+    quote = connection.ops.quote_name
+    given, defaults, params = [], [], []
+    for model_field in Notification._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        if model_field.attname in rows[0]:
+            given.append(model_field)
+        else:
+            defaults.append(model_field)
+            params.append(model_field.get_db_prep_save(model_field.get_default(), connection))
+    columns = ", ".join(quote(f.column) for f in given + defaults)
+    selected = ", ".join([f"r.{quote(f.attname)}" for f in given] + ["%s"] * len(defaults))
+    record = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in given)
+    sql = (
+        # Names and types come from the model, values are parameters.
+        f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
+        f"RETURNING {quote(Notification._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, json.dumps(rows)])
+        # The rows are inserted in the document's order, drawing ids from the sequence.
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def enqueue_delivery(notification_id: int) -> None:
     """Ask a worker to send; a broker outage only delays the e-mail."""
     from consultations.tasks import send_notification
@@ -79,12 +159,43 @@ def enqueue_delivery(notification_id: int) -> None:
         logger.warning("Broker unavailable; notification %s waits for the re-send", notification_id, exc_info=True)
 
 
+def enqueue_deliveries(notification_ids: list[int]) -> None:
+    """Ask workers to send many rows, DELIVERY_CHUNK per message. At the first broker
+    failure the rest are left to the re-send: trying every chunk against a dead
+    broker would only make the caller wait."""
+    from consultations.tasks import send_notifications
+
+    for start in range(0, len(notification_ids), DELIVERY_CHUNK):
+        try:
+            send_notifications.delay(notification_ids[start : start + DELIVERY_CHUNK])
+        except Exception:  # noqa: BLE001 - any broker failure: the re-send task recovers them
+            logger.warning(
+                "Broker unavailable; %d notifications wait for the re-send",
+                len(notification_ids) - start,
+                exc_info=True,
+            )
+            return
+
+
 def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
+def _send_alone(notification: Notification) -> None:
+    send_mail(notification.subject, notification.body, None, [notification.to_email])
+
+
 def deliver(notification_id: int, now=None) -> bool:
     """Send one pending notification if no other sender holds it. True when sent."""
+    return _deliver(notification_id, now, _send_alone) == SENT
+
+
+SENT, FAILED, NOT_CLAIMED = "sent", "failed", "not claimed"
+
+
+def _deliver(notification_id: int, now, send) -> str:
+    """Claim the row, hand it to `send`, mark it sent; a failed send is recorded on the
+    row and retried with backoff."""
     now = now or timezone.now()
     claimed = Notification.objects.filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now),
@@ -92,10 +203,10 @@ def deliver(notification_id: int, now=None) -> bool:
         status=NotificationStatus.PENDING,
     ).update(locked_until=now + send_lock(), attempts=F("attempts") + 1)
     if claimed != 1:
-        return False
+        return NOT_CLAIMED
     notification = Notification.objects.get(pk=notification_id)
     try:
-        send_mail(notification.subject, notification.body, None, [notification.to_email])
+        send(notification)
     except Exception as exc:  # noqa: BLE001 - recorded and retried with backoff
         gave_up = notification.attempts >= MAX_ATTEMPTS
         Notification.objects.filter(pk=notification_id).update(
@@ -105,11 +216,61 @@ def deliver(notification_id: int, now=None) -> bool:
             next_attempt_at=now + retry_delay(notification.attempts),
         )
         logger.warning("Sending notification %s failed: %s", notification_id, exc)
-        return False
+        return FAILED
     Notification.objects.filter(pk=notification_id).update(
         status=NotificationStatus.SENT, sent_at=timezone.now(), locked_until=None, last_error=""
     )
-    return True
+    return SENT
+
+
+class _SharedConnection:
+    """One mail-server connection for a run of sends: opened at the first e-mail actually
+    sent, renewed every MESSAGES_PER_CONNECTION e-mails, dropped after a failure so the
+    next send starts afresh."""
+
+    def __init__(self):
+        self.backend = None
+        self.used = 0
+
+    def send(self, notification: Notification) -> None:
+        if self.backend is None or self.used >= MESSAGES_PER_CONNECTION:
+            self.close()
+            self.backend = get_connection()
+            self.backend.open()
+        self.used += 1
+        send_mail(notification.subject, notification.body, None, [notification.to_email], connection=self.backend)
+
+    def close(self) -> None:
+        backend, self.backend, self.used = self.backend, None, 0
+        if backend is not None:
+            try:
+                backend.close()
+            except Exception:  # noqa: BLE001 - a connection that broke mid-batch may not close cleanly
+                logger.info("Closing the mail connection failed", exc_info=True)
+
+
+def deliver_many(notification_ids, now=None) -> int:
+    """Send each of these rows that is still pending and free, over one mail-server
+    connection. Each row is claimed, sent and marked on its own, as `deliver` does, so
+    a sender killed mid-batch leaves only the row it was sending locked. Returns how
+    many were sent."""
+    connection = _SharedConnection()
+    sent = failures = 0
+    try:
+        for notification_id in notification_ids:
+            outcome = _deliver(notification_id, now, connection.send)
+            if outcome == FAILED:
+                connection.close()
+                failures += 1
+                if failures >= MAX_CONSECUTIVE_FAILURES:
+                    logger.warning("%d sends failed in a row; the rest of this batch waits for the re-send", failures)
+                    break
+            elif outcome == SENT:
+                sent += 1
+                failures = 0
+    finally:
+        connection.close()
+    return sent
 
 
 def requeue(notification_ids, now=None) -> int:

@@ -5,15 +5,18 @@ Celery beat runs it every SLA_SWEEP_SECONDS (`tasks.run_sla_sweep`) and so does
 outage the next sweeps catch up on whatever fell due meanwhile, in bounded
 batches. Any number of sweeps may run at once:
 
-- each transition is a conditional UPDATE (`... WHERE id = %s AND breached_at IS
-  NULL AND <clock still running and due>`); only the sweep whose UPDATE changed
-  the row records the escalation and queues its notifications, in the same
-  transaction;
-- each row gets its own short transaction (a savepoint when the caller already
-  holds one), so a sweep never holds more than one question's lock and sweeps
-  racing on the same rows cannot deadlock;
-- a row that fails is rolled back on its own, marked with `sweep_error` and
-  retried after `sweep_retry_at`; the rest of the sweep carries on.
+- the due questions are taken a batch at a time (SLA_SWEEP_BATCH_SIZE, most
+  overdue first), and each batch is one transaction: lock the rows still due
+  (`FOR UPDATE SKIP LOCKED`, so sweeps never wait on each other and cannot
+  deadlock), then one conditional `UPDATE ... WHERE id IN (...) AND <still
+  due> RETURNING id`; only the questions that UPDATE changed get their
+  escalations and notifications, written in the same transaction;
+- a batch costs a constant number of queries however many questions it holds
+  (recipients are looked up per batch, rows are inserted in bulk) and the
+  e-mails it queues are handed to Celery in a few messages after commit;
+- if a batch fails, it is rolled back and its questions are retried one by
+  one, each in its own transaction: a row that fails again is marked with
+  `sweep_error` and retried after `sweep_retry_at`; the rest carry on.
 
 The order within a sweep: breaches first (the most urgent news), then warnings,
 then the second-level "lead" escalations.
@@ -27,20 +30,24 @@ or the specialty's doctors), and `warned_at` is set so no late warning follows.
 
 import logging
 import socket
+import sqlite3
 import time
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import Q
+from django.db import connections, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.db.models.sql import UpdateQuery
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from consultations import sla
 from consultations.models import DoctorProfile, Escalation, EscalationLevel, Question, SweepRun
-from consultations.notifications import queue_notification
+from consultations.notifications import OutgoingEmail, queue_notifications, render_email
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +103,7 @@ TRANSITIONS = (
 # What an escalation needs to know about a question; nothing of the patient but the label's code.
 ESCALATION_FIELDS = (
     "clock_due_at",
+    "warned_at",
     "is_follow_up",
     "is_urgent",
     "specialty__name",
@@ -185,95 +193,252 @@ def _sweep_transition(transition, now, run, audience, result, batch_size, max_ba
     for _ in range(max_batches):
         ids = candidates(transition, now, batch_size)
         result.batches += 1
-        for question_id in ids:
-            try:
-                applied = escalate(transition, question_id, now, run, audience)
-            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the sweep
-                logger.exception("SLA sweep: %s of question %s failed", transition.level, question_id)
-                message = f"{transition.level}: {type(exc).__name__}: {exc}"[:2000]
-                Question.objects.filter(pk=question_id).update(sweep_error=message, sweep_retry_at=now + retry_after())
-                result.errors += 1
-                result.question_errors[question_id] = message
-                continue
-            if applied:
-                setattr(result, transition.counter, getattr(result, transition.counter) + 1)
+        if not ids:
+            return
+        taken = _sweep_batch(transition, ids, now, run, audience, result)
         if len(ids) < batch_size:
+            return
+        if not taken:
+            # Every candidate is held by another sweep (or a doctor answering it right
+            # now): the next candidates would be the same rows. Their holder finishes them.
             return
     result.capped = True
 
 
-def escalate(transition: Transition, question_id: int, now: datetime, run: SweepRun, audience: "Audience") -> bool:
-    """Apply one transition to one question, exactly once. False when another sweep (or an answer) got there first."""
-    with transaction.atomic():
-        changed = Question.objects.filter(transition.due(now), pk=question_id).update(
-            **{transition.marker: now}, sweep_error="", sweep_retry_at=None
-        )
-        if changed != 1:
-            return False
-        never_warned = False
-        if transition.level == EscalationLevel.BREACHED:
-            # We hold the row's lock now, so this tells exactly whether a warning ever went out.
-            never_warned = Question.objects.filter(pk=question_id, warned_at__isnull=True).update(warned_at=now) == 1
-        question = (
-            Question.objects.select_related("patient", "specialty", "claimed_by__user")
-            .only(*ESCALATION_FIELDS)
-            .get(pk=question_id)
-        )
-        recipients = audience.for_level(transition.level, question, include_at_risk=never_warned)
-        Escalation.objects.create(
-            question=question,
-            level=transition.level,
-            is_follow_up=question.is_follow_up,
-            clock_due_at=question.clock_due_at,
-            created_at=now,
-            recipients=[user.email for user in recipients],
-            sweep=run,
-        )
-        if not recipients:
-            logger.warning("SLA %s of question %s: nobody to notify", transition.level, question_id)
-        for user in recipients:
-            _notify(transition.level, question, user, never_warned=never_warned)
-    return True
-
-
-def _notify(level: str, question: Question, user, *, never_warned: bool) -> None:
-    kind = NOTIFICATION_KIND[level]
-    # Doctors and staff get the patient's label, never their name or e-mail,
-    # and no health details: those stay behind the login.
-    queue_notification(
-        recipient=user,
-        to_email=user.email,
-        kind=kind,
-        context={
-            "question": question,
-            "patient_label": question.patient_label,
-            "specialty": question.specialty.name,
-            "clock_due_at": question.clock_due_at,
-            "is_follow_up": question.is_follow_up,
-            "is_urgent": question.is_urgent,
-            "never_warned": never_warned,
-            "time_zone": user.time_zone or settings.TIME_ZONE,
-            "url": question_admin_url(question, user),
-        },
-        dedupe_key=f"{kind}:{question.pk}:{question.clock_due_at.isoformat()}:{user.pk}",
-        question=question,
-    )
-
-
-def question_admin_url(question: Question, user) -> str:
-    """Where the recipient works on the question: the doctors' workbench, or the staff admin."""
-    is_doctor = getattr(getattr(user, "doctor_profile", None), "is_verified", False)
-    site = "doctor_admin" if is_doctor else "admin"
+def _sweep_batch(transition, ids, now, run, audience, result) -> int:
+    """Escalate a batch in one transaction; if that fails, each question on its own. Returns the rows taken."""
     try:
-        path = reverse(f"{site}:consultations_question_change", args=[question.pk])
+        with transaction.atomic():
+            taken, applied = escalate_batch(transition, ids, now, run, audience)
+    except Exception:  # noqa: BLE001 - one bad row must not stop the batch: retried row by row below
+        logger.warning(
+            "SLA sweep: a %s batch of %d questions failed; retrying them one by one",
+            transition.level,
+            len(ids),
+            exc_info=True,
+        )
+    else:
+        _count(result, transition, len(applied))
+        return taken
+
+    taken = 0
+    for question_id in ids:
+        try:
+            with transaction.atomic():
+                row_taken, applied = escalate_batch(transition, [question_id], now, run, audience)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the sweep
+            logger.exception("SLA sweep: %s of question %s failed", transition.level, question_id)
+            message = f"{transition.level}: {type(exc).__name__}: {exc}"[:2000]
+            Question.objects.filter(pk=question_id).update(sweep_error=message, sweep_retry_at=now + retry_after())
+            result.errors += 1
+            result.question_errors[question_id] = message
+            taken += 1
+            continue
+        taken += row_taken
+        _count(result, transition, len(applied))
+    return taken
+
+
+def _count(result: SweepResult, transition: Transition, applied: int) -> None:
+    setattr(result, transition.counter, getattr(result, transition.counter) + applied)
+
+
+def escalate_batch(
+    transition: Transition, question_ids: list[int], now: datetime, run: SweepRun, audience: "Audience"
+) -> tuple[int, list[int]]:
+    """Apply `transition` to the questions still due among `question_ids`, each exactly once.
+
+    Must run inside a transaction. Returns how many rows this sweep got hold of
+    and the ids it escalated; a question another sweep holds, has already
+    escalated, or that was answered meanwhile is left alone.
+    """
+    order = {question_id: position for position, question_id in enumerate(question_ids)}
+    # Lock what is still due, skipping rows someone else holds: they are theirs to finish.
+    locked = sorted(
+        Question.objects.filter(transition.due(now), pk__in=question_ids)
+        .select_related("patient", "specialty", "claimed_by__user")
+        .only(*ESCALATION_FIELDS)
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by("pk"),
+        key=lambda question: order[question.pk],
+    )
+    if not locked:
+        return 0, []
+    # Read while we hold the lock, before the update below sets it: did a warning ever go out?
+    never_warned = (
+        {question.pk for question in locked if question.warned_at is None}
+        if transition.level == EscalationLevel.BREACHED
+        else set()
+    )
+    applied = _mark_escalated(transition, [question.pk for question in locked], now)
+    questions = [question for question in locked if question.pk in applied]
+    if not questions:
+        return len(locked), []
+
+    audience.load({question.specialty_id for question in questions})
+    emails = EscalationEmails()
+    escalations, messages = [], []
+    for question in questions:
+        include_at_risk = question.pk in never_warned
+        recipients = audience.for_level(transition.level, question, include_at_risk=include_at_risk)
+        if not recipients:
+            logger.warning("SLA %s of question %s: nobody to notify", transition.level, question.pk)
+        escalations.append(
+            Escalation(
+                question=question,
+                level=transition.level,
+                is_follow_up=question.is_follow_up,
+                clock_due_at=question.clock_due_at,
+                created_at=now,
+                recipients=[user.email for user in recipients],
+                sweep=run,
+            )
+        )
+        messages += _messages(transition.level, question, recipients, never_warned=include_at_risk, emails=emails)
+    Escalation.objects.bulk_create(escalations)
+    queue_notifications(messages)
+    return len(locked), [question.pk for question in questions]
+
+
+def _mark_escalated(transition: Transition, question_ids: list[int], now: datetime) -> set[int]:
+    """The conditional UPDATE that makes the transition happen once: the ids it changed."""
+    values = {transition.marker: now, "sweep_error": "", "sweep_retry_at": None}
+    if transition.level == EscalationLevel.BREACHED:
+        # A breach settles the warning too: no "at risk" e-mail may follow it.
+        values["warned_at"] = Coalesce(F("warned_at"), Value(now))
+    rows = Question.objects.filter(transition.due(now), pk__in=question_ids)
+    connection = connections[rows.db]
+    if not _update_returning_supported(connection):
+        # Portable path: one conditional UPDATE per row, the same guarantee.
+        return {pk for pk in question_ids if rows.filter(pk=pk).update(**values) == 1}
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(rows.db).as_sql()
+    pk_column = connection.ops.quote_name(Question._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {pk_column}", params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _update_returning_supported(connection) -> bool:
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
+
+
+class EscalationEmails:
+    """Renders each escalation e-mail once per question and recipients' time zone.
+
+    Recipients of the same question differ only in their time zone (the due
+    time is shown in it) and in which site their link opens (the doctors'
+    workbench or the staff admin). Rendering is most of an escalation's cost,
+    so the e-mail is rendered once per time zone with a marker for the link,
+    and each recipient's link is put in its place. Should a template ever
+    transform the link (a filter on it), the marker would not come out whole,
+    and that e-mail is rendered for each recipient instead.
+    """
+
+    URL_MARKER = "\x00escalation-link\x00"
+
+    def __init__(self):
+        self._rendered: dict[tuple, tuple[str, str]] = {}
+        self._links: dict[str, str | None] = {}
+
+    def render(self, kind: str, question: Question, user, *, never_warned: bool) -> tuple[str, str]:
+        time_zone = user.time_zone or settings.TIME_ZONE
+        url = self.link(question, _site_for(user))
+        key = (kind, question.pk, time_zone, never_warned)
+        if key not in self._rendered:
+            self._rendered[key] = self._render(kind, question, time_zone, never_warned, self.URL_MARKER)
+        subject, body = self._rendered[key]
+        leftover = (subject + body).replace(self.URL_MARKER, "")
+        if "\x00" in leftover or "escalation-link" in leftover:
+            return self._render(kind, question, time_zone, never_warned, url)
+        return subject.replace(self.URL_MARKER, url), body.replace(self.URL_MARKER, url)
+
+    def link(self, question: Question, site: str) -> str:
+        """`question_admin_url`, with the URL resolved once per site: every question's
+        link is the same path around its id."""
+        if site not in self._links:
+            sample = _admin_url(LINK_SAMPLE_ID, site)
+            self._links[site] = sample if sample.count(str(LINK_SAMPLE_ID)) == 1 else None
+        pattern = self._links[site]
+        if pattern is None:
+            return _admin_url(question.pk, site)
+        return pattern.replace(str(LINK_SAMPLE_ID), str(question.pk))
+
+    @staticmethod
+    def _render(kind, question, time_zone, never_warned, url) -> tuple[str, str]:
+        # Formatted here rather than with {% timezone %} and |date in the template:
+        # the same text, for less than half the rendering time.
+        local_due = timezone.localtime(question.clock_due_at, zoneinfo.ZoneInfo(time_zone))
+        # Doctors and staff get the patient's label, never their name or e-mail,
+        # and no health details: those stay behind the login.
+        return render_email(
+            kind,
+            {
+                "question": question,
+                "patient_label": question.patient_label,
+                "specialty": question.specialty.name,
+                "clock_due_at": question.clock_due_at,
+                "due": dateformat.format(local_due, "l j F Y, H:i T"),
+                "due_time": dateformat.format(local_due, "H:i T"),
+                "is_follow_up": question.is_follow_up,
+                "is_urgent": question.is_urgent,
+                "never_warned": never_warned,
+                "time_zone": time_zone,
+                "url": url,
+            },
+        )
+
+
+# An id no real question has, to resolve the link pattern once (see EscalationEmails.link).
+LINK_SAMPLE_ID = 8_642_097_531
+
+
+def _messages(level: str, question: Question, recipients: list, *, never_warned: bool, emails: EscalationEmails):
+    """The e-mails of one question's escalation, one per recipient."""
+    kind = NOTIFICATION_KIND[level]
+    due = question.clock_due_at.isoformat()
+    rows = []
+    for user in recipients:
+        subject, body = emails.render(kind, question, user, never_warned=never_warned)
+        rows.append(
+            OutgoingEmail(
+                to_email=user.email,
+                kind=kind,
+                subject=subject,
+                body=body,
+                dedupe_key=f"{kind}:{question.pk}:{due}:{user.pk}",
+                recipient_id=user.pk,
+                question_id=question.pk,
+            )
+        )
+    return rows
+
+
+def _site_for(user) -> str:
+    is_doctor = getattr(getattr(user, "doctor_profile", None), "is_verified", False)
+    return "doctor_admin" if is_doctor else "admin"
+
+
+def _admin_url(question_id: int, site: str) -> str:
+    try:
+        path = reverse(f"{site}:consultations_question_change", args=[question_id])
     except NoReverseMatch:
         path = reverse(f"{site}:index")
     return settings.SITE_URL + path
 
 
+def question_admin_url(question: Question, user) -> str:
+    """Where the recipient works on the question: the doctors' workbench, or the staff admin."""
+    return _admin_url(question.pk, _site_for(user))
+
+
 class Audience:
-    """Who hears about each level. Looked up once per sweep (per specialty), so
-    a sweep's queries grow with the questions due, not the people notified."""
+    """Who hears about each level. Looked up once per sweep: the staff group once, the
+    doctors of the specialties a batch touches in one query, so a sweep's queries
+    grow with its batches, not with the questions due or the people notified."""
 
     def __init__(self):
         self._staff = None
@@ -285,27 +450,41 @@ class Audience:
             self._staff = list(
                 get_user_model()
                 .objects.filter(groups__name=settings.SLA_STAFF_GROUP, is_active=True)
+                # Which link each one gets depends on whether they are also a doctor.
+                .select_related("doctor_profile")
                 .distinct()
                 .order_by("pk")
             )
         return self._staff
 
-    def _doctor_users(self, cache: dict, specialty_id: int, **filters) -> list:
-        if specialty_id not in cache:
-            cache[specialty_id] = [
-                profile.user
-                for profile in DoctorProfile.objects.verified()
-                .filter(specialties=specialty_id, **filters)
-                .select_related("user")
-                .order_by("pk")
-            ]
-        return cache[specialty_id]
+    def load(self, specialty_ids) -> None:
+        """Fetch the verified doctors (seniors among them) of every specialty not looked up yet."""
+        missing = sorted(set(specialty_ids) - self._doctors.keys())
+        if not missing:
+            return
+        for specialty_id in missing:
+            self._doctors[specialty_id], self._seniors[specialty_id] = [], []
+        links = (
+            DoctorProfile.specialties.through.objects.filter(
+                specialty_id__in=missing,
+                doctorprofile__in=DoctorProfile.objects.verified(),
+            )
+            .select_related("doctorprofile__user")
+            .order_by("doctorprofile_id")
+        )
+        for link in links:
+            user = link.doctorprofile.user
+            self._doctors[link.specialty_id].append(user)
+            if link.doctorprofile.is_senior:
+                self._seniors[link.specialty_id].append(user)
 
     def seniors(self, specialty_id: int) -> list:
-        return self._doctor_users(self._seniors, specialty_id, is_senior=True)
+        self.load([specialty_id])
+        return self._seniors[specialty_id]
 
     def doctors(self, specialty_id: int) -> list:
-        return self._doctor_users(self._doctors, specialty_id)
+        self.load([specialty_id])
+        return self._doctors[specialty_id]
 
     def at_risk(self, question: Question) -> list:
         """The claiming doctor; else the specialty's verified doctors; else staff, so someone knows."""

@@ -11,17 +11,21 @@ from consultations import notifications, sweep
 
 @shared_task(ignore_result=True)
 def send_notification(notification_id: int) -> None:
-    """Queued after commit for each outbox row; failures are recorded on the row and retried by the re-send."""
+    """Queued after commit for one outbox row; failures are recorded on the row and retried by the re-send."""
     notifications.deliver(notification_id)
+
+
+@shared_task(ignore_result=True)
+def send_notifications(notification_ids: list[int]) -> int:
+    """Queued after commit for a chunk of outbox rows (the SLA sweep's): sent over one
+    mail connection, each row claimed and marked on its own."""
+    return notifications.deliver_many(notification_ids)
 
 
 @shared_task(ignore_result=True)
 def resend_pending_notifications() -> int:
     """Periodic safety net: send whatever a lost message, a broker outage or a crash left unsent."""
-    sent = 0
-    for notification_id in notifications.pending_ids():
-        sent += notifications.deliver(notification_id)
-    return sent
+    return notifications.deliver_many(notifications.pending_ids())
 
 
 @shared_task(ignore_result=True)

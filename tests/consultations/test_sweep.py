@@ -226,14 +226,14 @@ def test_follow_up_clock_escalates_the_same_way_and_separately(specialty, doctor
 def test_one_bad_row_does_not_stop_the_sweep(specialty, sla_staff, now, monkeypatch):
     good = [breached_by(now, specialty, warned_at=now) for _ in range(3)]
     bad = breached_by(now, specialty, late=timedelta(minutes=2), warned_at=now)
-    real_notify = sweep._notify
+    real_messages = sweep._messages
 
-    def notify_failing_for_bad(level, question, user, **kwargs):
+    def messages_failing_for_bad(level, question, recipients, **kwargs):
         if question.pk == bad.pk:
             raise RuntimeError("template exploded")
-        real_notify(level, question, user, **kwargs)
+        return real_messages(level, question, recipients, **kwargs)
 
-    monkeypatch.setattr(sweep, "_notify", notify_failing_for_bad)
+    monkeypatch.setattr(sweep, "_messages", messages_failing_for_bad)
 
     result = sweep.run_sweep(now=now)
 
@@ -247,7 +247,7 @@ def test_one_bad_row_does_not_stop_the_sweep(specialty, sla_staff, now, monkeypa
     assert SweepRun.objects.get(pk=result.run_id).errors == 1
 
     # Not retried before its retry time; retried (and cleared) after it once fixed.
-    monkeypatch.setattr(sweep, "_notify", real_notify)
+    monkeypatch.setattr(sweep, "_messages", real_messages)
     assert sweep.run_sweep(now=now + timedelta(seconds=1)).breached == 0
     retry_at = bad.sweep_retry_at
     assert sweep.run_sweep(now=retry_at).breached == 1
