@@ -30,6 +30,8 @@ pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytes
 
 # Short, so the test sees the re-send take over a dead sender's e-mail; longer than any send here.
 SEND_LOCK_SECONDS = 4
+# Questions per sweep batch in the mid-sweep kill (each escalation is slowed to 0.1 s there).
+SWEEP_BATCH = 5
 
 
 def breached_questions(count: int, specialty, patient) -> list[int]:
@@ -158,7 +160,10 @@ def test_worker_killed_mid_sweep_leaves_every_question_escalated_once_and_emaile
     sla_staff_member()
     question_ids = breached_questions(60, specialty, patient)
     broker = redis_server()
-    cluster.worker("worker-1", broker.url)
+    # A sweep commits a batch at a time: small batches, so there are committed ones to count
+    # and a batch in flight to kill.
+    small_batches = {"SLA_SWEEP_BATCH_SIZE": str(SWEEP_BATCH)}
+    cluster.worker("worker-1", broker.url, small_batches)
     cluster.beat("beat", broker.url)
 
     escalated = Escalation.objects.filter(question_id__in=question_ids)
@@ -170,8 +175,9 @@ def test_worker_killed_mid_sweep_leaves_every_question_escalated_once_and_emaile
     assert 10 <= done_before_kill < 60, "the worker was killed in the middle of its sweep"
     killed_run = SweepRun.objects.get(finished_at__isnull=True)
     assert killed_run.escalations.count() == done_before_kill  # every committed escalation is whole
+    assert done_before_kill % SWEEP_BATCH == 0  # whole batches: the one in flight left nothing behind
 
-    cluster.worker("worker-2", broker.url)
+    cluster.worker("worker-2", broker.url, small_batches)
     wait_for(lambda: escalated.count() == 60, "the next sweeps to escalate the rest", 25, logs=cluster.logs)
     wait_for(lambda: all_sent(question_ids, 120), "every notification to be sent", 25, logs=cluster.logs)
     rounds = cluster.log("beat").count("sla-sweep")
