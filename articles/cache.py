@@ -1,21 +1,107 @@
-"""Cache for the public article pages, invalidated by a version number.
+"""Cache for the public article pages, invalidated by a version number, and safe
+when the cache server is down.
 
-Every cached piece's key carries the current content version; any change to an
-article, its tags or sources bumps the version, so all cached pieces become
-unreachable at once (they expire on their own). Works the same on Redis and on
-the local-memory cache.
+Every cached piece (the data behind a page, and whole rendered pages for
+anonymous visitors) is tied to the current content version; any change to an
+article, its tags or sources bumps the version, so everything cached earlier
+becomes unreachable at once (and expires on its own). Works the same on Redis
+and on the local-memory cache.
+
+Redis may be unreachable. Then every function here fails open: a read is a
+miss, a write is skipped, pages are built from the database; a warning is
+logged at most once a minute per process, and after a failure the process
+leaves the cache alone for a few seconds, so a dead server costs one timeout
+rather than one per call. A version bump that could not be written is
+retried as soon as this process reaches the cache again.
 """
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from hashlib import sha256
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 
+logger = logging.getLogger(__name__)
+
 VERSION_KEY = "articles:content-version"
 DEFAULT_TIMEOUT = 600
+# Whole pages show "most popular", which moves with every flush of the view
+# counts (selectors.POPULAR_TIMEOUT), so they are kept no longer than that.
+PAGE_TIMEOUT = 300
 T = TypeVar("T")
+
+
+def _cache_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # the local set-up needs no Redis client library
+        pass
+    else:
+        errors.append(RedisError)
+    return tuple(errors)
+
+
+# What an unreachable or failing cache server raises (connection refused,
+# timeouts, a server that answers with an error). Anything else is a bug and
+# is not swallowed.
+CACHE_ERRORS = _cache_errors()
+
+
+class Outage:
+    """One process's memory of a failing server: skip it briefly, warn rarely."""
+
+    RETRY_AFTER_SECONDS = 5.0
+    WARN_EVERY_SECONDS = 60.0
+
+    def __init__(self, what: str, log: logging.Logger = logger):
+        self.what = what
+        self.log = log
+        self.until = 0.0
+        self.last_warning = float("-inf")
+        self.lock = threading.Lock()
+
+    def active(self) -> bool:
+        return time.monotonic() < self.until
+
+    def failed(self, action: str, error: BaseException) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.until = now + self.RETRY_AFTER_SECONDS
+            warn = now - self.last_warning >= self.WARN_EVERY_SECONDS
+            if warn:
+                self.last_warning = now
+        if warn:
+            self.log.warning(
+                "%s unavailable (%s failed: %s: %s); carrying on without it",
+                self.what,
+                action,
+                type(error).__name__,
+                error,
+            )
+
+    def reset(self) -> None:
+        with self.lock:
+            self.until = 0.0
+            self.last_warning = float("-inf")
+
+
+outage = Outage("Article cache")
+_bump_pending = threading.Event()
+
+
+def _attempt(action: str, operation: Callable[[], T], fallback: T, *, during_outage: bool = False) -> T:
+    if outage.active() and not during_outage:
+        return fallback
+    try:
+        return operation()
+    except CACHE_ERRORS as error:
+        outage.failed(action, error)
+        return fallback
 
 
 def _fresh_version() -> int:
@@ -24,7 +110,7 @@ def _fresh_version() -> int:
     return time.time_ns() // 1_000_000
 
 
-def content_version() -> int:
+def _read_version() -> int:
     version = cache.get(VERSION_KEY)
     if version is None:
         # add() so two processes starting at once agree on the number.
@@ -33,24 +119,99 @@ def content_version() -> int:
     return int(version)
 
 
-def bump_version() -> None:
-    """Make every cached article piece stale (called when any article changes)."""
+def _replay_failed_bump() -> None:
+    # An article changed while the cache was unreachable: whatever the cache
+    # still holds from before may be stale, so retire it before reading.
+    if _bump_pending.is_set() and not outage.active():
+        bump_version()
+
+
+def content_version() -> int | None:
+    """The current version, or None while the cache cannot be reached."""
+    _replay_failed_bump()
+    return _attempt("reading the content version", _read_version, None)
+
+
+def _bump() -> bool:
     try:
         cache.incr(VERSION_KEY)
-    except ValueError:
+    except ValueError:  # no version yet (or evicted): any fresh one is newer
         cache.add(VERSION_KEY, _fresh_version(), timeout=None)
+    return True
 
 
-def key_for(*parts) -> str:
-    raw = ":".join(str(part) for part in parts)
-    digest = sha256(raw.encode()).hexdigest()[:32]
-    return f"articles:v{content_version()}:{digest}"
+def bump_version() -> None:
+    """Make every cached article piece stale (called when any article changes).
+
+    Tried even while the cache is thought to be down: a lost bump would keep
+    serving an article that was just corrected or withdrawn.
+    """
+    _bump_pending.set()
+    if _attempt("bumping the content version", _bump, False, during_outage=True):
+        _bump_pending.clear()
+
+
+def _digest(raw: str) -> str:
+    return sha256(raw.encode()).hexdigest()[:32]
+
+
+def key_for(version: int, *parts) -> str:
+    return f"articles:v{version}:{_digest(':'.join(str(part) for part in parts))}"
 
 
 def cached(parts: tuple, build: Callable[[], T], timeout: int = DEFAULT_TIMEOUT) -> T:
-    key = key_for(*parts)
-    value = cache.get(key)
+    """`build()`'s result, kept under the content version; built fresh when the cache is down."""
+    version = content_version()
+    if version is None:
+        return build()
+    key = key_for(version, *parts)
+    value = _attempt("reading a cached piece", lambda: cache.get(key), None)
     if value is None:
         value = build()
-        cache.set(key, value, timeout)
+        if value is not None:
+            _attempt("storing a cached piece", lambda: cache.set(key, value, timeout), None)
     return value
+
+
+# --- Whole pages for anonymous visitors -----------------------------------------------
+
+
+def page_key(path: str, query: list[tuple[str, str]]) -> str:
+    """One key per path and query; `query` holds only the parameters the page reads, in a fixed order."""
+    return f"articles:page:{_digest(path + '?' + urlencode(query))}"
+
+
+def get_page(key: str) -> tuple[int | None, tuple | None]:
+    """(current content version, stored page) in one round trip.
+
+    The page is None when it is missing, was built from older content, or has
+    passed the time it was valid until; the version is None when the cache is
+    unreachable (the caller then neither reads nor stores pages).
+    """
+    _replay_failed_bump()
+    if outage.active():
+        return None, None
+    try:
+        found = cache.get_many([VERSION_KEY, key])
+    except CACHE_ERRORS as error:
+        outage.failed("reading a cached page", error)
+        return None, None
+    version, entry = found.get(VERSION_KEY), found.get(key)
+    if version is None:
+        return content_version(), None
+    if entry is None or entry[0] != version or entry[1] <= time.time():
+        return int(version), None
+    return int(version), entry[2:]
+
+
+def put_page(key: str, version: int, payload: tuple, valid_seconds: float = PAGE_TIMEOUT) -> None:
+    """Keep a rendered page for `valid_seconds` (at most PAGE_TIMEOUT) under `version`.
+
+    A page built while the version moved on is stored under the version it
+    started with, so it is never served: edits always win.
+    """
+    valid_seconds = min(valid_seconds, PAGE_TIMEOUT)
+    if valid_seconds <= 0:
+        return
+    entry = (version, time.time() + valid_seconds, *payload)
+    _attempt("storing a cached page", lambda: cache.set(key, entry, int(valid_seconds) + 1), None)

@@ -5,7 +5,10 @@ A view adds one to a counter in Redis (HINCRBY on a hash field
 counts into `ArticleViewDay` rows and `Article.view_count`. Without Redis (local
 SQLite set-up) the counts wait in a per-process buffer that the same process
 flushes at most once a minute, so no worker ever has to see another process's
-memory. "Most popular" ranks by the views of the last 30 days.
+memory. When Redis is unreachable the counts wait in that same buffer: a
+warning is logged (at most once a minute), the page still renders, and for a
+few seconds after a failure Redis is not even tried, so a dead server does not
+slow every page view. "Most popular" ranks by the views of the last 30 days.
 """
 
 import logging
@@ -21,6 +24,7 @@ from django.db.models import F, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from articles.cache import CACHE_ERRORS, Outage
 from articles.models import Article, ArticleViewDay
 
 logger = logging.getLogger(__name__)
@@ -30,7 +34,9 @@ LOCAL_FLUSH_SECONDS = 60
 ABANDONED_BATCH_SECONDS = 600
 
 _redis_client = None
+_redis_client_url = ""
 _redis_lock = threading.Lock()
+redis_outage = Outage("Redis for article view counts", logger)
 
 
 def _key(name: str) -> str:
@@ -44,16 +50,18 @@ def pending_key() -> str:
 
 def redis_client():
     """A shared client, or None when the portal runs without Redis."""
-    global _redis_client
-    if not settings.REDIS_URL:
+    global _redis_client, _redis_client_url
+    url = settings.REDIS_URL
+    if not url:
         return None
     with _redis_lock:
-        if _redis_client is None:
+        if _redis_client is None or _redis_client_url != url:
             import redis
 
             _redis_client = redis.Redis.from_url(
-                settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1, health_check_interval=30
+                url, socket_connect_timeout=1, socket_timeout=1, health_check_interval=30
             )
+            _redis_client_url = url
     return _redis_client
 
 
@@ -83,16 +91,16 @@ local_buffer = LocalBuffer()
 
 
 def record_view(article_id: int, now=None) -> None:
-    """Count one view. Never raises: a lost view must not break the page."""
+    """Count one view. An unreachable Redis never breaks the page: the view waits in this process."""
     now = now or timezone.now()
     field = f"{article_id}:{now.date().isoformat()}"
     client = redis_client()
-    if client is not None:
+    if client is not None and not redis_outage.active():
         try:
             client.hincrby(pending_key(), field, 1)
             return
-        except Exception:  # noqa: BLE001 - Redis down: keep the count locally instead
-            logger.warning("Redis unavailable; counting article views in this process", exc_info=True)
+        except CACHE_ERRORS as error:  # Redis down: keep the count in this process instead
+            redis_outage.failed("counting a view", error)
     local_buffer.add(field)
     if local_buffer.due():
         try:
@@ -148,6 +156,16 @@ def flush_view_counts(now=None) -> int:
     client = redis_client()
     if client is None:
         return added
+    try:
+        return added + _flush_redis(client, now_ts)
+    except CACHE_ERRORS as error:
+        # The counts stay in Redis (a claimed batch is recovered once abandoned); the next flush moves them.
+        redis_outage.failed("flushing view counts", error)
+        return added
+
+
+def _flush_redis(client, now_ts: int) -> int:
+    added = 0
     # RENAME is atomic: views counted from now on go to a fresh hash, and each
     # batch belongs to exactly one flusher.
     mine = _claim(client, pending_key(), now_ts)

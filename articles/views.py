@@ -2,21 +2,102 @@
 
 Thin: the data comes from articles.selectors (cached), the rules from
 articles.newsletter; a view only reads the request and picks a template.
+
+Home, the list and the article page are the same for every anonymous visitor,
+so the rendered page itself is cached for them (see `_serve`): a repeat visit
+costs one cache read, plus the view count, which is recorded on every visit
+outside the cached part.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from articles import cache as article_cache
 from articles import newsletter, popularity, selectors
 from articles.forms import NewsletterForm, SearchForm
 from articles.seo import absolute_url, article_structured_data, json_ld
+from portal.ratelimit import rate_limited
+
+# Browsers and shared caches may keep an anonymous visitor's copy this long
+# (the pages hold nothing personal; Vary: Cookie keeps signed-in pages apart).
+SHARED_MAX_AGE = 60
+# The list page reads exactly these query parameters; any others (tracking
+# tags, typos) are left out of the cache key, so they share one copy.
+LIST_PARAMS = tuple(SearchForm.base_fields)
+
+
+@dataclass
+class Page:
+    """A rendered public page, and what each visit must do whether it was cached or not."""
+
+    response: HttpResponse
+    viewed_article_id: int | None = None
+    valid_seconds: float = article_cache.PAGE_TIMEOUT
+
+    def payload(self) -> tuple:
+        return (self.response["Content-Type"], self.response.content, self.viewed_article_id)
+
+    @classmethod
+    def from_payload(cls, payload: tuple) -> "Page":
+        content_type, content, viewed_article_id = payload
+        return cls(HttpResponse(content, content_type=content_type), viewed_article_id)
+
+
+def _visitor_may_share(request: HttpRequest) -> bool:
+    # Signed-in visitors see their name and a log-out form with their own CSRF
+    # token; a waiting message ("you are signed out") is shown once, to its
+    # owner. Either way the page is theirs alone.
+    return not request.user.is_authenticated and not len(messages.get_messages(request))
+
+
+def _page_is_shareable(request: HttpRequest, response: HttpResponse) -> bool:
+    # A page that asked for a CSRF token (a template gained a {% csrf_token %})
+    # or set a cookie belongs to one visitor, whatever the template meant.
+    return response.status_code == 200 and not response.cookies and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+
+
+def _serve(request: HttpRequest, build: Callable[[], Page], params: tuple[str, ...] = ()) -> HttpResponse:
+    """The anonymous visitors' shared copy of a page, built and stored on a miss.
+
+    Keyed on the path and the query parameters the page reads (`params`), and
+    tied to the articles' content version, so an edit is visible at once.
+    Security headers (CSP and the rest) are added by middleware after this,
+    so a cached page gets them fresh on every response.
+    """
+    shared = False
+    if _visitor_may_share(request):
+        query = [(name, value) for name in params for value in request.GET.getlist(name)]
+        key = article_cache.page_key(request.path, query)
+        version, stored = article_cache.get_page(key)
+        if stored is not None:
+            page, shared = Page.from_payload(stored), True
+        else:
+            page = build()
+            shared = _page_is_shareable(request, page.response)
+            if shared and version is not None:
+                article_cache.put_page(key, version, page.payload(), page.valid_seconds)
+    else:
+        page = build()
+    if shared:
+        patch_cache_control(page.response, public=True, max_age=SHARED_MAX_AGE)
+    else:
+        patch_cache_control(page.response, private=True)
+    patch_vary_headers(page.response, ["Cookie"])
+    if page.viewed_article_id is not None and request.method == "GET":
+        popularity.record_view(page.viewed_article_id)
+    return page.response
 
 
 def ask_url(specialty=None) -> str:
@@ -26,22 +107,32 @@ def ask_url(specialty=None) -> str:
 
 @require_safe
 def home(request):
+    return _serve(request, lambda: _home_page(request))
+
+
+def _home_page(request) -> Page:
     data = selectors.home_page()
-    return render(
-        request,
-        "articles/home.html",
-        {
-            **data,
-            "popular": selectors.popular(),
-            "search_form": SearchForm(),
-            "ask_url": ask_url(),
-            "canonical_url": absolute_url(reverse("home")),
-        },
+    return Page(
+        render(
+            request,
+            "articles/home.html",
+            {
+                **data,
+                "popular": selectors.popular(),
+                "search_form": SearchForm(),
+                "ask_url": ask_url(),
+                "canonical_url": absolute_url(reverse("home")),
+            },
+        )
     )
 
 
 @require_safe
 def article_list(request):
+    return _serve(request, lambda: _list_page(request), params=LIST_PARAMS)
+
+
+def _list_page(request) -> Page:
     form = SearchForm(request.GET)
     # Bad filter values are ignored rather than refused: this is a public search page.
     params = form.cleaned_data if form.is_valid() else {}
@@ -57,7 +148,7 @@ def article_list(request):
     canonical = absolute_url(reverse("articles:list"))
     if canonical_params:
         canonical += "?" + urlencode(canonical_params)
-    return render(
+    response = render(
         request,
         "articles/article_list.html",
         {
@@ -72,24 +163,29 @@ def article_list(request):
             "noindex": bool(text),
         },
     )
+    return Page(response)
 
 
 @require_safe
 def article_detail(request, slug):
+    return _serve(request, lambda: _article_page(request, slug))
+
+
+def _article_page(request, slug) -> Page:
     data = selectors.article_page(slug)
     if data is None:
         raise Http404("No such article.")
     article = data["article"]
-    if request.method == "GET":
-        popularity.record_view(article.pk)
     popular = [item for item in selectors.popular(selectors.POPULAR_COUNT + 1) if item.pk != article.pk]
-    return render(
+    now = timezone.now()
+    verified = article.review_is_current(now)
+    response = render(
         request,
         "articles/article_detail.html",
         {
             **data,
             "popular": popular[: selectors.POPULAR_COUNT],
-            "verified": article.review_is_current(),
+            "verified": verified,
             "review_months": settings.ARTICLE_REVIEW_MONTHS,
             "og_image": absolute_url(article.hero_image.url) if article.hero_image else "",
             "canonical_url": absolute_url(article.get_absolute_url()),
@@ -98,6 +194,9 @@ def article_detail(request, slug):
             "newsletter_form": NewsletterForm(initial={"next": article.get_absolute_url()}),
         },
     )
+    # The "Verified data" badge must go the moment the review expires, not when the copy does.
+    valid = (article.next_review_due_at - now).total_seconds() if verified else article_cache.PAGE_TIMEOUT
+    return Page(response, viewed_article_id=article.pk, valid_seconds=valid)
 
 
 @require_safe
@@ -130,6 +229,18 @@ def _safe_next(request, candidate: str) -> str:
     return ""
 
 
+# No CSRF token: the sign-up form sits on the cached article pages, which are
+# one copy for every anonymous visitor, so it cannot carry a per-visitor token.
+# That is safe here because CSRF protects what a request does with the
+# victim's credentials, and this one uses none: it reads no session, acts for
+# no account, and only records an address and e-mails a confirmation link to
+# it (the visitor's browser gets a one-time notice saying so). A forged cross-site post can do nothing the attacker
+# could not do by posting the form directly: the address owner must still
+# click the link (double opt-in), the same address gets at most one e-mail per
+# newsletter.RESEND_AFTER, and posts are rate limited per client. The
+# confirm and unsubscribe buttons keep their CSRF tokens.
+@csrf_exempt
+@rate_limited("newsletter")
 @require_http_methods(["GET", "POST"])
 def newsletter_signup(request):
     if request.method == "POST":

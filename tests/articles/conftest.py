@@ -3,6 +3,7 @@
 import pytest
 from django.core.cache import cache
 
+from articles import cache as article_cache
 from articles import popularity
 from tests.articles.factories import ArticleFactory
 from tests.factories import DoctorFactory, UserFactory
@@ -11,11 +12,20 @@ from tests.factories import DoctorFactory, UserFactory
 @pytest.fixture(autouse=True)
 def _clean_cache_and_counters():
     # Our own Redis db only (REDIS_URL points at it in these runs).
+    _forget_outages()
     cache.clear()
     popularity.local_buffer.take()
     yield
+    _forget_outages()
     cache.clear()
     popularity.local_buffer.take()
+
+
+def _forget_outages():
+    # A test that simulates a dead Redis must not make the next one skip the cache.
+    article_cache.outage.reset()
+    article_cache._bump_pending.clear()
+    popularity.redis_outage.reset()
 
 
 @pytest.fixture

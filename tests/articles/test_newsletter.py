@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import mail, signing
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -172,3 +173,57 @@ def test_next_only_allows_local_pages(client, article):
     assert b"evil.example" not in response.content
     response = _sign_up(client, "b@example.com", next=article.get_absolute_url())
     assert f'href="{article.get_absolute_url()}"'.encode() in response.content
+
+
+def test_cross_site_post_without_a_token_only_sends_a_confirmation_email(django_capture_on_commit_callbacks):
+    # The form sits on pages cached for every visitor, so it carries no CSRF
+    # token; a forged post from another site must achieve nothing beyond a
+    # confirmation e-mail the address owner can ignore.
+    browser = Client(enforce_csrf_checks=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(
+            URL,
+            {"email": "victim@example.com", "consent": "on"},
+            HTTP_ORIGIN="https://evil.example",
+            HTTP_REFERER="https://evil.example/page",
+            HTTP_SEC_FETCH_SITE="cross-site",
+        )
+    assert response.status_code == 302
+    subscriber = Subscriber.objects.get()
+    assert subscriber.email == "victim@example.com"
+    assert not subscriber.is_active and subscriber.confirmed_at is None
+    assert [message.to for message in mail.outbox] == [["victim@example.com"]]
+    assert "/articles/newsletter/confirm/" in mail.outbox[0].body
+    assert Notification.objects.count() == 1
+
+    # Confirming stays behind a CSRF token: only the address owner, from the e-mail's link.
+    confirm_url, _ = _links(mail.outbox[0].body)
+    forged = browser.post(confirm_url.removeprefix("http://127.0.0.1:8000"), HTTP_ORIGIN="https://evil.example")
+    assert forged.status_code == 403
+    assert not Subscriber.objects.get().is_active
+
+
+def test_sign_up_form_on_the_cached_article_page_works_without_a_token(article, django_capture_on_commit_callbacks):
+    reader = Client(enforce_csrf_checks=True)
+    reader.get(article.get_absolute_url())
+    page = reader.get(article.get_absolute_url())
+    assert not page.templates, "served from the stored copy"
+    html = page.content.decode()
+    form = html.split('id="newsletter"', 1)[1].split("</form>", 1)[0]
+    assert "csrfmiddlewaretoken" not in form
+    next_value = re.search(r'name="next" value="([^"]*)"', form).group(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = reader.post(URL, {"email": "reader@example.com", "consent": "on", "next": next_value}, follow=True)
+    assert "confirmation link to reader@example.com" in response.content.decode()
+    assert f'href="{article.get_absolute_url()}"' in response.content.decode()
+    assert len(mail.outbox) == 1
+
+
+def test_sign_up_posts_are_rate_limited_per_client(client, settings):
+    settings.RATELIMIT_ENABLED = True
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "newsletter": (2, 3600)}
+    for n in range(2):
+        assert client.post(URL, {"email": f"n{n}@example.com", "consent": "on"}).status_code == 302
+    refused = client.post(URL, {"email": "n2@example.com", "consent": "on"})
+    assert refused.status_code == 429
+    assert Subscriber.objects.count() == 2
