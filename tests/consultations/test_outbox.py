@@ -6,7 +6,8 @@ from unittest import mock
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consultations import notifications, services, tasks
@@ -32,13 +33,16 @@ def queue(question, key="test:1"):
     )
 
 
-class FlakyBackend:
-    """An e-mail backend that fails the first `failures` sends, like a busy SMTP relay."""
+class FlakyBackend(BaseEmailBackend):
+    """An e-mail backend that fails the first `failures` sends, like a busy SMTP relay,
+    and counts the connections opened to it."""
 
     failures = 0
+    opened = 0
 
-    def __init__(self, *args, **kwargs):
-        pass
+    def open(self):
+        FlakyBackend.opened += 1
+        return True
 
     def send_messages(self, messages):
         if FlakyBackend.failures > 0:
@@ -52,6 +56,7 @@ class FlakyBackend:
 def flaky_mail(settings):
     settings.EMAIL_BACKEND = "tests.consultations.test_outbox.FlakyBackend"
     FlakyBackend.failures = 0
+    FlakyBackend.opened = 0
     return FlakyBackend
 
 
@@ -229,3 +234,117 @@ def test_resend_now_revives_a_failed_notification_but_never_resends_a_sent_one(
     failed.refresh_from_db()
     assert (failed.status, failed.attempts) == (NotificationStatus.SENT, 1)
     assert len(mail.outbox) == 2
+
+
+# --- Many at once: the sweep's bulk queue and the batch sender ---------------------------
+
+
+def outgoing(question, count, kind="answer_posted"):
+    return [
+        notifications.OutgoingEmail(
+            to_email=f"reader{n}@example.com",
+            kind=kind,
+            subject=f"Message {n}",
+            body=f"Body of message {n}: don't worry.",
+            dedupe_key=f"bulk:{question.pk}:{n}",
+            recipient_id=question.patient_id,
+            question_id=question.pk,
+        )
+        for n in range(count)
+    ]
+
+
+def test_bulk_queued_rows_are_stored_like_single_ones_and_sent_after_commit(
+    question, django_capture_on_commit_callbacks
+):
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ids = notifications.queue_notifications(outgoing(question, 3))
+        assert mail.outbox == []
+
+    rows = list(Notification.objects.filter(pk__in=ids).order_by("pk"))
+    assert [row.pk for row in rows] == ids
+    assert [row.to_email for row in rows] == ["reader0@example.com", "reader1@example.com", "reader2@example.com"]
+    for row in rows:
+        assert (row.status, row.attempts, row.last_error, row.locked_until, row.sent_at) == (
+            NotificationStatus.PENDING,
+            0,
+            "",
+            None,
+            None,
+        )
+        assert before <= row.created_at <= timezone.now()
+        assert before <= row.next_attempt_at <= timezone.now()
+        assert (row.kind, row.recipient, row.question) == ("answer_posted", question.patient, question)
+        assert row.body.endswith("don't worry.")
+    assert sorted(notifications.pending_ids()) == ids
+
+    for callback in callbacks:
+        callback()
+    assert {row.status for row in Notification.objects.filter(pk__in=ids)} == {NotificationStatus.SENT}
+    assert sorted(m.to[0] for m in mail.outbox) == [f"reader{n}@example.com" for n in range(3)]
+
+
+def test_bulk_queue_rejects_a_message_queued_before(question):
+    notifications.queue_notifications(outgoing(question, 2))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        notifications.queue_notifications(outgoing(question, 3))
+    assert Notification.objects.count() == 2
+
+
+def test_send_notifications_task_sends_each_row_once_over_one_connection(question, flaky_mail):
+    ids = notifications.queue_notifications(outgoing(question, 5))
+
+    tasks.send_notifications.delay(ids)
+    tasks.send_notifications.delay(ids)  # a redelivered message
+
+    assert len(mail.outbox) == 5
+    assert flaky_mail.opened == 1  # and none for the redelivery: nothing was left to send
+    assert set(Notification.objects.values_list("status", "attempts")) == {(NotificationStatus.SENT, 1)}
+
+
+def test_batch_sender_renews_its_connection_every_so_many_emails(question, flaky_mail, monkeypatch):
+    monkeypatch.setattr(notifications, "MESSAGES_PER_CONNECTION", 2)
+
+    assert notifications.deliver_many(notifications.queue_notifications(outgoing(question, 5))) == 5
+
+    assert flaky_mail.opened == 3
+
+
+def test_one_failed_send_in_a_batch_is_retried_later_and_the_others_go_out(question, flaky_mail):
+    flaky_mail.failures = 1
+    ids = notifications.queue_notifications(outgoing(question, 4))
+    now = timezone.now()
+
+    assert notifications.deliver_many(ids, now=now) == 3
+
+    failed = Notification.objects.get(pk=ids[0])
+    assert (failed.status, failed.attempts, failed.next_attempt_at) == (
+        NotificationStatus.PENDING,
+        1,
+        now + timedelta(seconds=30),
+    )
+    assert "SMTP relay refused" in failed.last_error
+    assert flaky_mail.opened == 2  # the failed connection was dropped and a new one opened
+    assert notifications.deliver_many(notifications.pending_ids(now=failed.next_attempt_at)) == 1
+    assert len(mail.outbox) == 4
+
+
+def test_batch_sender_stops_when_the_mail_server_keeps_failing_and_leaves_the_rest_unclaimed(question, flaky_mail):
+    flaky_mail.failures = 100
+    ids = notifications.queue_notifications(outgoing(question, 8))
+    now = timezone.now()
+
+    assert notifications.deliver_many(ids, now=now) == 0
+
+    tried = notifications.MAX_CONSECUTIVE_FAILURES
+    rows = {row.pk: row for row in Notification.objects.filter(pk__in=ids)}
+    assert [rows[pk].attempts for pk in ids] == [1] * tried + [0] * (8 - tried)
+    assert {rows[pk].status for pk in ids} == {NotificationStatus.PENDING}
+    # The untried rows are due for the re-send at once; the failed ones after their backoff.
+    assert sorted(notifications.pending_ids(now=now)) == ids[tried:]
+    flaky_mail.failures = 0
+    assert tasks.resend_pending_notifications() == 8 - tried
+    assert notifications.deliver_many(notifications.pending_ids(now=now + timedelta(seconds=30))) == tried
+    assert len(mail.outbox) == 8

@@ -1,13 +1,14 @@
 """Exactly once under concurrency: several sweeps racing over the same due questions on PostgreSQL."""
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from consultations import sweep
@@ -110,3 +111,51 @@ def test_parallel_sweeps_warn_and_breach_a_mixed_queue_exactly_once(specialty, d
     per_question_level = Counter(Escalation.objects.values_list("question_id", "level"))
     assert len(per_question_level) == 180
     assert max(per_question_level.values()) == 1
+
+
+def test_a_sweep_skips_a_row_another_transaction_holds_instead_of_waiting(specialty, senior_doctor, patient):
+    """A doctor saving an answer holds the question's row: the sweep escalates the rest
+    without waiting, and a later sweep settles the held one, once."""
+    sla_staff_member()
+    now = timezone.now()
+    held, *others = [
+        question.pk
+        for question in Question.objects.bulk_create(
+            unsaved_questions(
+                5,
+                specialty=specialty,
+                patient=patient,
+                started_at=now - timedelta(hours=5),
+                warned_at=now - timedelta(hours=2),
+            )
+        )
+    ]
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                Question.objects.select_for_update().get(pk=held)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        started = time.monotonic()
+        first = sweep.run_sweep(now=now)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+    assert elapsed < 10, "the sweep waited for the held row"
+    assert (first.breached, first.errors) == (4, 0)
+    assert set(Escalation.objects.values_list("question_id", flat=True)) == set(others)
+    second = sweep.run_sweep(now=now + timedelta(seconds=30))
+    third = sweep.run_sweep(now=now + timedelta(seconds=60))
+    assert (second.breached, third.breached) == (1, 0)
+    assert Escalation.objects.filter(question_id=held).count() == 1

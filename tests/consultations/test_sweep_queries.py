@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consultations import sweep
-from consultations.models import Question
+from consultations.models import Notification, Question
 from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +105,48 @@ def test_sweep_lookups_use_the_partial_indexes(specialty, patient, transition, i
 
     assert index in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+def add_breached_questions(count, specialty, patient, now):
+    Question.objects.bulk_create(
+        unsaved_questions(
+            count,
+            specialty=specialty,
+            patient=patient,
+            started_at=now - timedelta(hours=5),
+            warned_at=now - timedelta(hours=2),
+        )
+    )
+
+
+def counted_sweep_queries(now) -> tuple[sweep.SweepResult, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        result = sweep.run_sweep(now=now)
+    return result, [query["sql"] for query in queries.captured_queries]
+
+
+def without_inserts(statements: list[str]) -> list[str]:
+    return [sql.split()[0] for sql in statements if not sql.startswith("INSERT")]
+
+
+def test_a_batch_issues_the_same_queries_with_10_and_200_due_questions(specialty, senior_doctor, patient):
+    """Escalating is set-based: locking, marking, recipients and inserts are a fixed
+    number of statements per batch, whatever the batch holds."""
+    sla_staff_member("sla.one@example.com")
+    sla_staff_member("sla.two@example.com")
+    now = timezone.now()
+    add_breached_questions(10, specialty, patient, now)
+    small, small_queries = counted_sweep_queries(now)
+
+    add_breached_questions(200, specialty, patient, now)
+    large, large_queries = counted_sweep_queries(now + timedelta(seconds=1))
+
+    assert (small.breached, large.breached, small.batches, large.batches) == (10, 200, 3, 3)
+    assert Notification.objects.count() == 3 * 210
+    if ON_POSTGRESQL:
+        assert len(small_queries) == len(large_queries)
+    else:
+        # SQLite caps a statement at 999 parameters, so Django splits the bulk inserts;
+        # everything else is the same.
+        assert without_inserts(small_queries) == without_inserts(large_queries)
+        assert len(large_queries) - len(small_queries) <= 3 * 200 * 14 // 999 + 2

@@ -1,0 +1,191 @@
+"""The sweep works a batch at a time: one transaction, a few Celery messages, and a
+row-by-row retry when the batch fails, so one bad row still stops nothing."""
+
+import logging
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from consultations import sweep, tasks
+from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
+from portal.celery import app
+from tests.consultations.sweep_support import breached_by, sla_staff_member, staff_group, unsaved_questions
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CLOSED_PORT_BROKER = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def now():
+    return timezone.now()
+
+
+@pytest.fixture
+def sla_staff(db):
+    return sla_staff_member()
+
+
+def breached_in_bulk(count, specialty, patient, now):
+    rows = unsaved_questions(
+        count,
+        specialty=specialty,
+        patient=patient,
+        started_at=now - timedelta(hours=5),
+        warned_at=now - timedelta(hours=2),
+    )
+    return [question.pk for question in Question.objects.bulk_create(rows)]
+
+
+def test_a_batch_the_database_rejects_is_retried_row_by_row_and_only_the_bad_row_waits(specialty, sla_staff, now):
+    good = [breached_by(now, specialty, warned_at=now) for _ in range(4)]
+    bad = breached_by(now, specialty, late=timedelta(minutes=2), warned_at=now)
+    # Inconsistent data: a breach escalation already exists for this clock although the
+    # question is not marked breached. The batch's bulk insert hits the unique constraint.
+    Escalation.objects.create(
+        question=bad, level=EscalationLevel.BREACHED, clock_due_at=bad.clock_due_at, created_at=now
+    )
+
+    result = sweep.run_sweep(now=now)
+
+    assert (result.breached, result.errors) == (4, 1)
+    assert set(Escalation.objects.filter(sweep_id=result.run_id).values_list("question_id", flat=True)) == {
+        q.pk for q in good
+    }
+    assert Notification.objects.filter(question__in=good).count() == 4
+    bad.refresh_from_db()
+    assert bad.breached_at is None
+    assert "IntegrityError" in bad.sweep_error
+    assert bad.sweep_retry_at == now + sweep.retry_after()
+    assert not Notification.objects.filter(question=bad).exists()
+
+
+def test_a_breach_without_update_returning_is_applied_the_same_way(specialty, doctor, senior_doctor, sla_staff, now):
+    """The portable path (no UPDATE ... RETURNING) gives the same escalations."""
+    warned = breached_by(now, specialty, warned_at=now - timedelta(hours=1))
+    never_warned = breached_by(now, specialty, claimed_by=doctor)
+
+    with mock.patch.object(sweep, "_update_returning_supported", return_value=False):
+        first = sweep.run_sweep(now=now)
+        again = sweep.run_sweep(now=now + timedelta(minutes=1))
+
+    assert (first.breached, again.breached, again.warned) == (2, 0, 0)
+    assert sorted(Notification.objects.filter(question=warned).values_list("to_email", flat=True)) == [
+        "senior@example.com",
+        "sla.staff@example.com",
+    ]
+    assert sorted(Notification.objects.filter(question=never_warned).values_list("to_email", flat=True)) == [
+        "doctor@example.com",
+        "senior@example.com",
+        "sla.staff@example.com",
+    ]
+    never_warned.refresh_from_db()
+    assert never_warned.warned_at == now
+
+
+def test_a_sweep_hands_its_emails_to_celery_in_a_few_messages(
+    specialty, senior_doctor, sla_staff, patient, now, django_capture_on_commit_callbacks
+):
+    breached_in_bulk(250, specialty, patient, now)
+
+    with (
+        mock.patch.object(tasks.send_notifications, "delay") as batch_delay,
+        mock.patch.object(tasks.send_notification, "delay") as single_delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = sweep.run_sweep(now=now)
+
+    assert result.breached == 250
+    created = set(Notification.objects.values_list("pk", flat=True))
+    assert len(created) == 500
+    chunks = [call.args[0] for call in batch_delay.call_args_list]
+    assert [len(chunk) for chunk in chunks] == [200, 200, 100]
+    assert set().union(*chunks) == created
+    single_delay.assert_not_called()
+
+
+@pytest.fixture
+def unreachable_broker(monkeypatch):
+    """Point Celery at a port nothing listens on, and really publish (no eager mode)."""
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setitem(app.conf, "broker_url", CLOSED_PORT_BROKER)
+    monkeypatch.setitem(app.conf, "broker_transport_options", {"max_retries": 1, "socket_connect_timeout": 1})
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    yield
+    if app._pool is not None:
+        app._pool.force_close_all()
+
+
+def test_with_the_broker_down_escalation_emails_wait_in_the_outbox_and_the_resend_sends_each_once(
+    specialty, senior_doctor, sla_staff, patient, now, unreachable_broker, django_capture_on_commit_callbacks, caplog
+):
+    question_ids = breached_in_bulk(250, specialty, patient, now)
+
+    with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
+        result = sweep.run_sweep(now=now)
+
+    assert result.breached == 250
+    # One publish failed; the other chunks were not tried against the dead broker.
+    failures = [r.getMessage() for r in caplog.records if "Broker unavailable" in r.getMessage()]
+    assert failures == ["Broker unavailable; 500 notifications wait for the re-send"]
+    rows = Notification.objects.filter(question_id__in=question_ids)
+    assert set(rows.values_list("status", "attempts")) == {(NotificationStatus.PENDING, 0)}
+    assert mail.outbox == []
+
+    # The broker is back (the re-send runs as a periodic task), twice.
+    app.conf.task_always_eager = True
+    sent = tasks.resend_pending_notifications() + tasks.resend_pending_notifications()
+    sent += tasks.resend_pending_notifications() + tasks.resend_pending_notifications()
+
+    assert sent == 500
+    assert set(rows.values_list("status", "attempts")) == {(NotificationStatus.SENT, 1)}
+    assert len(mail.outbox) == 500
+    assert len({(m.to[0], m.subject) for m in mail.outbox}) == 500
+
+
+def test_each_recipient_gets_their_own_link_even_if_a_template_transforms_it(specialty, senior_doctor, now):
+    """E-mails are rendered once per question with a marker for the link; a template
+    that changed the link (a filter) would mangle the marker, and then each recipient's
+    e-mail is rendered on its own instead of getting a broken link."""
+    sla_staff_member()
+    question = breached_by(now, specialty, warned_at=now)
+    real_render = sweep.render_email
+
+    def render_with_a_filter_on_the_link(kind, context):
+        return real_render(kind, {**context, "url": context["url"].upper()})
+
+    with mock.patch.object(sweep, "render_email", side_effect=render_with_a_filter_on_the_link):
+        sweep.run_sweep(now=now)
+
+    senior = Notification.objects.get(question=question, to_email="senior@example.com").body
+    staff = Notification.objects.get(question=question, to_email="sla.staff@example.com").body
+    assert f"/DOCTOR/CONSULTATIONS/QUESTION/{question.pk}/CHANGE/" in senior
+    assert f"/ADMIN/CONSULTATIONS/QUESTION/{question.pk}/CHANGE/" in staff
+    assert "ESCALATION-LINK" not in senior + staff
+    assert "\x00" not in senior + staff
+
+
+def test_recipients_in_one_time_zone_share_a_rendering_but_not_their_links(specialty, senior_doctor, now):
+    sla_staff_member("sla.one@example.com")
+    sla_staff_member("sla.two@example.com")
+    staff_group(UserFactory(email="sla.tokyo@example.com", time_zone="Asia/Tokyo", is_staff=True))
+    questions = [breached_by(now, specialty, warned_at=now) for _ in range(3)]
+
+    with mock.patch.object(sweep, "render_email", side_effect=sweep.render_email) as render:
+        sweep.run_sweep(now=now)
+
+    # Per question: one rendering for the UTC readers (staff and the senior), one for Tokyo.
+    assert render.call_count == 2 * len(questions)
+    for question in questions:
+        bodies = dict(Notification.objects.filter(question=question).values_list("to_email", "body"))
+        assert len(bodies) == 4
+        assert f"/doctor/consultations/question/{question.pk}/change/" in bodies["senior@example.com"]
+        for staff_email in ("sla.one@example.com", "sla.two@example.com", "sla.tokyo@example.com"):
+            assert f"/admin/consultations/question/{question.pk}/change/" in bodies[staff_email]
+        assert "JST" in bodies["sla.tokyo@example.com"]
+        assert "UTC" in bodies["sla.one@example.com"]
