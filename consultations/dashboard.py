@@ -23,6 +23,7 @@ The definitions behind every figure (page, CSV, JSON and Prometheus alike):
   not only once its late answer arrives.
 """
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q
-from django.db.models.functions import TruncDate
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -277,10 +277,10 @@ def oldest_waiting(now: datetime) -> OldestWaiting | None:
 
 def now_figures(now: datetime) -> NowFigures:
     """Open questions by SLA state, overall and per specialty, the oldest waiting, the sweep's age."""
-    totals = _open_questions().aggregate(**_now_counts(now))
-    per_specialty = {
-        row.pop("specialty"): row for row in _open_questions().values("specialty").annotate(**_now_counts(now))
-    }
+    counts = _now_counts(now)
+    per_specialty = {row.pop("specialty"): row for row in _open_questions().values("specialty").annotate(**counts)}
+    # Every question has exactly one specialty: the totals are the sums, no second scan needed.
+    totals = {state: sum(row[state] for row in per_specialty.values()) for state in counts}
     specialties = []
     for row in Specialty.objects.annotate(
         verified_doctors=Count("doctors", filter=Q(doctors__is_verified=True, doctors__user__is_active=True))
@@ -486,6 +486,10 @@ def _figures(row: dict) -> dict:
     return row
 
 
+# The period's counts (every field of `_question_aggregates` but the percentiles).
+_COUNTED = ("received", "answered", "within", "answered_late", "open_past_due")
+
+
 def _question_aggregates(filters: _PeriodFilters, percentiles: bool) -> dict:
     return {
         "received": Count("pk", filter=filters.received),
@@ -519,13 +523,23 @@ def period_report(period: Period) -> PeriodReport:
     in_db = database_has_percentiles()
     touched = Question.objects.filter(filters.received | filters.answered | filters.open_past_due).order_by()
 
-    total = PeriodRow(
-        scope="all", name="All specialties", **_figures(touched.aggregate(**_question_aggregates(filters, in_db)))
-    )
     by_specialty = {
         row.pop("specialty"): _figures(row)
         for row in touched.values("specialty").annotate(**_question_aggregates(filters, in_db))
     }
+    # Every question has exactly one specialty, so the counts add up; percentiles do not, and
+    # on PostgreSQL the overall ones come from the period's answers alone (an index range).
+    total = PeriodRow(
+        scope="all",
+        name="All specialties",
+        **{name: sum(row[name] for row in by_specialty.values()) for name in _COUNTED},
+    )
+    if in_db:
+        total.median_seconds, total.p90_seconds = (
+            Question.objects.filter(filters.answered)
+            .order_by()
+            .aggregate(percentiles=Percentiles(AnswerSeconds(), PERCENTILES))["percentiles"]
+        ) or (None, None)
     by_doctor = {
         row.pop("answered_by"): _figures(row)
         for row in Question.objects.filter(filters.answered, answered_by__isnull=False)
@@ -666,49 +680,96 @@ class TrendDay:
         return format_share(self.compliance)
 
 
+def local_day_starts(first_day: date, days: int, tz: tzinfo) -> list[datetime]:
+    """The instant each of `days` local days from `first_day` begins in `tz`, plus the start of the day after.
+
+    Local midnight through `make_aware` (fold 0): on a day whose midnight is
+    skipped by a DST change, that is the change's instant, the first moment
+    of the day, so each day is exactly the instants whose local date it is.
+    """
+    return [timezone.make_aware(datetime.combine(first_day + timedelta(days=n), time.min), tz) for n in range(days + 1)]
+
+
+def _trend_sql(starts: list[datetime], now: datetime) -> tuple[str, list]:
+    """The whole trend in one statement: a row per day (received, answered, answered within the
+    guarantee) and a row per day with open questions that fell due unanswered.
+
+    Each day is a range of instants, counted by a subquery correlated to that
+    day's row of a VALUES list. PostgreSQL plans such a range of parameters as
+    a narrow index range (`question_submitted_idx`, `question_first_answered_idx`),
+    whatever the table's size, so the cost follows the questions of the 30 days,
+    with no time-zone arithmetic and no hashing per question. (A plain join
+    between the days and the questions is not safe: its estimate can tip the
+    planner into a sequential scan compared against every day.) The answers of a
+    day are read once for both of their counts through LATERAL on PostgreSQL;
+    other databases, without LATERAL, count them in two subqueries. The open
+    questions past due are few (they sit in the partial queue index), so they
+    are joined to the days directly. Plain SQL because the ORM cannot join a
+    list of ranges; it runs on SQLite too.
+    """
+    ops = connection.ops
+    table = ops.quote_name(Question._meta.db_table)
+    submitted, answered, due, status = (
+        "q." + ops.quote_name(Question._meta.get_field(name).column)
+        for name in ("submitted_at", "first_answered_at", "due_at", "status")
+    )
+    until = ops.adapt_datetimefield_value(now)
+    days_params = []
+    for index, (start, stop) in enumerate(itertools.pairwise(starts)):
+        days_params += [index, ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(stop)]
+
+    def on_the_day(column):
+        return f"{column} >= days.day_start AND {column} < days.day_stop AND {column} <= %s"
+
+    # Table and column names come from the model, values are parameters: nothing typed by a user.
+    received = f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(submitted)})"  # noqa: S608
+    if connection.vendor == "postgresql":
+        answers = "answers.answered, answers.within"
+        answers_join = (
+            f"CROSS JOIN LATERAL (SELECT COUNT(*) AS answered, COUNT(*) FILTER (WHERE {answered} <= {due}) AS within "  # noqa: S608
+            f"FROM {table} q WHERE {on_the_day(answered)}) AS answers"
+        )
+        answers_params = [until]
+    else:
+        answers = (
+            f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(answered)}), "  # noqa: S608
+            f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(answered)} AND {answered} <= {due})"
+        )
+        answers_join = ""
+        answers_params = [until, until]
+    sql = (
+        f"WITH days (day_index, day_start, day_stop) AS (VALUES {', '.join(['(%s, %s, %s)'] * (len(starts) - 1))}) "  # noqa: S608
+        f"SELECT 'day', days.day_index, {received}, {answers} FROM days {answers_join} "
+        "UNION ALL "
+        "SELECT 'open_past_due', days.day_index, COUNT(*), 0, 0 "
+        f"FROM days INNER JOIN {table} q ON {due} >= days.day_start AND {due} < days.day_stop "
+        f"WHERE {status} = %s AND {answered} IS NULL AND {due} < %s "
+        "GROUP BY days.day_index"
+    )
+    return sql, [*days_params, until, *answers_params, QuestionStatus.OPEN.value, until]
+
+
 def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS) -> list[TrendDay]:
     """Volume and compliance per calendar day (in `tz`) for the last `days` days, today included.
 
     A day's compliance uses the period definitions: answers given that day, and
-    questions that fell due that day and are still unanswered.
+    questions that fell due that day and are still unanswered. All of it comes
+    from one statement (`_trend_sql`).
     """
     today = timezone.localtime(now, tz).date()
     first_day = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first_day, time.min), tz)
-    trend = {
-        first_day + timedelta(days=offset): TrendDay(day=first_day + timedelta(days=offset)) for offset in range(days)
-    }
-
-    def by_day(queryset, field_name, **aggregates):
-        return (
-            queryset.order_by()
-            .annotate(day=TruncDate(field_name, tzinfo=tz))
-            .values("day")
-            .annotate(**aggregates)
-            .values("day", *aggregates)
-        )
-
-    received = Question.objects.filter(submitted_at__gte=start, submitted_at__lte=now)
-    for row in by_day(received, "submitted_at", received=Count("pk")):
-        if row["day"] in trend:
-            trend[row["day"]].received = row["received"]
-    answered = Question.objects.filter(first_answered_at__gte=start, first_answered_at__lte=now)
-    for row in by_day(
-        answered,
-        "first_answered_at",
-        answered=Count("pk"),
-        within=Count("pk", filter=Q(first_answered_at__lte=F("due_at"))),
-    ):
-        if row["day"] in trend:
-            trend[row["day"]].answered = row["answered"]
-            trend[row["day"]].within = row["within"]
-    past_due = Question.objects.filter(
-        status=QuestionStatus.OPEN, first_answered_at__isnull=True, due_at__gte=start, due_at__lt=now
-    )
-    for row in by_day(past_due, "due_at", open_past_due=Count("pk")):
-        if row["day"] in trend:
-            trend[row["day"]].open_past_due = row["open_past_due"]
-    return list(trend.values())
+    trend = [TrendDay(day=first_day + timedelta(days=offset)) for offset in range(days)]
+    sql, params = _trend_sql(local_day_starts(first_day, days, tz), now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for kind, index, count, answered, within in rows:
+        day = trend[index]
+        if kind == "day":
+            day.received, day.answered, day.within = int(count), int(answered), int(within)
+        else:
+            day.open_past_due = int(count)
+    return trend
 
 
 @dataclass(frozen=True)
