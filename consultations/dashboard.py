@@ -26,6 +26,7 @@ The definitions behind every figure (page, CSV, JSON and Prometheus alike):
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
@@ -871,19 +872,44 @@ def trend_chart(days: list[TrendDay], width: int = 720, height: int = 240) -> Tr
 # --- Lists ------------------------------------------------------------------------------
 
 
-def question_admin_url(question_id: int) -> str:
-    """The question's change page in the staff admin."""
+# A number no question id reaches, reversed in its place and then swapped for each row's id:
+# the lists need dozens of URLs per page, and reverse() is the costly part of each.
+_ID_SLOT = 987654321987
+
+
+def _url_for_any_id(url_with_slot: str) -> Callable[[int], str]:
+    head, slot, tail = url_with_slot.rpartition(str(_ID_SLOT))
+    if not slot:
+        raise ValueError(f"{url_with_slot!r} does not carry the id")
+    return lambda pk: f"{head}{pk}{tail}"
+
+
+def question_admin_urls() -> Callable[[int], str]:
+    """A function from a question id to its change page in the staff admin (one reverse() for all)."""
     try:
-        return reverse("admin:consultations_question_change", args=[question_id])
+        url = reverse("admin:consultations_question_change", args=[_ID_SLOT])
     except NoReverseMatch:
         # Same place by the admin's URL convention, should the model not be registered yet.
-        return f"{reverse('admin:index')}consultations/question/{question_id}/change/"
+        url = f"{reverse('admin:index')}consultations/question/{_ID_SLOT}/change/"
+    return _url_for_any_id(url)
+
+
+def question_admin_url(question_id: int) -> str:
+    """The question's change page in the staff admin."""
+    return question_admin_urls()(question_id)
 
 
 @dataclass(frozen=True)
 class DoctorChoice:
     pk: int
     name: str
+
+
+@dataclass(frozen=True)
+class ReassignOption:
+    value: str
+    label: str
+    selected: bool
 
 
 @dataclass
@@ -893,15 +919,28 @@ class AttentionItem:
     question: Question
     seconds_left: float
     doctors: list[DoctorChoice]
-
-    @property
-    def admin_url(self) -> str:
-        return question_admin_url(self.question.pk)
+    admin_url: str = ""
+    reassign_url: str = ""
+    # Set when reassigning this question was refused: shown next to its field, the choice kept.
+    error: str = ""
+    selected: str = ""
 
     @property
     def time_display(self) -> str:
         suffix = "left" if self.seconds_left >= 0 else "over"
         return f"{format_duration(self.seconds_left)} {suffix}"
+
+    @property
+    def options(self) -> list[ReassignOption]:
+        holder = self.question.claimed_by_id
+        return [
+            ReassignOption(
+                value=str(doctor.pk),
+                label=f"{doctor.name} (holds it now)" if doctor.pk == holder else doctor.name,
+                selected=bool(self.error) and self.selected == str(doctor.pk),
+            )
+            for doctor in self.doctors
+        ]
 
 
 def reassign_choices(specialty_ids) -> dict[int, list[DoctorChoice]]:
@@ -946,12 +985,16 @@ def attention_lists(now: datetime, limit: int = LIST_LIMIT) -> dict[str, list[At
     """{"breached": [...], "at_risk": [...]}: most overdue / closest to due first."""
     questions = {state: _attention_questions(state, now, limit) for state in (sla.BREACHED, sla.AT_RISK)}
     choices = reassign_choices(q.specialty_id for items in questions.values() for q in items)
+    admin_url = question_admin_urls()
+    reassign_url = _url_for_any_id(reverse("staff:sla_reassign", args=[_ID_SLOT]))
     return {
         state: [
             AttentionItem(
                 question=q,
                 seconds_left=(q.clock_due_at - now).total_seconds(),
                 doctors=choices.get(q.specialty_id, []),
+                admin_url=admin_url(q.pk),
+                reassign_url=reassign_url(q.pk),
             )
             for q in items
         ]
@@ -959,19 +1002,25 @@ def attention_lists(now: datetime, limit: int = LIST_LIMIT) -> dict[str, list[At
     }
 
 
+def mark_reassign_error(lists: dict[str, list[AttentionItem]], question_id: int, selected: str, message: str) -> None:
+    """Show a refused reassign next to its question's field, with the doctor that was chosen."""
+    for items in lists.values():
+        for item in items:
+            if item.question.pk == question_id:
+                item.error, item.selected = message, selected
+
+
 @dataclass(frozen=True)
 class EscalationItem:
     escalation: Escalation
-
-    @property
-    def admin_url(self) -> str:
-        return question_admin_url(self.escalation.question_id)
+    admin_url: str
 
 
 def latest_escalations(limit: int = ESCALATION_LIMIT) -> list[EscalationItem]:
     """The most recent escalations of any level, newest first, with who was told."""
+    admin_url = question_admin_urls()
     return [
-        EscalationItem(escalation)
+        EscalationItem(escalation, admin_url(escalation.question_id))
         for escalation in Escalation.objects.select_related("question__specialty", "question__patient")
         .only(
             "pk",

@@ -85,6 +85,8 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
     figures = dashboard.now_figures(now)
     trend = dashboard.daily_trend(now, timezone.get_current_timezone())
     attention = dashboard.attention_lists(now)
+    if reassign_error:
+        dashboard.mark_reassign_error(attention, **reassign_error)
     return {
         "now": now,
         "period": period,
@@ -99,7 +101,6 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
         ],
         "escalations": dashboard.latest_escalations(),
         "can_reassign": may_reassign(request.user),
-        "reassign_error": reassign_error,
         "live_sections": LIVE_SECTIONS,
         "refresh_seconds": REFRESH_SECONDS,
         # The refresh pauses once the user has been idle this long, so polling
