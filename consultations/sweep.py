@@ -30,7 +30,6 @@ or the specialty's doctors), and `warned_at` is set so no late warning follows.
 
 import logging
 import socket
-import sqlite3
 import time
 import zoneinfo
 from dataclasses import dataclass, field
@@ -38,16 +37,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
-from django.db.models.sql import UpdateQuery
 from django.urls import NoReverseMatch, reverse
 from django.utils import dateformat, timezone
 
 from consultations import sla
 from consultations.models import DoctorProfile, Escalation, EscalationLevel, Question, SweepRun
-from consultations.notifications import OutgoingEmail, queue_notifications, render_email
+from consultations.notifications import OutgoingEmail, queue_notifications, render_email, update_returning
 
 logger = logging.getLogger(__name__)
 
@@ -307,23 +305,11 @@ def _mark_escalated(transition: Transition, question_ids: list[int], now: dateti
         # A breach settles the warning too: no "at risk" e-mail may follow it.
         values["warned_at"] = Coalesce(F("warned_at"), Value(now))
     rows = Question.objects.filter(transition.due(now), pk__in=question_ids)
-    connection = connections[rows.db]
-    if not _update_returning_supported(connection):
+    changed = update_returning(rows, values, ("id",))
+    if changed is None:
         # Portable path: one conditional UPDATE per row, the same guarantee.
         return {pk for pk in question_ids if rows.filter(pk=pk).update(**values) == 1}
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(rows.db).as_sql()
-    pk_column = connection.ops.quote_name(Question._meta.pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {pk_column}", params)
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _update_returning_supported(connection) -> bool:
-    if connection.vendor == "postgresql":
-        return True
-    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
+    return {pk for (pk,) in changed}
 
 
 class EscalationEmails:

@@ -198,6 +198,17 @@ def test_a_sender_holds_its_row_for_the_configured_send_lock(question, settings)
     assert locks == [now + timedelta(seconds=45)]
 
 
+def test_a_database_without_update_returning_claims_in_two_steps_the_same_way(question, monkeypatch):
+    monkeypatch.setattr(notifications, "update_returning", lambda *args: None)
+    row = queue(question)
+
+    assert notifications.deliver(row.pk) is True
+    assert notifications.deliver(row.pk) is False
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts, len(mail.outbox)) == (NotificationStatus.SENT, 1, 1)
+
+
 def test_periodic_resend_delivers_what_a_lost_message_left_behind(question):
     lost = [queue(question, key=f"lost:{n}") for n in range(3)]  # committed, but no task ever arrived
 

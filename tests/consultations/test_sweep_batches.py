@@ -69,7 +69,7 @@ def test_a_breach_without_update_returning_is_applied_the_same_way(specialty, do
     warned = breached_by(now, specialty, warned_at=now - timedelta(hours=1))
     never_warned = breached_by(now, specialty, claimed_by=doctor)
 
-    with mock.patch.object(sweep, "_update_returning_supported", return_value=False):
+    with mock.patch.object(sweep, "update_returning", return_value=None):
         first = sweep.run_sweep(now=now)
         again = sweep.run_sweep(now=now + timedelta(minutes=1))
 
