@@ -697,16 +697,17 @@ def _trend_sql(starts: list[datetime], now: datetime) -> tuple[str, list]:
 
     Each day is a range of instants, counted by a subquery correlated to that
     day's row of a VALUES list. PostgreSQL plans such a range of parameters as
-    a narrow index range (`question_submitted_idx`, `question_first_answered_idx`),
+    a narrow index range (`question_submitted_idx`, `question_first_answered_idx`)
     whatever the table's size, so the cost follows the questions of the 30 days,
-    with no time-zone arithmetic and no hashing per question. (A plain join
-    between the days and the questions is not safe: its estimate can tip the
-    planner into a sequential scan compared against every day.) The answers of a
-    day are read once for both of their counts through LATERAL on PostgreSQL;
-    other databases, without LATERAL, count them in two subqueries. The open
-    questions past due are few (they sit in the partial queue index), so they
-    are joined to the days directly. Plain SQL because the ORM cannot join a
-    list of ranges; it runs on SQLite too.
+    with no time-zone arithmetic and no hashing per question. (A plain join of
+    the days to the questions is not safe: its estimate can tip the planner into
+    a sequential scan compared against every day.) On PostgreSQL one LATERAL
+    subquery per day reads the questions received or answered that day once, for
+    all three counts: mostly the same rows, as most answers come the day they
+    were asked. Other databases, without LATERAL, count in three subqueries. The
+    open questions past due are few (they sit in the partial queue index), so they
+    are joined to the days directly. Plain SQL because the ORM cannot join a list
+    of ranges; it runs on SQLite too.
     """
     ops = connection.ops
     table = ops.quote_name(Question._meta.db_table)
@@ -720,34 +721,35 @@ def _trend_sql(starts: list[datetime], now: datetime) -> tuple[str, list]:
         days_params += [index, ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(stop)]
 
     def on_the_day(column):
-        return f"{column} >= days.day_start AND {column} < days.day_stop AND {column} <= %s"
+        return f"({column} >= days.day_start AND {column} < days.day_stop AND {column} <= %s)"
 
+    received, answers, within = on_the_day(submitted), on_the_day(answered), f"{answered} <= {due}"
     # Table and column names come from the model, values are parameters: nothing typed by a user.
-    received = f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(submitted)})"  # noqa: S608
     if connection.vendor == "postgresql":
-        answers = "answers.answered, answers.within"
-        answers_join = (
-            f"CROSS JOIN LATERAL (SELECT COUNT(*) AS answered, COUNT(*) FILTER (WHERE {answered} <= {due}) AS within "  # noqa: S608
-            f"FROM {table} q WHERE {on_the_day(answered)}) AS answers"
+        per_day = (
+            "SELECT 'day', days.day_index, counts.received, counts.answered, counts.within FROM days "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT COUNT(*) FILTER (WHERE {received}) AS received, "
+            f"COUNT(*) FILTER (WHERE {answers}) AS answered, "
+            f"COUNT(*) FILTER (WHERE {answers} AND {within}) AS within "
+            f"FROM {table} q WHERE {received} OR {answers}) AS counts"
         )
-        answers_params = [until]
+        per_day_params = [until] * 5
     else:
-        answers = (
-            f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(answered)}), "  # noqa: S608
-            f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(answered)} AND {answered} <= {due})"
+        per_day = (
+            f"SELECT 'day', days.day_index, (SELECT COUNT(*) FROM {table} q WHERE {received}), "  # noqa: S608
+            f"(SELECT COUNT(*) FROM {table} q WHERE {answers}), "
+            f"(SELECT COUNT(*) FROM {table} q WHERE {answers} AND {within}) FROM days"
         )
-        answers_join = ""
-        answers_params = [until, until]
+        per_day_params = [until] * 3
     sql = (
         f"WITH days (day_index, day_start, day_stop) AS (VALUES {', '.join(['(%s, %s, %s)'] * (len(starts) - 1))}) "  # noqa: S608
-        f"SELECT 'day', days.day_index, {received}, {answers} FROM days {answers_join} "
-        "UNION ALL "
+        f"{per_day} UNION ALL "
         "SELECT 'open_past_due', days.day_index, COUNT(*), 0, 0 "
         f"FROM days INNER JOIN {table} q ON {due} >= days.day_start AND {due} < days.day_stop "
         f"WHERE {status} = %s AND {answered} IS NULL AND {due} < %s "
         "GROUP BY days.day_index"
     )
-    return sql, [*days_params, until, *answers_params, QuestionStatus.OPEN.value, until]
+    return sql, [*days_params, *per_day_params, QuestionStatus.OPEN.value, until]
 
 
 def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS) -> list[TrendDay]:
