@@ -36,6 +36,10 @@ MAX_ATTEMPTS = 8
 # Rows per Celery message when many are queued at once: few enough messages that
 # publishing stays cheap, enough that a pool of workers shares a burst.
 DELIVERY_CHUNK = 200
+# Those messages wait behind everything else in the queue: a burst of thousands of
+# escalation e-mails must not hold back the next sweep (the next escalations). The
+# Redis transport serves lower numbers first (0, the default, before 3, 6, 9).
+BULK_DELIVERY_PRIORITY = 6
 # A batch sender reconnects after this many e-mails (mail servers cap messages
 # per connection) and gives up its batch after this many failures in a row (the
 # server is down: the rows it did not try wait for the re-send, unclaimed).
@@ -169,7 +173,9 @@ def enqueue_deliveries(notification_ids: list[int]) -> None:
 
     for start in range(0, len(notification_ids), DELIVERY_CHUNK):
         try:
-            send_notifications.delay(notification_ids[start : start + DELIVERY_CHUNK])
+            send_notifications.apply_async(
+                (notification_ids[start : start + DELIVERY_CHUNK],), priority=BULK_DELIVERY_PRIORITY
+            )
         except Exception:  # noqa: BLE001 - any broker failure: the re-send task recovers them
             logger.warning(
                 "Broker unavailable; %d notifications wait for the re-send",

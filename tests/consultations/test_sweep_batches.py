@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from consultations import sweep, tasks
+from consultations import notifications, sweep, tasks
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
 from portal.celery import app
 from tests.consultations.sweep_support import breached_by, sla_staff_member, staff_group, unsaved_questions
@@ -93,8 +93,8 @@ def test_a_sweep_hands_its_emails_to_celery_in_a_few_messages(
     breached_in_bulk(250, specialty, patient, now)
 
     with (
-        mock.patch.object(tasks.send_notifications, "delay") as batch_delay,
-        mock.patch.object(tasks.send_notification, "delay") as single_delay,
+        mock.patch.object(tasks.send_notifications, "apply_async") as batch_publish,
+        mock.patch.object(tasks.send_notification, "apply_async") as single_publish,
         django_capture_on_commit_callbacks(execute=True),
     ):
         result = sweep.run_sweep(now=now)
@@ -102,10 +102,12 @@ def test_a_sweep_hands_its_emails_to_celery_in_a_few_messages(
     assert result.breached == 250
     created = set(Notification.objects.values_list("pk", flat=True))
     assert len(created) == 500
-    chunks = [call.args[0] for call in batch_delay.call_args_list]
+    chunks = [call.args[0][0] for call in batch_publish.call_args_list]
     assert [len(chunk) for chunk in chunks] == [200, 200, 100]
     assert set().union(*chunks) == created
-    single_delay.assert_not_called()
+    # Behind the next sweep in the queue, not in front of it.
+    assert {call.kwargs["priority"] for call in batch_publish.call_args_list} == {notifications.BULK_DELIVERY_PRIORITY}
+    single_publish.assert_not_called()
 
 
 @pytest.fixture
