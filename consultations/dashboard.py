@@ -283,9 +283,15 @@ def now_figures(now: datetime) -> NowFigures:
     # Every question has exactly one specialty: the totals are the sums, no second scan needed.
     totals = {state: sum(row[state] for row in per_specialty.values()) for state in counts}
     specialties = []
-    for row in Specialty.objects.annotate(
-        verified_doctors=Count("doctors", filter=Q(doctors__is_verified=True, doctors__user__is_active=True))
-    ).values("pk", "name", "slug", "verified_doctors"):
+    # Ordered explicitly: a grouped query does not take the model's ordering, and this table
+    # should list specialties in the same order as the period's.
+    for row in (
+        Specialty.objects.annotate(
+            verified_doctors=Count("doctors", filter=Q(doctors__is_verified=True, doctors__user__is_active=True))
+        )
+        .order_by(*Specialty._meta.ordering)
+        .values("pk", "name", "slug", "verified_doctors")
+    ):
         specialties.append(SpecialtyNow(**row, **per_specialty.get(row["pk"], {})))
     return NowFigures(
         now=now,
@@ -517,9 +523,15 @@ def _python_percentiles(filters: _PeriodFilters) -> dict[tuple[str, int | None],
     return {key: [percentile_cont(values, fraction) for fraction in PERCENTILES] for key, values in times.items()}
 
 
-def period_report(period: Period) -> PeriodReport:
+def period_report(period: Period, specialties: list[tuple[int, str]] | None = None) -> PeriodReport:
     """Received, answered, compliance, median and p90 time to first answer, breaches and
-    escalations for `period`: overall, per specialty and per doctor."""
+    escalations for `period`: overall, per specialty and per doctor.
+
+    `specialties`, (pk, name) in display order, saves reading them again when the
+    caller already has them (the page, from the "now" figures).
+    """
+    if specialties is None:
+        specialties = list(Specialty.objects.values_list("pk", "name"))
     filters = _period_filters(period)
     in_db = database_has_percentiles()
     touched = Question.objects.filter(filters.received | filters.answered | filters.open_past_due).order_by()
@@ -567,16 +579,16 @@ def period_report(period: Period) -> PeriodReport:
         if level == EscalationLevel.BREACHED:
             escalations[specialty_id][1] += count
 
-    specialties = [
+    specialty_rows = [
         PeriodRow(
             scope="specialty",
-            name=specialty["name"],
-            pk=specialty["pk"],
-            **by_specialty.get(specialty["pk"], {}),
-            escalations=escalations[specialty["pk"]][0],
-            breach_escalations=escalations[specialty["pk"]][1],
+            name=name,
+            pk=pk,
+            **by_specialty.get(pk, {}),
+            escalations=escalations[pk][0],
+            breach_escalations=escalations[pk][1],
         )
-        for specialty in Specialty.objects.values("pk", "name")
+        for pk, name in specialties
     ]
     total.escalations = sum(counts[0] for counts in escalations.values())
     total.breach_escalations = sum(counts[1] for counts in escalations.values())
@@ -602,9 +614,9 @@ def period_report(period: Period) -> PeriodReport:
 
     if not in_db:
         percentiles = _python_percentiles(filters)
-        for row in [total, *specialties, *doctors]:
+        for row in [total, *specialty_rows, *doctors]:
             row.median_seconds, row.p90_seconds = percentiles.get((row.scope, row.pk), (None, None))
-    return PeriodReport(period=period, total=total, specialties=specialties, doctors=doctors)
+    return PeriodReport(period=period, total=total, specialties=specialty_rows, doctors=doctors)
 
 
 CSV_COLUMNS = [
@@ -963,11 +975,16 @@ def reassign_choices(specialty_ids) -> dict[int, list[DoctorChoice]]:
 
 
 def _attention_questions(state: str, now: datetime, limit: int) -> list[Question]:
+    # The most urgent ids first, then the joins for those rows only: joining the
+    # patient, specialty and doctor of every late question before keeping 25
+    # costs three lookups per late question (a thousand in a bad hour).
+    most_urgent = (
+        _open_questions().filter(clock_state_filter(state, now)).order_by("clock_due_at", "pk").values("pk")[:limit]
+    )
     # Only what the list shows: patients appear as "Patient #CODE", so neither
     # their names nor their questions' text are loaded.
     return list(
-        _open_questions()
-        .filter(clock_state_filter(state, now))
+        Question.objects.filter(pk__in=most_urgent)
         .select_related("specialty", "patient", "claimed_by")
         .only(
             "pk",
@@ -979,7 +996,7 @@ def _attention_questions(state: str, now: datetime, limit: int) -> list[Question
             "patient__patient_code",
             "claimed_by__display_name",
         )
-        .order_by("clock_due_at", "pk")[:limit]
+        .order_by("clock_due_at", "pk")
     )
 
 

@@ -92,7 +92,7 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
         "period": period,
         "periods": [(key, label) for key, (label, _) in dashboard.PERIODS.items()],
         "figures": figures,
-        "report": dashboard.period_report(period),
+        "report": dashboard.period_report(period, [(row.pk, row.name) for row in figures.specialties]),
         "trend": trend,
         "chart": dashboard.trend_chart(trend),
         "attention_lists": [

@@ -210,6 +210,23 @@ def test_specialty_without_questions_or_doctors_is_still_listed():
     assert {row.pk for row in report().specialties} == {lonely.pk}
 
 
+def test_now_and_period_tables_list_specialties_in_the_clinics_order(specialty, doctor):
+    # Names and sort order disagree, and the grouped "now" query has no order of its own.
+    specialties = [SpecialtyFactory(name=name, slug=name.lower(), sort_order=n) for n, name in enumerate("ZYXWV")]
+    for listed in specialties[::2]:
+        waiting(listed, 1 * H)
+    expected = [s.pk for s in sorted([*specialties, specialty], key=lambda s: (s.sort_order, s.name))]
+
+    figures = dashboard.now_figures(NOW)
+
+    assert [row.pk for row in figures.specialties] == expected
+    assert [row.pk for row in report().specialties] == expected
+    shared = dashboard.period_report(
+        dashboard.period_for("24h", NOW), [(row.pk, row.name) for row in figures.specialties]
+    )
+    assert [row.pk for row in shared.specialties] == expected
+
+
 @pytest.mark.parametrize(
     ("offset", "state"),
     [
