@@ -129,7 +129,11 @@ def _insert(emails: list[OutgoingEmail]) -> list[int]:
     connection = connections[router.db_for_write(Notification)]
     if connection.vendor != "postgresql":
         created = Notification.objects.bulk_create([Notification(**row) for row in rows])
-        return [notification.pk for notification in created]
+        if all(notification.pk is not None for notification in created):
+            return [notification.pk for notification in created]
+        # A database that cannot return them (SQLite before 3.35): look them up.
+        keys = [row["dedupe_key"] for row in rows]
+        return sorted(Notification.objects.filter(dedupe_key__in=keys).values_list("pk", flat=True))
     quote = connection.ops.quote_name
     given, defaults, params = [], [], []
     for model_field in Notification._meta.concrete_fields:

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from consultations import notifications, services, tasks
@@ -294,6 +294,17 @@ def test_bulk_queued_rows_are_stored_like_single_ones_and_sent_after_commit(
         callback()
     assert {row.status for row in Notification.objects.filter(pk__in=ids)} == {NotificationStatus.SENT}
     assert sorted(m.to[0] for m in mail.outbox) == [f"reader{n}@example.com" for n in range(3)]
+
+
+def test_bulk_queue_finds_its_ids_where_the_database_does_not_return_them(question, monkeypatch):
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL inserts in one statement that returns the ids")
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+
+    ids = notifications.queue_notifications(outgoing(question, 3))
+
+    assert ids == sorted(Notification.objects.values_list("pk", flat=True))
+    assert None not in ids
 
 
 def test_bulk_queue_rejects_a_message_queued_before(question):
