@@ -2,11 +2,12 @@
 
 PostgreSQL is the production path: every count, and the median and 90th
 percentile of the time to first answer, come from grouped aggregate queries
-(`percentile_cont(...) WITHIN GROUP`), one query per table shown, never one per
-row. SQLite has no `percentile_cont`; there (local runs and tests without
-DATABASE_URL), and only there, the period's answer times are read by one
-values_list query and interpolated in Python with PostgreSQL's formula, so both
-give the same numbers.
+(`percentile_cont(...) WITHIN GROUP`), a fixed number per page, never one per
+row: the period's answers are read once for every scope (GROUPING SETS), the
+30-day trend is one statement of per-day index ranges. SQLite has no
+`percentile_cont`; there (local runs and tests without DATABASE_URL), and only
+there, the period's answer times are read by one values_list query and
+interpolated in Python with PostgreSQL's formula, so both give the same numbers.
 
 The definitions behind every figure (page, CSV, JSON and Prometheus alike):
 
@@ -32,9 +33,8 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cached_property
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Func, Q
+from django.db.models import Count, F, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import dateformat, timezone
 
@@ -63,40 +63,7 @@ ESCALATION_LIMIT = 20
 PERCENTILES = (0.5, 0.9)
 
 
-# --- Database expressions ---------------------------------------------------------
-
-
-class AnswerSeconds(Func):
-    """Seconds from submission to the first answer (PostgreSQL)."""
-
-    output_field = FloatField()
-    template = "EXTRACT(EPOCH FROM (%(expressions)s))::double precision"
-    arg_joiner = " - "
-
-    def __init__(self, **extra):
-        super().__init__(F("first_answered_at"), F("submitted_at"), **extra)
-
-
-class Percentiles(Aggregate):
-    """PostgreSQL's continuous percentiles, several from one sort: `[median, p90]`.
-
-    Usable with `filter=` and in grouped queries; NULL when no row matches.
-    """
-
-    function = "PERCENTILE_CONT"
-    name = "Percentiles"
-    template = "%(function)s(ARRAY[%(fractions)s]::double precision[]) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression, fractions, **extra):
-        if not all(0 <= fraction <= 1 for fraction in fractions):
-            raise ValueError("A percentile is a fraction between 0 and 1.")
-        # Floats we control, written into the SQL: never user input.
-        super().__init__(
-            expression,
-            fractions=", ".join(repr(float(fraction)) for fraction in fractions),
-            output_field=ArrayField(FloatField()),
-            **extra,
-        )
+# --- Database helpers ---------------------------------------------------------------
 
 
 def database_has_percentiles() -> bool:
@@ -476,38 +443,76 @@ def _period_filters(period: Period) -> _PeriodFilters:
     )
 
 
-def _answer_aggregates(filters: _PeriodFilters, percentiles: bool) -> dict:
-    aggregates = {
+def _answer_aggregates(filters: _PeriodFilters) -> dict:
+    return {
         "answered": Count("pk", filter=filters.answered),
         "within": Count("pk", filter=filters.answered & Q(first_answered_at__lte=F("due_at"))),
         "answered_late": Count("pk", filter=filters.answered & Q(first_answered_at__gt=F("due_at"))),
     }
-    if percentiles:
-        aggregates["percentiles"] = Percentiles(AnswerSeconds(), PERCENTILES, filter=filters.answered)
-    return aggregates
 
 
-def _figures(row: dict) -> dict:
-    """An aggregate row as PeriodRow fields: the percentile array split into median and p90."""
-    row = dict(row)
-    row["median_seconds"], row["p90_seconds"] = row.pop("percentiles", None) or (None, None)
-    return row
-
-
-# The period's counts (every field of `_question_aggregates` but the percentiles).
-_COUNTED = ("received", "answered", "within", "answered_late", "open_past_due")
-
-
-def _question_aggregates(filters: _PeriodFilters, percentiles: bool) -> dict:
+def _question_aggregates(filters: _PeriodFilters) -> dict:
     return {
         "received": Count("pk", filter=filters.received),
-        **_answer_aggregates(filters, percentiles),
+        **_answer_aggregates(filters),
         "open_past_due": Count("pk", filter=filters.open_past_due),
     }
 
 
-def _python_percentiles(filters: _PeriodFilters) -> dict[tuple[str, int | None], list[float]]:
-    """SQLite only: {("all"|"specialty"|"doctor", pk): [median, p90]} from one query ordered by answer time."""
+# The counts of a period row (every field of `_question_aggregates`).
+_COUNTED = ("received", "answered", "within", "answered_late", "open_past_due")
+_ANSWER_COUNTS = ("answered", "within", "answered_late")
+
+# {(scope, pk): {"answered": …, "within": …, "answered_late": …, "median_seconds": …, "p90_seconds": …}}
+# for scope "all" (pk None), "specialty" and "doctor".
+AnswerFigures = dict[tuple[str, int | None], dict]
+
+
+def _database_answer_figures(filters: _PeriodFilters) -> AnswerFigures:
+    """PostgreSQL: counts and percentiles of the period's answers overall, per specialty and per
+    doctor, from one scan sorted once per grouping (GROUPING SETS, which the ORM cannot say).
+
+    Its input is the ORM's own query for the period's answers, so it selects the very
+    rows the other figures count.
+    """
+    answers = Question.objects.filter(filters.answered).order_by()
+    inner, params = answers.values(
+        "specialty_id", "answered_by_id", "submitted_at", "first_answered_at", "due_at"
+    ).query.sql_with_params()
+    fractions = ", ".join(repr(float(fraction)) for fraction in PERCENTILES)
+    sql = (
+        "SELECT GROUPING(specialty_id, answered_by_id), specialty_id, answered_by_id, COUNT(*), "  # noqa: S608
+        "COUNT(*) FILTER (WHERE first_answered_at <= due_at), COUNT(*) FILTER (WHERE first_answered_at > due_at), "
+        f"PERCENTILE_CONT(ARRAY[{fractions}]::double precision[]) WITHIN GROUP "
+        "(ORDER BY EXTRACT(EPOCH FROM (first_answered_at - submitted_at))::double precision) "
+        f"FROM ({inner}) AS answers GROUP BY GROUPING SETS ((), (specialty_id), (answered_by_id))"
+    )
+    # GROUPING() has a bit set for each column a row is not grouped by.
+    scopes = {0b11: "all", 0b01: "specialty", 0b10: "doctor"}
+    figures = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for grouping, specialty_id, doctor_id, *counts, percentiles in cursor.fetchall():
+            scope = scopes[grouping]
+            pk = {"all": None, "specialty": specialty_id, "doctor": doctor_id}[scope]
+            if scope == "doctor" and pk is None:
+                continue  # answers whose doctor is no longer on record belong to no doctor's row
+            figures[scope, pk] = dict(zip(_ANSWER_COUNTS, counts, strict=True))
+            # NULL for the overall row of a period without answers (the empty grouping set always yields a row).
+            figures[scope, pk]["median_seconds"], figures[scope, pk]["p90_seconds"] = percentiles or (None, None)
+    return figures
+
+
+def _python_answer_figures(filters: _PeriodFilters) -> AnswerFigures:
+    """Other databases (SQLite has no percentile_cont): the per-doctor counts grouped by the
+    database, and the percentiles interpolated here from one query ordered by answer time."""
+    figures = {
+        ("doctor", row.pop("answered_by")): row
+        for row in Question.objects.filter(filters.answered, answered_by__isnull=False)
+        .order_by()
+        .values("answered_by")
+        .annotate(**_answer_aggregates(filters))
+    }
     times = defaultdict(list)
     rows = (
         Question.objects.filter(filters.answered)
@@ -521,7 +526,10 @@ def _python_percentiles(filters: _PeriodFilters) -> dict[tuple[str, int | None],
         times["specialty", specialty_id].append(seconds)
         if doctor_id is not None:
             times["doctor", doctor_id].append(seconds)
-    return {key: [percentile_cont(values, fraction) for fraction in PERCENTILES] for key, values in times.items()}
+    for key, values in times.items():
+        median, p90 = (percentile_cont(values, fraction) for fraction in PERCENTILES)
+        figures.setdefault(key, {}).update(median_seconds=median, p90_seconds=p90)
+    return figures
 
 
 def period_report(period: Period, specialties: list[tuple[int, str]] | None = None) -> PeriodReport:
@@ -534,33 +542,24 @@ def period_report(period: Period, specialties: list[tuple[int, str]] | None = No
     if specialties is None:
         specialties = list(Specialty.objects.values_list("pk", "name"))
     filters = _period_filters(period)
-    in_db = database_has_percentiles()
     touched = Question.objects.filter(filters.received | filters.answered | filters.open_past_due).order_by()
 
     by_specialty = {
-        row.pop("specialty"): _figures(row)
-        for row in touched.values("specialty").annotate(**_question_aggregates(filters, in_db))
+        row.pop("specialty"): row for row in touched.values("specialty").annotate(**_question_aggregates(filters))
     }
-    # Every question has exactly one specialty, so the counts add up; percentiles do not, and
-    # on PostgreSQL the overall ones come from the period's answers alone (an index range).
+    answers = (_database_answer_figures if database_has_percentiles() else _python_answer_figures)(filters)
+
+    def timings(scope, pk):
+        figures = answers.get((scope, pk), {})
+        return {"median_seconds": figures.get("median_seconds"), "p90_seconds": figures.get("p90_seconds")}
+
+    # Every question has exactly one specialty, so the counts add up (percentiles do not).
     total = PeriodRow(
         scope="all",
         name="All specialties",
         **{name: sum(row[name] for row in by_specialty.values()) for name in _COUNTED},
+        **timings("all", None),
     )
-    if in_db:
-        total.median_seconds, total.p90_seconds = (
-            Question.objects.filter(filters.answered)
-            .order_by()
-            .aggregate(percentiles=Percentiles(AnswerSeconds(), PERCENTILES))["percentiles"]
-        ) or (None, None)
-    by_doctor = {
-        row.pop("answered_by"): _figures(row)
-        for row in Question.objects.filter(filters.answered, answered_by__isnull=False)
-        .order_by()
-        .values("answered_by")
-        .annotate(**_answer_aggregates(filters, in_db))
-    }
     open_claims = dict(
         _open_questions()
         .filter(claimed_by__isnull=False)
@@ -586,6 +585,7 @@ def period_report(period: Period, specialties: list[tuple[int, str]] | None = No
             name=name,
             pk=pk,
             **by_specialty.get(pk, {}),
+            **timings("specialty", pk),
             escalations=escalations[pk][0],
             breach_escalations=escalations[pk][1],
         )
@@ -595,6 +595,7 @@ def period_report(period: Period, specialties: list[tuple[int, str]] | None = No
     total.breach_escalations = sum(counts[1] for counts in escalations.values())
 
     # Every verified doctor is listed (idle ones too); others only when they did something.
+    answered_by = {pk for scope, pk in answers if scope == "doctor"}
     doctors = [
         PeriodRow(
             scope="doctor",
@@ -603,20 +604,16 @@ def period_report(period: Period, specialties: list[tuple[int, str]] | None = No
             received=None,
             escalations=None,
             breach_escalations=None,
-            **by_doctor.get(doctor["pk"], {}),
+            **{name: answers.get(("doctor", doctor["pk"]), {}).get(name, 0) for name in _ANSWER_COUNTS},
+            **timings("doctor", doctor["pk"]),
             open_claims=open_claims.get(doctor["pk"], 0),
         )
         for doctor in DoctorProfile.objects.filter(
-            Q(is_verified=True, user__is_active=True) | Q(pk__in=set(by_doctor) | set(open_claims))
+            Q(is_verified=True, user__is_active=True) | Q(pk__in=answered_by | set(open_claims))
         )
         .order_by("display_name", "pk")
         .values("pk", "display_name")
     ]
-
-    if not in_db:
-        percentiles = _python_percentiles(filters)
-        for row in [total, *specialty_rows, *doctors]:
-            row.median_seconds, row.p90_seconds = percentiles.get((row.scope, row.pk), (None, None))
     return PeriodReport(period=period, total=total, specialties=specialty_rows, doctors=doctors)
 
 
