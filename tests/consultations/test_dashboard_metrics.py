@@ -165,6 +165,21 @@ def test_per_doctor_figures(clinic, doctor, other_doctor, senior_doctor, unverif
     assert (idle.answered, idle.open_claims, idle.compliance, idle.median_seconds) == (0, 0, None, None)
 
 
+def test_answer_with_no_doctor_on_record_counts_for_the_service_and_specialty_only(clinic, specialty, doctor):
+    # E.g. the answering doctor's profile was removed since: answered_by is empty.
+    QuestionFactory(specialty=specialty, submitted_at=NOW - 2 * H, answered_after=0.5 * H)
+
+    result = report()
+
+    assert (result.total.answered, result.total.within) == (12, 10)
+    # Sorted answer times in hours: 0.5 0.5 1 1 1.5 2 2 2 3 3.5 5 6
+    assert (result.total.median_seconds, result.total.p90_seconds) == (2 * 3600, 4.85 * 3600)
+    derm = next(row for row in result.specialties if row.pk == specialty.pk)
+    assert (derm.answered, derm.within, derm.median_seconds) == (7, 5, 3 * 3600)
+    assert sum(row.answered for row in result.doctors) == 11
+    assert next(row for row in result.doctors if row.pk == doctor.pk).answered == 6
+
+
 def test_longer_periods_include_older_questions_and_escalations(clinic):
     week = report("7d").total
     assert (week.received, week.answered, week.within) == (17, 12, 10)
