@@ -28,13 +28,15 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cached_property
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, F, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, FloatField, Func, Q
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.urls import NoReverseMatch, reverse
 from django.utils import dateformat, timezone
 
@@ -64,6 +66,17 @@ PERCENTILES = (0.5, 0.9)
 
 
 # --- Database helpers ---------------------------------------------------------------
+
+
+class AnswerSeconds(Func):
+    """Seconds from submission to the first answer (PostgreSQL)."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))::double precision"
+    arg_joiner = " - "
+
+    def __init__(self, **extra):
+        super().__init__(F("first_answered_at"), F("submitted_at"), **extra)
 
 
 def database_has_percentiles() -> bool:
@@ -475,16 +488,23 @@ def _database_answer_figures(filters: _PeriodFilters) -> AnswerFigures:
     Its input is the ORM's own query for the period's answers, so it selects the very
     rows the other figures count.
     """
-    answers = Question.objects.filter(filters.answered).order_by()
-    inner, params = answers.values(
-        "specialty_id", "answered_by_id", "submitted_at", "first_answered_at", "due_at"
-    ).query.sql_with_params()
+    # Only what the aggregates need, computed before the sorts: narrow rows sort in less memory.
+    answers = (
+        Question.objects.filter(filters.answered)
+        .order_by()
+        .annotate(
+            seconds=AnswerSeconds(),
+            on_time=LessThanOrEqual(F("first_answered_at"), F("due_at")),
+            late=GreaterThan(F("first_answered_at"), F("due_at")),
+        )
+        .values("specialty_id", "answered_by_id", "seconds", "on_time", "late")
+    )
+    inner, params = answers.query.sql_with_params()
     fractions = ", ".join(repr(float(fraction)) for fraction in PERCENTILES)
     sql = (
         "SELECT GROUPING(specialty_id, answered_by_id), specialty_id, answered_by_id, COUNT(*), "  # noqa: S608
-        "COUNT(*) FILTER (WHERE first_answered_at <= due_at), COUNT(*) FILTER (WHERE first_answered_at > due_at), "
-        f"PERCENTILE_CONT(ARRAY[{fractions}]::double precision[]) WITHIN GROUP "
-        "(ORDER BY EXTRACT(EPOCH FROM (first_answered_at - submitted_at))::double precision) "
+        "COUNT(*) FILTER (WHERE on_time), COUNT(*) FILTER (WHERE late), "
+        f"PERCENTILE_CONT(ARRAY[{fractions}]::double precision[]) WITHIN GROUP (ORDER BY seconds) "
         f"FROM ({inner}) AS answers GROUP BY GROUPING SETS ((), (specialty_id), (answered_by_id))"
     )
     # GROUPING() has a bit set for each column a row is not grouped by.
@@ -718,19 +738,20 @@ def _trend_sql(starts: list[datetime], now: datetime) -> tuple[str, list]:
     """The whole trend in one statement: a row per day (received, answered, answered within the
     guarantee) and a row per day with open questions that fell due unanswered.
 
-    Each day is a range of instants, counted by a subquery correlated to that
-    day's row of a VALUES list. PostgreSQL plans such a range of parameters as
-    a narrow index range (`question_submitted_idx`, `question_first_answered_idx`)
-    whatever the table's size, so the cost follows the questions of the 30 days,
-    with no time-zone arithmetic and no hashing per question. (A plain join of
-    the days to the questions is not safe: its estimate can tip the planner into
-    a sequential scan compared against every day.) On PostgreSQL one LATERAL
-    subquery per day reads the questions received or answered that day once, for
-    all three counts: mostly the same rows, as most answers come the day they
-    were asked. Other databases, without LATERAL, count in three subqueries. The
-    open questions past due are few (they sit in the partial queue index), so they
-    are joined to the days directly. Plain SQL because the ORM cannot join a list
-    of ranges; it runs on SQLite too.
+    Each day is a range of instants, counted by subqueries correlated to that
+    day's row of a VALUES list. PostgreSQL plans such a range of parameters as a
+    narrow index range whatever the table's size, so the cost follows the
+    questions of the 30 days, with no time-zone arithmetic and no hashing per
+    question: received through `question_submitted_idx` (an index-only count
+    once the table is vacuumed), answered through `question_first_answered_idx`,
+    both of that day's counts from one LATERAL scan. (A plain join of the days
+    to the questions is not safe: its estimate can tip the planner into a
+    sequential scan compared against every day. One scan of received OR
+    answered per day costs a BitmapOr, which grows slow with the table.) Other
+    databases, without LATERAL, count answers in two subqueries. The open
+    questions past due are few (they sit in the partial queue index), so they are
+    joined to the days directly. Plain SQL because the ORM cannot join a list of
+    ranges; it runs on SQLite too.
     """
     ops = connection.ops
     table = ops.quote_name(Question._meta.db_table)
@@ -744,35 +765,55 @@ def _trend_sql(starts: list[datetime], now: datetime) -> tuple[str, list]:
         days_params += [index, ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(stop)]
 
     def on_the_day(column):
-        return f"({column} >= days.day_start AND {column} < days.day_stop AND {column} <= %s)"
+        return f"{column} >= days.day_start AND {column} < days.day_stop AND {column} <= %s"
 
-    received, answers, within = on_the_day(submitted), on_the_day(answered), f"{answered} <= {due}"
     # Table and column names come from the model, values are parameters: nothing typed by a user.
+    received = f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(submitted)})"  # noqa: S608
     if connection.vendor == "postgresql":
-        per_day = (
-            "SELECT 'day', days.day_index, counts.received, counts.answered, counts.within FROM days "  # noqa: S608
-            f"CROSS JOIN LATERAL (SELECT COUNT(*) FILTER (WHERE {received}) AS received, "
-            f"COUNT(*) FILTER (WHERE {answers}) AS answered, "
-            f"COUNT(*) FILTER (WHERE {answers} AND {within}) AS within "
-            f"FROM {table} q WHERE {received} OR {answers}) AS counts"
+        answers = "answers.answered, answers.within"
+        answers_join = (
+            f"CROSS JOIN LATERAL (SELECT COUNT(*) AS answered, COUNT(*) FILTER (WHERE {answered} <= {due}) AS within "  # noqa: S608
+            f"FROM {table} q WHERE {on_the_day(answered)}) AS answers"
         )
-        per_day_params = [until] * 5
+        answers_params = [until]
     else:
-        per_day = (
-            f"SELECT 'day', days.day_index, (SELECT COUNT(*) FROM {table} q WHERE {received}), "  # noqa: S608
-            f"(SELECT COUNT(*) FROM {table} q WHERE {answers}), "
-            f"(SELECT COUNT(*) FROM {table} q WHERE {answers} AND {within}) FROM days"
+        answers = (
+            f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(answered)}), "  # noqa: S608
+            f"(SELECT COUNT(*) FROM {table} q WHERE {on_the_day(answered)} AND {answered} <= {due})"
         )
-        per_day_params = [until] * 3
+        answers_join = ""
+        answers_params = [until, until]
     sql = (
         f"WITH days (day_index, day_start, day_stop) AS (VALUES {', '.join(['(%s, %s, %s)'] * (len(starts) - 1))}) "  # noqa: S608
-        f"{per_day} UNION ALL "
+        f"SELECT 'day', days.day_index, {received}, {answers} FROM days {answers_join} "
+        "UNION ALL "
         "SELECT 'open_past_due', days.day_index, COUNT(*), 0, 0 "
         f"FROM days INNER JOIN {table} q ON {due} >= days.day_start AND {due} < days.day_stop "
         f"WHERE {status} = %s AND {answered} IS NULL AND {due} < %s "
         "GROUP BY days.day_index"
     )
-    return sql, [*days_params, *per_day_params, QuestionStatus.OPEN.value, until]
+    return sql, [*days_params, until, *answers_params, QuestionStatus.OPEN.value, until]
+
+
+@contextmanager
+def _cursor_without_jit():
+    """A cursor on which PostgreSQL will not compile queries to machine code (JIT).
+
+    The planner estimates a range of parameters at 0.5 % of the table, so the
+    trend's estimated cost grows with the stored questions although its work
+    follows the last 30 days: past about 10^6 stored it crosses `jit_above_cost`
+    and every request would spend 50-450 ms compiling a statement that runs in
+    tens of milliseconds. SET LOCAL ends with the transaction opened here (or
+    with the caller's, when there is one).
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    # No savepoint when the caller has a transaction: there is nothing here to roll back to.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        yield cursor
 
 
 def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS) -> list[TrendDay]:
@@ -786,7 +827,7 @@ def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS) -> list[Trend
     first_day = today - timedelta(days=days - 1)
     trend = [TrendDay(day=first_day + timedelta(days=offset)) for offset in range(days)]
     sql, params = _trend_sql(local_day_starts(first_day, days, tz), now)
-    with connection.cursor() as cursor:
+    with _cursor_without_jit() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     for kind, index, count, answered, within in rows:
