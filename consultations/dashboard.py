@@ -79,6 +79,28 @@ class AnswerSeconds(Func):
         super().__init__(F("first_answered_at"), F("submitted_at"), **extra)
 
 
+@contextmanager
+def _without_jit():
+    """Run the enclosed queries with PostgreSQL's JIT compilation off.
+
+    The planner estimates a range of parameters at 0.5 % of the table, so the
+    trend's estimated cost grows with the stored questions although its work
+    follows the last 30 days; the 30-day report's estimates grow with the
+    period's answers. Past about 10^6 stored they cross `jit_above_cost`, and
+    each request would spend 50-450 ms compiling statements that run in tens of
+    milliseconds. SET LOCAL ends with the transaction opened here (or with the
+    caller's, when there is one).
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    # No savepoint when the caller has a transaction: there is nothing here to roll back to.
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
+
+
 def database_has_percentiles() -> bool:
     return connection.vendor == "postgresql"
 
@@ -559,6 +581,11 @@ def period_report(period: Period, specialties: list[tuple[int, str]] | None = No
     `specialties`, (pk, name) in display order, saves reading them again when the
     caller already has them (the page, from the "now" figures).
     """
+    with _without_jit():
+        return _period_report(period, specialties)
+
+
+def _period_report(period: Period, specialties: list[tuple[int, str]] | None) -> PeriodReport:
     if specialties is None:
         specialties = list(Specialty.objects.values_list("pk", "name"))
     filters = _period_filters(period)
@@ -795,27 +822,6 @@ def _trend_sql(starts: list[datetime], now: datetime) -> tuple[str, list]:
     return sql, [*days_params, until, *answers_params, QuestionStatus.OPEN.value, until]
 
 
-@contextmanager
-def _cursor_without_jit():
-    """A cursor on which PostgreSQL will not compile queries to machine code (JIT).
-
-    The planner estimates a range of parameters at 0.5 % of the table, so the
-    trend's estimated cost grows with the stored questions although its work
-    follows the last 30 days: past about 10^6 stored it crosses `jit_above_cost`
-    and every request would spend 50-450 ms compiling a statement that runs in
-    tens of milliseconds. SET LOCAL ends with the transaction opened here (or
-    with the caller's, when there is one).
-    """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    # No savepoint when the caller has a transaction: there is nothing here to roll back to.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        yield cursor
-
-
 def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS) -> list[TrendDay]:
     """Volume and compliance per calendar day (in `tz`) for the last `days` days, today included.
 
@@ -827,7 +833,7 @@ def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS) -> list[Trend
     first_day = today - timedelta(days=days - 1)
     trend = [TrendDay(day=first_day + timedelta(days=offset)) for offset in range(days)]
     sql, params = _trend_sql(local_day_starts(first_day, days, tz), now)
-    with _cursor_without_jit() as cursor:
+    with _without_jit(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     for kind, index, count, answered, within in rows:
