@@ -8,6 +8,7 @@ conditional UPDATE that acts only when it changed exactly one row.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -51,8 +52,6 @@ def _stopped_clock_fields() -> dict:
 
 
 def question_url(question: Question) -> str:
-    from django.conf import settings
-
     return settings.SITE_URL + reverse("consultations:question_detail", args=[question.pk])
 
 
@@ -154,12 +153,35 @@ def release_claim(question_id: int, doctor: DoctorProfile) -> bool:
     return Question.objects.filter(pk=question_id, claimed_by=doctor).update(claimed_by=None, claimed_at=None) == 1
 
 
+@transaction.atomic
 def reassign_question(question_id: int, doctor: DoctorProfile, now: datetime | None = None) -> bool:
-    """Staff: hand an open question to another doctor, whoever holds it now."""
+    """Staff: hand an open question to another doctor, whoever holds it now.
+
+    The doctor is told by e-mail (no patient name in it), so a reassigned late
+    question does not wait for them to open their queue.
+    """
     now = now or timezone.now()
-    return (
-        Question.objects.filter(pk=question_id, status__in=OPEN_STATUSES).update(claimed_by=doctor, claimed_at=now) == 1
+    changed = Question.objects.filter(pk=question_id, status__in=OPEN_STATUSES).update(
+        claimed_by=doctor, claimed_at=now
     )
+    if changed != 1:
+        return False
+    question = Question.objects.select_related("specialty", "patient").get(pk=question_id)
+    queue_notification(
+        recipient=doctor.user,
+        to_email=doctor.user.email,
+        kind="question_assigned",
+        context={
+            "question": question,
+            "doctor": doctor,
+            "patient_label": question.patient_label,
+            "time_zone": doctor.user.time_zone,
+            "url": settings.SITE_URL + reverse("doctor_admin:consultations_question_change", args=[question.pk]),
+        },
+        dedupe_key=f"question_assigned:{question.pk}:{doctor.pk}:{now.isoformat()}",
+        question=question,
+    )
+    return True
 
 
 # --- The thread -------------------------------------------------------------------
