@@ -194,6 +194,12 @@ class QuestionAdmin(admin.ModelAdmin):
         # Questions come from patients, with their guarantee: never typed in here.
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # A medical record and its access log (who opened it) are kept: deleting
+        # a question would cascade to both. Erasure requests go through a
+        # deliberate process, not a button.
+        return False
+
     def has_reassign_permission(self, request):
         return may_reassign(request.user)
 

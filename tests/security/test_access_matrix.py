@@ -410,6 +410,7 @@ def object_of(world, attr):
 
 # Records and audit trails staff may read in /admin/ but never delete.
 STAFF_MAY_NOT_DELETE = {
+    "consultations.question",
     "consultations.reply",
     "consultations.attachment",
     "consultations.accesslog",
