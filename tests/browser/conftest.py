@@ -36,18 +36,25 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def browser_page(chromium, live_server):
+def open_page(chromium, base_url: str, width: int = 1280):
+    """A page in a fresh browser context that collects console and page errors
+    in `page.console_errors`; close it with `page.context.close()`."""
     context = chromium.new_context(
-        base_url=live_server.url, timezone_id=BROWSER_TIME_ZONE, locale="en-GB", viewport={"width": 1280, "height": 900}
+        base_url=base_url, timezone_id=BROWSER_TIME_ZONE, locale="en-GB", viewport={"width": width, "height": 900}
     )
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.console_errors = []
     page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
     page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+    return page
+
+
+@pytest.fixture
+def browser_page(chromium, live_server):
+    page = open_page(chromium, live_server.url)
     yield page
-    context.close()
+    page.context.close()
 
 
 def _log_in(page, email: str, password: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 
 from consultations.models import Notification, NotificationStatus, Question, QuestionStatus
-from tests.browser.conftest import BROWSER_TIME_ZONE
+from tests.browser.conftest import open_page
 from tests.factories import PASSWORD, DoctorFactory, QuestionFactory, SpecialtyFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -18,16 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def doctor_page(chromium, live_server):
     """A second browser context: the doctor works at the same time as the patient."""
-    context = chromium.new_context(
-        base_url=live_server.url, timezone_id=BROWSER_TIME_ZONE, locale="en-GB", viewport={"width": 1400, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
-    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+    page = open_page(chromium, live_server.url, width=1400)
     yield page
-    context.close()
+    page.context.close()
 
 
 def queue_rows(page):
