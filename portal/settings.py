@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_float, env_int, env_list, env_str
+from portal.production import DEVELOPMENT_SECRET_KEY, refuse_unsafe_production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -20,11 +21,8 @@ DEBUG = env_bool("DEBUG", False)
 # PRODUCTION turns on the secure-by-default switches (HTTPS cookies, HSTS, 2FA).
 PRODUCTION = env_bool("PRODUCTION", False)
 
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    SECRET_KEY = "insecure-local-development-key-change-me-0123456789-abcdefghij"  # noqa: S105
+# Refused when PRODUCTION=true, as are the other unsafe values (end of this file).
+SECRET_KEY = env_str("SECRET_KEY") or (DEVELOPMENT_SECRET_KEY if not PRODUCTION else "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -314,6 +312,8 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+    # Load-balancer probes reach /healthz over plain HTTP on the private network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -339,3 +339,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+if PRODUCTION:
+    # Stops manage.py, gunicorn, Celery worker and beat alike (portal/production.py).
+    refuse_unsafe_production(
+        secret_key=SECRET_KEY,
+        debug=DEBUG,
+        allowed_hosts=ALLOWED_HOSTS,
+        email_backend=EMAIL_BACKEND,
+        password_hashers=globals().get("PASSWORD_HASHERS"),
+    )

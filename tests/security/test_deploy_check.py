@@ -18,13 +18,17 @@ def production_env(tmp_path) -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         # Nothing from the developer's shell may soften or harden what production means.
-        if not name.startswith(("DEBUG", "SECURE_", "SESSION_", "REQUIRE_2FA", "AXES_", "RATELIMIT_", "DJANGO_"))
+        if not name.startswith(
+            ("DEBUG", "SECURE_", "SESSION_", "REQUIRE_2FA", "AXES_", "RATELIMIT_", "DJANGO_", "EMAIL_", "FAST_PASSWORD")
+        )
     }
     env.update(
         {
             "PRODUCTION": "true",
             "SECRET_KEY": secrets.token_urlsafe(64),
             "ALLOWED_HOSTS": "portal.example.com",
+            # A backend that delivers: the console default is refused in production.
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "VAR_DIR": str(tmp_path / "var"),
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "PYTHONPATH": str(BASE_DIR),
