@@ -368,7 +368,7 @@ def now_as_prometheus(figures: NowFigures) -> str:
         "# HELP portal_sla_oldest_waiting_seconds How long the longest-waiting question has waited.",
         "# TYPE portal_sla_oldest_waiting_seconds gauge",
         f"portal_sla_oldest_waiting_seconds {figures.oldest.waiting_seconds if figures.oldest else 0}",
-        "# HELP portal_sla_sweep_age_seconds Seconds since the last SLA sweep finished (-1: never).",
+        "# HELP portal_sla_sweep_age_seconds Seconds since an SLA sweep last finished or made progress (-1: never).",
         "# TYPE portal_sla_sweep_age_seconds gauge",
         f"portal_sla_sweep_age_seconds {-1 if figures.sweep.age_seconds is None else figures.sweep.age_seconds}",
         "# HELP portal_sla_sweep_stale 1 when the last sweep is older than three sweep intervals.",

@@ -350,6 +350,9 @@ class SweepRun(models.Model):
 
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The running sweep's sign of life, written at its start and after every batch:
+    # a long catch-up keeps /healthz green while it works; a crashed one goes stale.
+    progress_at = models.DateTimeField(null=True, blank=True)
     warned = models.PositiveIntegerField(default=0)
     breached = models.PositiveIntegerField(default=0)
     lead_escalated = models.PositiveIntegerField(default=0)

@@ -150,13 +150,26 @@ def run_sweep(
     now = now or timezone.now()
     batch_size = batch_size or settings.SLA_SWEEP_BATCH_SIZE
     started = time.monotonic()
-    run = SweepRun.objects.create(started_at=now, host=socket.gethostname()[:200])
+    run = SweepRun.objects.create(started_at=now, progress_at=now, host=socket.gethostname()[:200])
     result = SweepResult(run_id=run.pk)
     audience = Audience()
+
+    def heartbeat():
+        # A long catch-up is alive, not stale: /healthz reads this between batches.
+        SweepRun.objects.filter(pk=run.pk).update(
+            progress_at=now + timedelta(seconds=time.monotonic() - started),
+            warned=result.warned,
+            breached=result.breached,
+            lead_escalated=result.lead_escalated,
+            errors=result.errors,
+        )
+
     for transition in TRANSITIONS:
-        _sweep_transition(transition, now, run, audience, result, batch_size, max_batches)
+        _sweep_transition(transition, now, run, audience, result, batch_size, max_batches, heartbeat)
+    finished_at = now + timedelta(seconds=time.monotonic() - started)
     SweepRun.objects.filter(pk=run.pk).update(
-        finished_at=now + timedelta(seconds=time.monotonic() - started),
+        finished_at=finished_at,
+        progress_at=finished_at,
         warned=result.warned,
         breached=result.breached,
         lead_escalated=result.lead_escalated,
@@ -187,13 +200,15 @@ def candidates(transition: Transition, now: datetime, limit: int) -> list[int]:
     return list(candidate_queryset(transition, now)[:limit])
 
 
-def _sweep_transition(transition, now, run, audience, result, batch_size, max_batches) -> None:
+def _sweep_transition(transition, now, run, audience, result, batch_size, max_batches, heartbeat=None) -> None:
     for _ in range(max_batches):
         ids = candidates(transition, now, batch_size)
         result.batches += 1
         if not ids:
             return
         taken = _sweep_batch(transition, ids, now, run, audience, result)
+        if heartbeat is not None:
+            heartbeat()
         if len(ids) < batch_size:
             return
         if not taken:

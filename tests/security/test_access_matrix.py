@@ -32,6 +32,7 @@ from tests.security.matrix_support import (
     OK,
     SITE_LOGIN,
     USERS,
+    Outcome,
     Row,
     admin_index_redirect,
     build_world,
@@ -202,6 +203,18 @@ DASHBOARD_ROWS = [
         data=lambda w: {"doctor": str(w.doctor.pk), "period": "7d"},
         probe=question_state("queue_question"),
     ),
+]
+
+# --- Operational endpoints ------------------------------------------------------------------------
+
+# Up (200) or not (503), whichever the world's broker and sweep say: what matters is who gets in.
+PROBE = Outcome("200 or 503", (200, 503))
+
+OPERATIONS_ROWS = [
+    # The load balancer's probe: public, one word, nothing else.
+    Row("healthz", lambda w: "/healthz", expect(PROBE)),
+    # Its detail: the SLA dashboard's rule (or the monitoring token, tried in tests/portal/test_healthz.py).
+    Row("healthz_details", lambda w: "/healthz/details", expect(FORBIDDEN, anonymous=SITE_LOGIN, staff=PROBE)),
 ]
 
 # --- The doctors' workbench (/doctor/): the queue, the question page and its buttons ---------------
@@ -678,6 +691,7 @@ ROWS = [
     *PUBLIC_ROWS,
     *ACCOUNT_ROWS,
     *DASHBOARD_ROWS,
+    *OPERATIONS_ROWS,
     *WORKBENCH_ROWS,
     *STAFF_ADMIN_ROWS,
     *staff_admin_page_rows(),
