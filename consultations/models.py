@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -19,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from consultations.storage import PrivateStorage, private_storage  # noqa: F401 - migration 0001 names PrivateStorage here
 from portal.models import Sex
 
 
@@ -221,31 +221,6 @@ class Reply(models.Model):
     @property
     def is_from_doctor(self) -> bool:
         return self.kind in (ReplyKind.ANSWER, ReplyKind.INFO_REQUEST)
-
-
-class PrivateStorage(FileSystemStorage):
-    """Attachments: under PRIVATE_MEDIA_ROOT, outside the public media folder,
-    and never given a URL: only the access-checked view serves them."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("base_url", None)
-        super().__init__(**kwargs)
-
-    @cached_property
-    def base_location(self):
-        return self._value_or_setting(self._location, settings.PRIVATE_MEDIA_ROOT)
-
-    def _clear_cached_properties(self, setting, **kwargs):
-        super()._clear_cached_properties(setting, **kwargs)
-        if setting == "PRIVATE_MEDIA_ROOT":
-            self.__dict__.pop("base_location", None)
-            self.__dict__.pop("location", None)
-
-    def url(self, name):
-        raise NotImplementedError("Attachments are served only by the access-checked view.")
-
-
-private_storage = PrivateStorage()
 
 
 def attachment_path(instance, filename):

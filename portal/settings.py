@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_float, env_int, env_list, env_str
+from portal.private_media import private_storage_settings
 from portal.production import DEVELOPMENT_SECRET_KEY, refuse_unsafe_production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -172,10 +173,12 @@ STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Patients' attachments live outside MEDIA_ROOT and are only served by an
-# access-checked view.
+# access-checked view: STORAGES["private"], a folder (PRIVATE_MEDIA_ROOT, files
+# 0600, folders 0700) or an S3-compatible bucket (portal/private_media.py).
 PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(VAR_DIR / "private")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "private": private_storage_settings(),
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
