@@ -141,3 +141,20 @@ def test_healthz_answers_a_probe_over_plain_http_while_pages_redirect_to_https(t
     healthz, articles = result.stdout.split()[-2:]
     assert healthz in {"200", "503"}
     assert articles == "301"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "celery", "-A", "portal", "worker", "--pool=solo", "-n", "refused@%h"],
+        ["-m", "celery", "-A", "portal", "beat"],
+        ["-m", "gunicorn", "portal.wsgi", "--bind", "127.0.0.1:0", "--workers", "1"],
+    ],
+    ids=["celery-worker", "celery-beat", "gunicorn"],
+)
+def test_workers_beat_and_gunicorn_refuse_too(tmp_path, command):
+    """The refusal is at settings import, so every process stops, not only manage.py."""
+    result = run(command, env_with(tmp_path, {"SECRET_KEY": ENV_EXAMPLE_SECRET_KEY}))
+
+    assert result.returncode != 0
+    assert "- SECRET_KEY is the example value" in result.stdout + result.stderr
