@@ -254,7 +254,7 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Security -------------------------------------------------------------------
-# A monitoring system reads /staff/sla/now.json and /staff/sla/metrics with
+# A monitoring system reads /staff/sla/now.json, /staff/sla/metrics and /healthz/details with
 # "Authorization: Bearer <token>". Empty: only signed-in staff with the permission.
 STAFF_METRICS_TOKEN = env_str("STAFF_METRICS_TOKEN", "")
 SESSION_COOKIE_HTTPONLY = True
