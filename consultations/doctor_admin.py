@@ -29,7 +29,7 @@ from django.utils.safestring import mark_safe
 
 from consultations import services, sla
 from consultations.access import (
-    is_staff_member,
+    may_read_medical_records,
     may_reassign,
     may_use_workbench,
     question_for,
@@ -231,7 +231,10 @@ class SpecialtyFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         doctor = verified_doctor(request.user)
-        specialties = Specialty.objects.all() if is_staff_member(request.user) or doctor is None else doctor.specialties
+        if may_read_medical_records(request.user) or doctor is None:
+            specialties = Specialty.objects.all()
+        else:
+            specialties = doctor.specialties
         return [(str(pk), name) for pk, name in specialties.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
