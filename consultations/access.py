@@ -1,10 +1,14 @@
 """Who may see which question: one helper per object type, used by every view.
 
 Patients see their own questions; verified doctors see questions of their
-specialties and those claimed by or answered by them; staff see everything.
+specialties and those claimed by or answered by them; staff see patients'
+records only with the explicit `view_medical_record` permission (the "Clinical
+staff" group; superusers hold every permission): staff status alone opens
+nothing clinical, so editors and support logins read no patient text.
 Anything else is a 404, so ids reveal nothing.
 """
 
+from django.contrib.auth.models import Group, Permission
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -25,6 +29,30 @@ def is_staff_member(user) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff
 
 
+MEDICAL_RECORD_PERMISSION = "consultations.view_medical_record"
+CLINICAL_STAFF_GROUP = "Clinical staff"
+# What the clinical staff group holds: the medical-record permission, and the staff
+# admin's view permissions on the records it opens.
+CLINICAL_PERMISSIONS = ("view_medical_record", "view_question", "view_reply", "view_attachment")
+
+
+def clinical_staff_group() -> Group:
+    """The "Clinical staff" group with its permissions (created by migration 0004; again
+    here for seed_demo and for a database emptied since)."""
+    group, _ = Group.objects.get_or_create(name=CLINICAL_STAFF_GROUP)
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="consultations", codename__in=CLINICAL_PERMISSIONS)
+    )
+    return group
+
+
+def may_read_medical_records(user) -> bool:
+    """Staff who may read any patient's question, replies and files: the one rule
+    behind the workbench, the attachment download, the staff admin's records and
+    the dashboard's lists."""
+    return is_staff_member(user) and user.has_perm(MEDICAL_RECORD_PERMISSION)
+
+
 def questions_for_doctor(doctor: DoctorProfile) -> QuerySet[Question]:
     return Question.objects.filter(
         Q(specialty__in=doctor.specialties.all()) | Q(claimed_by=doctor) | Q(answered_by=doctor)
@@ -32,7 +60,7 @@ def questions_for_doctor(doctor: DoctorProfile) -> QuerySet[Question]:
 
 
 def questions_visible_to(user) -> QuerySet[Question]:
-    if is_staff_member(user):
+    if may_read_medical_records(user):
         return Question.objects.all()
     doctor = verified_doctor(user)
     if doctor is not None:
@@ -61,9 +89,15 @@ def attachment_for(user, pk) -> Attachment:
 
 
 def may_use_workbench(user) -> bool:
-    """The doctors' admin admits verified doctors, and staff who oversee and reassign; never patients."""
-    return verified_doctor(user) is not None or is_staff_member(user)
+    """The doctors' admin admits verified doctors, and clinical staff who oversee and
+    reassign; never patients, nor staff without the medical-record permission."""
+    return verified_doctor(user) is not None or may_read_medical_records(user)
 
 
 def may_reassign(user) -> bool:
     return is_staff_member(user) and user.has_perm("consultations.reassign_question")
+
+
+def may_change_specialty(user) -> bool:
+    """Moving a question to another specialty: clinical staff allowed to change questions."""
+    return may_read_medical_records(user) and user.has_perm("consultations.change_question")

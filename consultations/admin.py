@@ -1,12 +1,15 @@
 """The staff admin (/admin/) for consultations: specialties, doctors, questions
-(with reassigning), and the read-only records: replies, attachment metadata and
-the access log of who opened which question.
+(with reassigning and moving to another specialty), and the read-only records:
+replies, attachment metadata and the access log of who opened which question.
 
-Staff see everything, patients' names included; the doctors' workbench lives
-in doctor_admin.py and shows none of it. The guarantee's records (escalations,
+Patients' records (questions, replies, attachments) open only for staff with the
+medical-record permission (consultations.access), on top of the model's own
+permission; what a patient wrote is shown read-only to everyone. The doctors'
+workbench lives in doctor_admin.py. The guarantee's records (escalations,
 outbox, sweeps) are registered by consultations.admin_sla.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -20,7 +23,7 @@ from consultations import (
     admin_sla,  # noqa: F401 - registers escalations, the outbox and sweep runs
     services,
 )
-from consultations.access import may_reassign
+from consultations.access import may_change_specialty, may_read_medical_records, may_reassign
 from consultations.doctor_admin import ReassignForm, sla_badge
 from consultations.models import AccessLog, Attachment, DoctorProfile, Question, Reply, Specialty
 
@@ -29,6 +32,16 @@ def attachment_link(attachment: Attachment):
     """A link through the access-checked download view (attachments have no public URL)."""
     url = reverse("consultations:attachment", args=[attachment.pk])
     return format_html('<a href="{}">{}</a>', url, attachment.neutral_name)
+
+
+class MedicalRecordMixin:
+    """Patients' records: the model's permission is not enough, the medical-record one is needed too."""
+
+    def has_module_permission(self, request):
+        return may_read_medical_records(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return may_read_medical_records(request.user) and super().has_view_permission(request, obj)
 
 
 class ReadOnlyMixin:
@@ -104,39 +117,21 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
         return attachment_link(obj)
 
 
-# Staff may correct routing or redact text a patient should not have written;
-# everything the clock and the workflow own changes only through services.
-QUESTION_WORKFLOW_FIELDS = (
-    "patient",
-    "status",
-    "is_urgent",
-    "red_flags",
-    "submitted_at",
-    "due_at",
-    "first_answered_at",
-    "answered_by",
-    "claimed_by",
-    "claimed_at",
-    "clock_started_at",
-    "clock_warn_at",
-    "clock_due_at",
-    "clock_paused_at",
-    "is_follow_up",
-    "warned_at",
-    "breached_at",
-    "lead_escalated_at",
-    "sweep_error",
-    "sweep_retry_at",
-    "rating",
-    "rating_comment",
-    "rated_at",
-    "closed_at",
-    "updated_at",
-)
+class SpecialtyForm(forms.Form):
+    specialty = forms.ModelChoiceField(
+        queryset=Specialty.objects.all(),
+        label="Move this question to",
+        empty_label="Choose a specialty",
+        error_messages={"required": "Choose the specialty the question belongs to."},
+    )
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(MedicalRecordMixin, admin.ModelAdmin):
+    """Read-only: what the patient wrote is never edited by staff, and the workflow
+    changes only through services. Routing has its own logged actions: reassign
+    (a doctor of the specialty) and move to another specialty."""
+
     list_display = (
         "title",
         "specialty",
@@ -154,8 +149,8 @@ class QuestionAdmin(admin.ModelAdmin):
     list_select_related = ("specialty", "claimed_by", "answered_by")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    raw_id_fields = ("patient",)
-    readonly_fields = QUESTION_WORKFLOW_FIELDS
+    # The patient's own page is theirs alone: no "view on site" from here.
+    view_on_site = False
     fieldsets = (
         (
             "The question",
@@ -194,6 +189,11 @@ class QuestionAdmin(admin.ModelAdmin):
         # Questions come from patients, with their guarantee: never typed in here.
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Every field is shown read-only and there is no Save button: the patient's
+        # words are theirs, and the workflow belongs to services.
+        return False
+
     def has_delete_permission(self, request, obj=None):
         # A medical record and its access log (who opened it) are kept: deleting
         # a question would cascade to both. Erasure requests go through a
@@ -217,6 +217,11 @@ class QuestionAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.reassign_view),
                 name="consultations_question_reassign",
             ),
+            path(
+                "<path:object_id>/specialty/",
+                self.admin_site.admin_view(self.specialty_view),
+                name="consultations_question_specialty",
+            ),
             *super().get_urls(),
         ]
 
@@ -228,8 +233,10 @@ class QuestionAdmin(admin.ModelAdmin):
         context = {
             "access_log_url": reverse("admin:consultations_accesslog_changelist") + f"?question={object_id}",
             "reassign_url": reverse("admin:consultations_question_reassign", args=[object_id]),
+            "specialty_url": reverse("admin:consultations_question_specialty", args=[object_id]),
             "workbench_url": reverse("doctor_admin:consultations_question_change", args=[object_id]),
             "may_reassign": may_reassign(request.user),
+            "may_change_specialty": may_change_specialty(request.user),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
@@ -241,6 +248,7 @@ class QuestionAdmin(admin.ModelAdmin):
             "title": "Reassign questions" if single is None else f"Reassign “{single.title}”",
             "questions": questions,
             "form": form,
+            "no_eligible_doctor": not form.fields["doctor"].queryset.exists(),
             "single": single,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
@@ -248,18 +256,28 @@ class QuestionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/consultations/question/reassign.html", context)
 
     def _apply_reassign(self, request, pks, doctor) -> None:
-        moved = sum(services.reassign_question(pk, doctor) for pk in pks)
-        skipped = len(pks) - moved
+        moved, closed, refused = 0, 0, []
+        for pk in pks:
+            try:
+                if services.reassign_question(pk, doctor):
+                    moved += 1
+                else:
+                    closed += 1
+            except services.AssignmentRefused as refusal:
+                refused.append(f"Question #{pk}: {refusal}")
         if moved:
             self.message_user(request, f"{moved} question(s) now belong to {doctor.display_name}.", messages.SUCCESS)
-        if skipped:
+        if closed:
             self.message_user(
-                request, f"{skipped} question(s) were not open any more and were left as they are.", messages.WARNING
+                request, f"{closed} question(s) were not open any more and were left as they are.", messages.WARNING
             )
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
 
     @admin.action(description="Reassign the selected questions to a doctor…", permissions=["reassign"])
     def reassign_selected(self, request, queryset):
-        form = ReassignForm(request.POST if "apply" in request.POST else None)
+        specialty_ids = set(queryset.values_list("specialty_id", flat=True))
+        form = ReassignForm(request.POST if "apply" in request.POST else None, specialty_ids=specialty_ids)
         if form.is_valid():
             self._apply_reassign(request, list(queryset.values_list("pk", flat=True)), form.cleaned_data["doctor"])
             return None
@@ -271,15 +289,40 @@ class QuestionAdmin(admin.ModelAdmin):
         question = self.get_object(request, object_id)
         if question is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        form = ReassignForm(request.POST or None)
+        form = ReassignForm(request.POST or None, specialty_ids=[question.specialty_id])
         if request.method == "POST" and form.is_valid():
             self._apply_reassign(request, [question.pk], form.cleaned_data["doctor"])
             return HttpResponseRedirect(reverse("admin:consultations_question_change", args=[question.pk]))
         return self._reassign_page(request, [question], form, single=question)
 
+    def specialty_view(self, request, object_id):
+        """Move a waiting question to another specialty: an explicit, logged action
+        (the patient's words stay as they wrote them)."""
+        if not may_change_specialty(request.user):
+            raise PermissionDenied
+        question = self.get_object(request, object_id)
+        if question is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        form = SpecialtyForm(request.POST or None, initial={"specialty": question.specialty_id})
+        if request.method == "POST" and form.is_valid():
+            result = services.change_specialty(question.pk, form.cleaned_data["specialty"], by=request.user)
+            if result.ok:
+                self.message_user(request, result.message, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:consultations_question_change", args=[question.pk]))
+            form.add_error("specialty", result.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Move question #{question.pk} to another specialty",
+            "question": question,
+            "form": form,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/consultations/question/specialty.html", context)
+
 
 @admin.register(Reply)
-class ReplyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReplyAdmin(MedicalRecordMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("question", "kind", "written_by", "created_at")
     list_filter = ("kind",)
     search_fields = ("=question__id",)
@@ -295,7 +338,7 @@ class ReplyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AttachmentAdmin(MedicalRecordMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Metadata only: the file itself opens through the access-checked view."""
 
     list_display = ("neutral_name", "question", "content_type", "size", "uploaded_at")

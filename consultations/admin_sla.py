@@ -1,7 +1,8 @@
 """Read-only staff admin for the guarantee engine's records: escalations, the
 notification outbox (with "resend now") and the sweep heartbeat.
 
-These are history: nobody edits or deletes them from the admin. Registered on
+These are history: nobody edits or deletes them from the admin. An e-mail's
+subject and body show only to staff who may read medical records. Registered on
 the staff site (`django.contrib.admin.site`) when this module is imported.
 """
 
@@ -9,6 +10,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from consultations import notifications
+from consultations.access import may_read_medical_records
 from consultations.models import Escalation, Notification, SweepRun
 
 
@@ -46,6 +48,14 @@ class NotificationAdmin(ReadOnlyAdmin):
     raw_id_fields = ("recipient", "question")
     list_select_related = ("question",)
     actions = ["resend_now"]
+    # What an e-mail says may quote the patient's question: medical-record permission only.
+    CLINICAL_FIELDS = ("subject", "body")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if may_read_medical_records(request.user):
+            return fields
+        return [name for name in fields if name not in self.CLINICAL_FIELDS]
 
     @admin.action(description="Resend now (unsent ones only)", permissions=["view"])
     def resend_now(self, request, queryset):

@@ -29,6 +29,7 @@ from django.utils.text import slugify
 
 from articles.demo import seed_articles
 from consultations import sla
+from consultations.access import MEDICAL_RECORD_PERMISSION, clinical_staff_group
 from consultations.models import (
     DoctorProfile,
     Escalation,
@@ -970,15 +971,21 @@ def seed_doctors(result: SeedResult, specialties: dict[str, Specialty]) -> dict[
 
 
 def seed_staff(result: SeedResult):
-    """The operations team's login: a superuser, and in the SLA staff group so
-    that group's permissions (and its breach e-mails) are shown working."""
+    """The operations team's login: a superuser, in the SLA staff group so that
+    group's permissions (and its breach e-mails) are shown working, and in the
+    clinical staff group: reading patients' records is granted explicitly, never
+    by staff status (the SLA group does not carry it)."""
     staff = _user(result, STAFF_EMAIL, full_name=STAFF_NAME, is_staff=True, is_superuser=True)
     group, created = Group.objects.get_or_create(name=settings.SLA_STAFF_GROUP)
     if created:
         result.count("groups")
-    missing = Permission.objects.filter(content_type__app_label__in=("consultations", "articles")).exclude(group=group)
+    missing = (
+        Permission.objects.filter(content_type__app_label__in=("consultations", "articles"))
+        .exclude(group=group)
+        .exclude(codename=MEDICAL_RECORD_PERMISSION.partition(".")[2])
+    )
     group.permissions.add(*missing)
-    staff.groups.add(group)
+    staff.groups.add(group, clinical_staff_group())
     return staff
 
 

@@ -1,10 +1,11 @@
 """The doctors' workbench: a separate admin site at /doctor/ where verified
 doctors take questions from a queue, answer them and pick up follow-ups.
 
-Doctors are not staff: the site admits verified doctors (and staff, who
-oversee and reassign). Every page resolves its question through
-consultations.access, and the patient is only ever "Patient #CODE" with age
-and sex: no name, no e-mail, no original file names.
+Doctors are not staff: the site admits verified doctors, and clinical staff who
+oversee and reassign (staff status alone does not open it). Every page resolves
+its question through consultations.access, and the patient is only ever
+"Patient #CODE" with age and sex: no name, no e-mail, no original file names.
+Only the queue's own filters are accepted in the URL.
 """
 
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from django.utils.safestring import mark_safe
 
 from consultations import services, sla
 from consultations.access import (
-    is_staff_member,
+    may_read_medical_records,
     may_reassign,
     may_use_workbench,
     question_for,
@@ -36,6 +37,7 @@ from consultations.access import (
     verified_doctor,
 )
 from consultations.models import DoctorProfile, Escalation, Question, QuestionStatus, ReplyKind, Specialty
+from portal.admin_sites import ScopedViewOnSiteMixin
 
 QUEUE_STATE_LABELS = {
     sla.ON_TRACK: "On track",
@@ -83,17 +85,24 @@ class WorkbenchLoginForm(AuthenticationForm):
         "not_doctor": (
             "This sign-in is for the clinic's doctors. To see your own questions, sign in on the patient pages."
         ),
+        "not_clinical": (
+            "Your staff account may not read patients' questions. "
+            "Ask the clinic's administrator for clinical access if your work needs it."
+        ),
     }
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
         if may_use_workbench(user):
             return
-        code = "not_verified" if hasattr(user, "doctor_profile") else "not_doctor"
+        if hasattr(user, "doctor_profile"):
+            code = "not_verified"
+        else:
+            code = "not_clinical" if user.is_staff else "not_doctor"
         raise ValidationError(self.error_messages[code], code=code)
 
 
-class DoctorAdminSite(AdminSite):
+class DoctorAdminSite(ScopedViewOnSiteMixin, AdminSite):
     site_header = "Ask a Doctor: doctors' workbench"
     site_title = "Doctors' workbench"
     index_title = "Your queue"
@@ -222,7 +231,10 @@ class SpecialtyFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         doctor = verified_doctor(request.user)
-        specialties = Specialty.objects.all() if is_staff_member(request.user) or doctor is None else doctor.specialties
+        if may_read_medical_records(request.user) or doctor is None:
+            specialties = Specialty.objects.all()
+        else:
+            specialties = doctor.specialties
         return [(str(pk), name) for pk, name in specialties.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
@@ -258,19 +270,26 @@ class DoctorChoiceField(forms.ModelChoiceField):
 
 
 class ReassignForm(forms.Form):
-    """Staff hand an open question to a verified doctor, whoever holds it now."""
+    """Staff hand open questions to a verified doctor of their specialty, whoever holds them now.
+
+    Only doctors of every selected question's specialty are offered; the service
+    checks again (consultations.services.reassign_question).
+    """
 
     doctor = DoctorChoiceField(
         queryset=DoctorProfile.objects.none(),
         label="Hand this question to",
         empty_label="Choose a doctor",
-        error_messages={"required": "Choose the doctor who should answer."},
+        error_messages={
+            "required": "Choose the doctor who should answer.",
+            "invalid_choice": "Choose a verified doctor of the question's specialty.",
+        },
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, specialty_ids=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["doctor"].queryset = (
-            DoctorProfile.objects.verified().prefetch_related("specialties").order_by("display_name")
+            services.eligible_doctors(specialty_ids).prefetch_related("specialties").order_by("display_name")
         )
 
 
@@ -307,6 +326,8 @@ class QuestionQueueAdmin(admin.ModelAdmin):
     # Urgent first, then the clock that runs out first; pk keeps pages stable.
     ordering = (F("is_urgent").desc(), F("clock_due_at").asc(nulls_last=True), "pk")
     actions = ["claim_selected", "release_selected"]
+    # The patient's own page is theirs alone: no "view on site" from the workbench.
+    view_on_site = False
     change_list_template = "doctor_admin/queue.html"
     question_template = "doctor_admin/question.html"
     object_history_template = "doctor_admin/timeline.html"
@@ -326,6 +347,12 @@ class QuestionQueueAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def lookup_allowed(self, lookup, value, request):
+        """Only the queue's own filters. Django would also allow any of the model's fields,
+        so a doctor could filter on what they never see: patients' rating comments letter
+        by letter, or questions grouped by the patient's internal id. Anything else is 400."""
+        return lookup in {list_filter.parameter_name for list_filter in self.list_filter}
 
     def get_queryset(self, request):
         doctor = verified_doctor(request.user)
@@ -451,13 +478,20 @@ class QuestionQueueAdmin(admin.ModelAdmin):
         question = question_for(request.user, object_id)
         if not may_reassign(request.user):
             raise PermissionDenied("Only staff can reassign questions.")
-        form = ReassignForm(request.POST)
+        form = ReassignForm(request.POST, specialty_ids=[question.specialty_id])
         if not form.is_valid():
             messages.error(request, " ".join(form.errors.get("doctor", ["Choose a doctor."])))
-        elif services.reassign_question(question.pk, form.cleaned_data["doctor"]):
-            messages.success(request, f"“{question.title}” now belongs to {form.cleaned_data['doctor'].display_name}.")
+            return HttpResponseRedirect(self._url("change", question.pk))
+        doctor = form.cleaned_data["doctor"]
+        try:
+            moved = services.reassign_question(question.pk, doctor)
+        except services.AssignmentRefused as refusal:
+            messages.error(request, str(refusal))
         else:
-            messages.error(request, "Only open questions can be reassigned.")
+            if moved:
+                messages.success(request, f"“{question.title}” now belongs to {doctor.display_name}.")
+            else:
+                messages.error(request, "Only open questions can be reassigned.")
         return HttpResponseRedirect(self._url("change", question.pk))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -510,7 +544,9 @@ class QuestionQueueAdmin(admin.ModelAdmin):
             # A refused reply keeps its box, so the doctor's text is never lost.
             "can_reply": doctor is not None and (is_open and (holder is None or mine) or bool(form.errors)),
             "form": form,
-            "reassign_form": ReassignForm() if may_reassign(request.user) and is_open else None,
+            "reassign_form": (
+                ReassignForm(specialty_ids=[question.specialty_id]) if may_reassign(request.user) and is_open else None
+            ),
             "queue_url": self._url("changelist"),
             "claim_url": self._url("claim", question.pk),
             "release_url": self._url("release", question.pk),

@@ -143,6 +143,9 @@ class Question(models.Model):
         permissions = [
             ("view_sla_dashboard", "Can view the SLA dashboard"),
             ("reassign_question", "Can reassign a question to another doctor"),
+            # Staff status grants nothing clinical: reading patients' questions, replies
+            # and files needs this (consultations.access.may_read_medical_records).
+            ("view_medical_record", "Can read patients' questions, replies and attachments"),
         ]
         indexes = [
             models.Index(fields=["patient", "-submitted_at"], name="question_patient_idx"),
@@ -180,7 +183,10 @@ class Question(models.Model):
         ]
 
     def __str__(self):
-        return self.title
+        # Never the title: this name shows wherever a question is referred to (the
+        # access log, escalations, the outbox, the admin's history), to staff who
+        # may not read patients' text.
+        return f"Question #{self.pk}"
 
     def get_absolute_url(self):
         return reverse("consultations:question_detail", args=[self.pk])

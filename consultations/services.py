@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from consultations import sla
+from consultations.access import questions_for_doctor
 from consultations.models import (
     AccessLog,
     Attachment,
@@ -130,13 +131,21 @@ class ClaimResult:
 
 
 def claim_question(question_id: int, doctor: DoctorProfile, now: datetime | None = None) -> ClaimResult:
-    """Take an unclaimed open question. Exactly one of several racing doctors wins."""
+    """Take an unclaimed open question. Exactly one of several racing doctors wins.
+
+    Only a question the doctor may see (their specialties', or one they hold or
+    answered): the same scope as the workbench's, checked in the UPDATE itself.
+    """
     now = now or timezone.now()
-    changed = Question.objects.filter(
-        Q(claimed_by__isnull=True) | Q(claimed_by=doctor),
-        pk=question_id,
-        status__in=OPEN_STATUSES,
-    ).update(claimed_by=doctor, claimed_at=now)
+    changed = (
+        questions_for_doctor(doctor)
+        .filter(
+            Q(claimed_by__isnull=True) | Q(claimed_by=doctor),
+            pk=question_id,
+            status__in=OPEN_STATUSES,
+        )
+        .update(claimed_by=doctor, claimed_at=now)
+    )
     if changed == 1:
         return ClaimResult(ok=True, holder=doctor)
     holder = (
@@ -153,19 +162,50 @@ def release_claim(question_id: int, doctor: DoctorProfile) -> bool:
     return Question.objects.filter(pk=question_id, claimed_by=doctor).update(claimed_by=None, claimed_at=None) == 1
 
 
+class AssignmentRefused(Exception):
+    """A question may only go to a verified, active doctor of its specialty (the
+    promise on the ask form). The message is written for the staff member who tried."""
+
+
+def assignment_refusal(question: Question, doctor: DoctorProfile) -> str:
+    """Why `doctor` may not be handed `question`, or "" when they may."""
+    if not doctor.is_verified or not doctor.user.is_active:
+        return f"{doctor.display_name} is not a verified, active doctor, so no question can be handed to them."
+    if not doctor.specialties.filter(pk=question.specialty_id).exists():
+        return (
+            f"{doctor.display_name} is not a doctor of {question.specialty.name}: a question only goes to "
+            "doctors of the specialty the patient chose."
+        )
+    return ""
+
+
+def eligible_doctors(specialty_ids) -> QuerySet[DoctorProfile]:
+    """Verified, active doctors of every one of these specialties (whom questions of them may go to)."""
+    doctors = DoctorProfile.objects.verified()
+    for specialty_id in set(specialty_ids):
+        doctors = doctors.filter(specialties=specialty_id)
+    return doctors
+
+
 @transaction.atomic
 def reassign_question(question_id: int, doctor: DoctorProfile, now: datetime | None = None) -> bool:
-    """Staff: hand an open question to another doctor, whoever holds it now.
+    """Staff: hand an open question to another doctor of its specialty, whoever holds it now.
 
+    Returns False when the question is not open any more. Raises AssignmentRefused
+    when the doctor is not a verified doctor of the question's specialty: checked
+    here, under the row's lock, so no view can hand a question outside its specialty.
     The doctor is told by e-mail (no patient name in it), so a reassigned late
     question does not wait for them to open their queue.
     """
     now = now or timezone.now()
-    changed = Question.objects.filter(pk=question_id, status__in=OPEN_STATUSES).update(
-        claimed_by=doctor, claimed_at=now
-    )
-    if changed != 1:
+    locked = Question.objects.select_for_update(of=("self",)).select_related("specialty")
+    question = locked.filter(pk=question_id).first()
+    if question is None or question.status not in OPEN_STATUSES:
         return False
+    refusal = assignment_refusal(question, doctor)
+    if refusal:
+        raise AssignmentRefused(refusal)
+    Question.objects.filter(pk=question_id).update(claimed_by=doctor, claimed_at=now)
     question = Question.objects.select_related("specialty", "patient").get(pk=question_id)
     queue_notification(
         recipient=doctor.user,
@@ -182,6 +222,46 @@ def reassign_question(question_id: int, doctor: DoctorProfile, now: datetime | N
         question=question,
     )
     return True
+
+
+@dataclass(frozen=True)
+class SpecialtyChange:
+    ok: bool
+    message: str
+    released: DoctorProfile | None = None
+
+
+@transaction.atomic
+def change_specialty(question_id: int, specialty, *, by, now: datetime | None = None) -> SpecialtyChange:
+    """Staff: move a waiting question to another specialty (a patient who chose the wrong one).
+
+    The patient's own words stay as they are; only the routing changes. A doctor
+    holding the question who is not of the new specialty loses the claim, so it
+    goes back to the new specialty's queue. The change is written to the admin's
+    log (LogEntry) under the staff member's name.
+    """
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    locked = Question.objects.select_for_update(of=("self",)).select_related("specialty", "claimed_by")
+    question = locked.filter(pk=question_id).first()
+    if question is None or question.status not in OPEN_STATUSES:
+        return SpecialtyChange(False, "Only a question still waiting for a doctor can move to another specialty.")
+    if question.specialty_id == specialty.pk:
+        return SpecialtyChange(False, f"The question is already in {specialty.name}.")
+    old_name, holder = question.specialty.name, question.claimed_by
+    fields = {"specialty": specialty}
+    released = None
+    if holder is not None and not holder.specialties.filter(pk=specialty.pk).exists():
+        fields.update(claimed_by=None, claimed_at=None)
+        released = holder
+    Question.objects.filter(pk=question.pk).update(**fields)
+    message = f"Specialty changed from {old_name} to {specialty.name}."
+    if released is not None:
+        message += f" {released.display_name} is not of {specialty.name}: their claim was released."
+    LogEntry.objects.log_actions(
+        user_id=by.pk, queryset=[question], action_flag=CHANGE, change_message=message, single_object=True
+    )
+    return SpecialtyChange(True, message, released)
 
 
 # --- The thread -------------------------------------------------------------------

@@ -21,8 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from consultations import dashboard, services
-from consultations.access import is_staff_member, may_reassign
-from consultations.models import DoctorProfile, Question
+from consultations.access import is_staff_member, may_read_medical_records, may_reassign
+from consultations.models import Question
 
 VIEW_PERMISSION = "consultations.view_sla_dashboard"
 
@@ -101,6 +101,9 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
         ],
         "escalations": dashboard.latest_escalations(),
         "can_reassign": may_reassign(request.user),
+        # Counts and question numbers for every dashboard user; patients' codes and the
+        # links to their records only with the medical-record permission.
+        "show_patients": may_read_medical_records(request.user),
         "live_sections": LIVE_SECTIONS,
         "refresh_seconds": REFRESH_SECONDS,
         # The refresh pauses once the user has been idle this long, so polling
@@ -170,16 +173,18 @@ def reassign(request, pk):
     doctor_id = request.POST.get("doctor", "")
     doctor = None
     if doctor_id.isdigit():
-        doctor = DoctorProfile.objects.verified().filter(specialties=question.specialty_id, pk=doctor_id).first()
-    if doctor is None:
-        error = {
-            "question_id": question.pk,
-            "selected": doctor_id,
-            "message": "Choose a verified doctor of this question's specialty.",
-        }
+        doctor = services.eligible_doctors([question.specialty_id]).filter(pk=doctor_id).first()
+    refusal = "" if doctor is not None else "Choose a verified doctor of this question's specialty."
+    if not refusal:
+        try:
+            moved = services.reassign_question(question.pk, doctor)
+        except services.AssignmentRefused as refused:  # the doctor changed since the lookup
+            refusal = str(refused)
+    if refusal:
+        error = {"question_id": question.pk, "selected": doctor_id, "message": refusal}
         context = dashboard_context(request, timezone.now(), period_key, reassign_error=error)
         return render(request, "consultations/staff/sla_dashboard.html", context, status=400)
-    if services.reassign_question(question.pk, doctor):
+    if moved:
         messages.success(request, f"Question #{question.pk} is now assigned to {doctor.display_name}.")
     else:
         messages.warning(request, f"Question #{question.pk} is no longer waiting for a doctor; nothing was changed.")

@@ -33,7 +33,7 @@ INSTALLED_APPS = [
     "portal",
     "consultations",
     "articles",
-    "django.contrib.admin",
+    "portal.admin_apps.PortalAdminConfig",  # django.contrib.admin, with the portal's staff site
     "django.contrib.auth",
     "axes",
     "django.contrib.contenttypes",
@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A NUL in the URL or a form reaches PostgreSQL as an error: 400 before any view.
+    "portal.request_guard.RejectNulCharactersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",

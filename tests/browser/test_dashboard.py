@@ -15,8 +15,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def sla_staff(transactional_db):
+    """A clinical lead: the dashboard, reassigning, and the medical-record permission (patients' codes)."""
     user = UserFactory(email="ops@example.com", full_name="Olga Operations", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_sla_dashboard", "reassign_question"]))
+    codenames = ["view_sla_dashboard", "reassign_question", "view_medical_record"]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return user
 
 

@@ -193,8 +193,9 @@ def clinic(specialty, other_specialty, doctor, other_doctor, patient):
     return {"late": late, "at_risk": at_risk}
 
 
-def test_dashboard_shows_now_period_lists_and_escalations(staff_client, clinic, specialty, patient):
-    response = staff_client.get(DASHBOARD)
+def test_dashboard_shows_now_period_lists_and_escalations(client, clinic, specialty, patient):
+    client.force_login(staff_member("view_sla_dashboard", "view_medical_record", email="lead@example.com"))
+    response = client.get(DASHBOARD)
     html = response.content.decode()
     report = response.context["report"]
     assert report.period.key == "24h"
@@ -212,6 +213,27 @@ def test_dashboard_shows_now_period_lists_and_escalations(staff_client, clinic, 
     # Patients appear only by their code: never by name or e-mail.
     assert patient.full_name not in html
     assert patient.email not in html
+
+
+def test_dashboard_lists_show_no_patient_to_staff_without_the_medical_record_permission(staff_client, clinic, patient):
+    """Issue 11 item 2: support staff see counts and question numbers, not who the patients are
+    nor links into their records."""
+    late = clinic["late"]
+    live = staff_client.get(DASHBOARD + "live/").json()["sections"]
+    for html in (staff_client.get(DASHBOARD).content.decode(), *live.values()):
+        assert patient.patient_label not in html
+        assert "/admin/consultations/question/" not in html
+        assert late.title not in html
+    assert f"Question #{late.pk}" in staff_client.get(DASHBOARD).content.decode()
+
+
+def test_exports_carry_no_patient_text(staff_client, clinic, patient):
+    """Issue 11 item 2: the CSV, now.json and the metrics hold counts, never what a patient wrote or who."""
+    late = clinic["late"]
+    secrets = (late.title, late.description, patient.patient_code, patient.email, patient.full_name)
+    for url in ("report.csv?period=30d", "now.json", "metrics"):
+        body = staff_client.get(DASHBOARD + url).content.decode()
+        assert body and not [secret for secret in secrets if secret in body], url
 
 
 def test_period_is_chosen_in_the_url(staff_client, clinic):

@@ -4,12 +4,17 @@ Every forbidden path is tried the way an attacker would: by editing the id in
 the URL or in the POST body.
 """
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from consultations.models import AccessLog, Attachment, QuestionStatus, Reply
-from tests.factories import PASSWORD, QuestionFactory
+from consultations.models import AccessLog, Attachment, Question, QuestionStatus, Reply
+from tests.factories import PASSWORD, QuestionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -192,3 +197,180 @@ def test_staff_without_a_doctor_profile_can_read_but_not_answer(client, staff, q
     assert response.status_code == 403
     assert client.post(workbench_url("claim", question.pk)).status_code == 403
     assert not Reply.objects.filter(question=question).exists()
+
+
+# --- Staff need the medical-record permission (issue 11 item 2) --------------------------------
+
+
+def staff_user(email, *, app_label="consultations", codenames=()):
+    user = UserFactory(email=email, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def bare_staff(db):
+    """Staff status and nothing else."""
+    return staff_user("support@example.com")
+
+
+@pytest.fixture
+def editor(db):
+    """Staff who edit articles: every article permission, no clinical one."""
+    return staff_user("editor@example.com", app_label="articles", codenames=["view_article", "change_article"])
+
+
+@pytest.fixture
+def clinical_staff(db):
+    return staff_user("nurse@example.com", codenames=["view_medical_record", "view_question"])
+
+
+@pytest.mark.parametrize("who", ["bare_staff", "editor"])
+def test_staff_without_the_medical_record_permission_read_no_question_anywhere(client, request, who, attachment):
+    """Issue 11 item 2: staff status alone used to open the workbench with ?show=all, every
+    question page and every attachment."""
+    question = attachment.question
+    client.force_login(request.getfixturevalue(who))
+    for url in (
+        workbench_url("changelist") + "?show=all",
+        workbench_url("change", question.pk),
+        workbench_url("history", question.pk),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith("/doctor/login/"), url
+        assert question.title not in client.get(url, follow=True).content.decode()
+    assert client.get(reverse("consultations:attachment", args=[attachment.pk])).status_code == 404
+    for model in ("question", "reply", "attachment"):
+        assert client.get(reverse(f"admin:consultations_{model}_changelist")).status_code == 403, model
+    assert client.get(reverse("admin:consultations_question_change", args=[question.pk])).status_code == 403
+    assert not AccessLog.objects.filter(question=question).exists()
+
+
+def test_the_model_permission_alone_does_not_open_patients_records(client, attachment):
+    """Issue 11 item 2: "view question" is an admin permission, not clinical access."""
+    clerk = staff_user("clerk@example.com", codenames=["view_question", "view_reply", "view_attachment"])
+    client.force_login(clerk)
+    assert client.get(reverse("admin:consultations_question_changelist")).status_code == 403
+    assert client.get(reverse("consultations:attachment", args=[attachment.pk])).status_code == 404
+
+
+def test_staff_without_clinical_access_are_told_why_at_the_workbench_login(client, bare_staff):
+    response = client.post("/doctor/login/", {"username": bare_staff.email, "password": PASSWORD})
+    assert "may not read patients&#x27; questions" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_clinical_staff_read_questions_and_files(client, clinical_staff, attachment):
+    question = attachment.question
+    client.force_login(clinical_staff)
+    assert question.title in client.get(workbench_url("changelist") + "?show=all").content.decode()
+    assert client.get(workbench_url("change", question.pk)).status_code == 200
+    assert client.get(reverse("consultations:attachment", args=[attachment.pk])).status_code == 200
+    assert client.get(reverse("admin:consultations_question_change", args=[question.pk])).status_code == 200
+
+
+def test_the_clinical_staff_group_is_created_by_the_migration(db):
+    from consultations.access import CLINICAL_PERMISSIONS, CLINICAL_STAFF_GROUP
+
+    migration = importlib.import_module("consultations.migrations.0004_medical_record_permission")
+    Group.objects.filter(name=CLINICAL_STAFF_GROUP).delete()
+    migration.create_clinical_group(django_apps, None)
+    granted = set(Group.objects.get(name=CLINICAL_STAFF_GROUP).permissions.values_list("codename", flat=True))
+    assert granted == set(CLINICAL_PERMISSIONS)
+
+
+def test_a_question_is_named_by_its_number_never_its_title(question):
+    """Issue 11 item 2: the access log, escalations and the outbox name their question to
+    staff who may not read it."""
+    assert str(question) == f"Question #{question.pk}"
+    assert question.title not in str(question)
+
+
+# --- Filters (issue 11 item 8) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "rating_comment__contains=a",
+        "rating_comment__startswith=The",
+        "patient=1",
+        "patient__email__startswith=p",
+        "description__icontains=rash",
+        "claimed_by__user__email__startswith=d",
+        "status=closed",
+        "no_such_field=1",
+    ],
+)
+def test_the_queue_refuses_filters_it_does_not_offer(client, doctor, question, query):
+    """Issue 11 item 8: Django admits any of the model's own fields as a filter, so a doctor
+    could read patients' rating comments letter by letter, or group questions by patient id."""
+    question.rating, question.rating_comment = 5, "The best doctor"
+    question.status = QuestionStatus.ANSWERED
+    question.save()
+    client.force_login(doctor.user)
+    response = client.get(f"{workbench_url('changelist')}?show=all&{query}")
+    assert response.status_code == 400
+    assert question.title not in response.content.decode()
+
+
+def test_the_queues_own_filters_still_work(client, doctor, question, specialty):
+    client.force_login(doctor.user)
+    query = f"show=all&claim=unclaimed&sla=on_track&specialty={specialty.pk}&q=rash&p=1"
+    response = client.get(f"{workbench_url('changelist')}?{query}")
+    assert response.status_code == 200
+    assert question.title in response.content.decode()
+
+
+# --- NUL characters and the "view on site" redirect (issue 11 item 18) -----------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/consultations/question/?status=%00",
+        "/admin/consultations/question/?q=%00",
+        "/admin/portal/user/?q=a%00b",
+        "/doctor/consultations/question/?q=%00",
+        "/doctor/consultations/question/?show=all&%00=1",
+    ],
+)
+def test_a_nul_character_in_a_filter_is_a_bad_request_not_a_crash(client, staff, question, url):
+    """Issue 11 item 18: PostgreSQL refuses NUL in text, which was a 500."""
+    client.raise_request_exception = False
+    client.force_login(staff)
+    assert client.get(url).status_code == 400
+
+
+def test_a_nul_character_in_a_posted_form_is_a_bad_request(client, staff, question):
+    """Issue 11 item 18."""
+    client.raise_request_exception = False
+    client.force_login(staff)
+    response = client.post(
+        reverse("admin:consultations_question_changelist"),
+        {"action": "reassign_selected", "_selected_action": ["\x00"]},
+    )
+    assert response.status_code == 400
+
+
+def view_on_site(site, pk):
+    return f"/{site}/r/{ContentType.objects.get_for_model(Question).pk}/{pk}/"
+
+
+def test_view_on_site_answers_alike_for_a_forbidden_and_a_missing_question(client, other_doctor, question):
+    """Issue 11 item 18: the redirect answered 302 for any existing question and 404 for a
+    missing one, so a doctor could count the questions of other specialties."""
+    client.force_login(other_doctor.user)
+    forbidden = client.get(view_on_site("doctor", question.pk))
+    missing = client.get(view_on_site("doctor", question.pk + 1000))
+    assert forbidden.status_code == missing.status_code == 404
+    assert forbidden.content == missing.content
+
+
+@pytest.mark.parametrize("site", ["doctor", "admin"])
+def test_view_on_site_of_a_question_leads_nowhere_even_for_those_who_see_it(client, staff, question, site):
+    """Issue 11 item 18: the question's own page is the patient's: the admin sites do not forward to it."""
+    client.force_login(staff)
+    assert client.get(view_on_site(site, question.pk)).status_code == 404
+    assert client.get(view_on_site(site, "not-a-number")).status_code == 404
+    assert client.get(f"/{site}/r/999999/{question.pk}/").status_code == 404

@@ -201,6 +201,20 @@ def test_staff_has_the_dashboard_and_reassign_permissions_through_the_sla_group(
     assert staff.has_perm("consultations.view_sla_dashboard") and staff.has_perm("consultations.reassign_question")
 
 
+def test_staff_reads_medical_records_through_the_clinical_group_not_the_sla_group():
+    """Issue 11 item 2: clinical access is granted explicitly, never with the SLA group's other rights."""
+    from consultations.access import CLINICAL_STAFF_GROUP, may_read_medical_records
+
+    demo.seed_demo()
+    staff = get_user_model().objects.get(email=demo.STAFF_EMAIL)
+    clinical = Group.objects.get(name=CLINICAL_STAFF_GROUP)
+    assert staff.groups.filter(pk=clinical.pk).exists()
+    assert clinical.permissions.filter(codename="view_medical_record").exists()
+    sla_group = Group.objects.get(name=settings.SLA_STAFF_GROUP)
+    assert not sla_group.permissions.filter(codename="view_medical_record").exists()
+    assert may_read_medical_records(staff)
+
+
 def test_breaching_soon_question_warns_in_a_minute_and_breaches_in_three():
     now = timezone.now()
     demo.seed_demo(now)

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from axes.models import AccessAttempt, AccessFailureLog
 from axes.models import AccessLog as LoginLog
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.tokens import default_token_generator
 from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -26,13 +26,30 @@ from articles import newsletter
 from articles import services as article_services
 from articles.models import ArticleViewDay, Subscriber
 from consultations import services
-from consultations.models import AccessLog, Escalation, EscalationLevel, Notification, SweepRun
+from consultations.models import AccessLog, Escalation, EscalationLevel, Notification, Question, SweepRun
 from tests.articles.factories import ArticleFactory, TagFactory
 from tests.factories import DoctorFactory, QuestionFactory, SpecialtyFactory, UserFactory
 from tests.portal.sample_files import png_upload
 
-# The kinds of visitor every row is tried as (the named people of tests/conftest.py).
-USERS = ("anonymous", "patient", "other_patient", "doctor", "other_doctor", "unverified_doctor", "staff")
+# The kinds of visitor every row is tried as: the named people of tests/conftest.py, and
+# the roles least privilege is about (issue 11): staff with no permission at all, an
+# editor holding only the articles' permissions, and a doctor of the specialty whose
+# second factor is pending (password accepted, device paired, no code entered yet,
+# REQUIRE_2FA on).
+USERS = (
+    "anonymous",
+    "patient",
+    "other_patient",
+    "doctor",
+    "other_doctor",
+    "unverified_doctor",
+    "staff",
+    "bare_staff",
+    "editor",
+    "pending_doctor",
+)
+# Visitors the matrix signs in with REQUIRE_2FA on (for everyone else it is off).
+SECOND_FACTOR_PENDING = frozenset({"pending_doctor"})
 
 
 # --- The records ------------------------------------------------------------------------
@@ -104,6 +121,13 @@ def _build_world(private_root: Path) -> World:
         is_verified=False,
     )
     staff = UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    bare_staff = UserFactory(email="support@example.com", is_staff=True)
+    editor = UserFactory(email="editor@example.com", is_staff=True)
+    editor.user_permissions.add(*Permission.objects.filter(content_type__app_label="articles"))
+    pending_doctor = DoctorFactory(
+        user=UserFactory(email="pending@example.com"), display_name="Dr. Pia Pending", specialties=[specialty]
+    )
+    TOTPDevice.objects.create(user=pending_doctor.user, name="Authenticator app", confirmed=True)
     # Never signs in during the matrix, so the reset token (tied to last_login) stays valid.
     forgetful = UserFactory(email="forgetful@example.com")
 
@@ -121,7 +145,9 @@ def _build_world(private_root: Path) -> World:
     follow_up = services.post_follow_up(question, patient, "It is spreading. What now?", now=now - timedelta(hours=1))
     queue_question = QuestionFactory(patient=patient, specialty=specialty, title="A mole that changed")
     assigned_question = QuestionFactory(patient=other_patient, specialty=other_specialty, title="Palpitations")
-    services.reassign_question(assigned_question.pk, doctor)
+    # Held by `doctor` from before the services refused other specialties (or from before
+    # their specialties changed): such a claim stays theirs to see.
+    Question.objects.filter(pk=assigned_question.pk).update(claimed_by=doctor, claimed_at=now)
 
     draft = ArticleFactory(draft=True, title="Eczema basics", slug="eczema-basics", specialty=specialty, author=doctor)
     in_review = ArticleFactory(
@@ -161,6 +187,9 @@ def _build_world(private_root: Path) -> World:
             "other_doctor": other_doctor.user,
             "unverified_doctor": unverified_doctor.user,
             "staff": staff,
+            "bare_staff": bare_staff,
+            "editor": editor,
+            "pending_doctor": pending_doctor.user,
         },
         specialty=specialty,
         other_specialty=other_specialty,
@@ -258,6 +287,8 @@ def login(path: str, label: str) -> Outcome:
 
 
 SITE_LOGIN = login("/accounts/login/", "the site's login")
+# A pending second factor: every page sends to the code page, and back afterwards.
+ENTER_CODE = login("/accounts/2fa/verify/", "the 2FA code page")
 ADMIN_LOGIN = login("/admin/login/", "the staff admin's login")
 DOCTOR_LOGIN = login("/doctor/login/", "the workbench's login")
 
@@ -268,14 +299,22 @@ def admin_index_redirect(site_name: str) -> Outcome:
 
 
 def expect(default: Outcome | None = None, **per_user: Outcome) -> dict[str, Outcome]:
-    """Outcomes for every visitor: the named ones, and `default` for the rest."""
+    """Outcomes for every visitor: the named ones, and `default` for the rest.
+
+    A visitor whose second factor is pending is sent to enter a code from every page
+    (changing nothing) unless the row names them.
+    """
     unknown = set(per_user) - set(USERS)
     if unknown:
         raise ValueError(f"Unknown users in the matrix: {sorted(unknown)}")
-    missing = [who for who in USERS if who not in per_user and default is None]
+    missing = [who for who in USERS if who not in per_user and default is None and who not in SECOND_FACTOR_PENDING]
     if missing:
         raise ValueError(f"No outcome for {missing}")
-    return {who: per_user.get(who, default) for who in USERS}
+    outcomes = {who: per_user.get(who, default) for who in USERS}
+    checks_changes = any(outcome is not None and outcome.changes is not None for outcome in outcomes.values())
+    for who in SECOND_FACTOR_PENDING - set(per_user):
+        outcomes[who] = ENTER_CODE.unchanged() if checks_changes else ENTER_CODE
+    return outcomes
 
 
 # --- Rows ---------------------------------------------------------------------------------
