@@ -272,7 +272,7 @@ def test_clinical_staff_read_questions_and_files(client, clinical_staff, attachm
 def test_the_clinical_staff_group_is_created_by_the_migration(db):
     from consultations.access import CLINICAL_PERMISSIONS, CLINICAL_STAFF_GROUP
 
-    migration = importlib.import_module("consultations.migrations.0004_medical_record_permission")
+    migration = importlib.import_module("consultations.migrations.0006_medical_record_permission")
     Group.objects.filter(name=CLINICAL_STAFF_GROUP).delete()
     migration.create_clinical_group(django_apps, None)
     granted = set(Group.objects.get(name=CLINICAL_STAFF_GROUP).permissions.values_list("codename", flat=True))

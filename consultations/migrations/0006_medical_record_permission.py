@@ -36,7 +36,7 @@ def remove_clinical_group(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("consultations", "0003_question_sweep_lead_idx"),
+        ("consultations", "0005_attachment_private_storage"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
