@@ -12,9 +12,11 @@ from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django_otp import user_has_device
 
 from portal.forms import ConfirmPasswordForm, ProfileForm, SignUpForm
 from portal.ratelimit import rate_limited
+from portal.two_factor import needs_second_factor
 
 
 def safe_next(request) -> str:
@@ -49,6 +51,7 @@ def _render_profile(request, form=None, sign_out_form=None, status=200):
         "form": form or ProfileForm(instance=request.user),
         "sign_out_form": sign_out_form or ConfirmPasswordForm(request.user),
         "default_time_zone": settings.TIME_ZONE,
+        "offers_two_factor": needs_second_factor(request.user) or user_has_device(request.user),
     }
     return render(request, "registration/profile.html", context, status=status)
 

@@ -6,7 +6,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
+from django.utils.html import format_html_join
 
+from portal import two_factor
 from portal.models import User
 
 
@@ -31,7 +33,8 @@ class PortalUserAdmin(UserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "full_name", "patient_code")
     list_select_related = ("doctor_profile",)
-    readonly_fields = ("patient_code", "last_login", "date_joined")
+    readonly_fields = ("patient_code", "last_login", "date_joined", "two_factor_apps")
+    actions = ["reset_two_factor"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name", "patient_code", ("age", "sex"), "time_zone")}),
@@ -43,6 +46,14 @@ class PortalUserAdmin(UserAdmin):
             },
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        (
+            "Two-factor sign-in",
+            {
+                "fields": ("two_factor_apps",),
+                "description": "To reset a lost phone, select the user in the list and run "
+                "“Reset two-factor sign-in”: the user pairs a new app at their next sign-in.",
+            },
+        ),
     )
     add_fieldsets = (
         (
@@ -53,6 +64,22 @@ class PortalUserAdmin(UserAdmin):
             },
         ),
     )
+
+    @admin.display(description="paired authenticator apps")
+    def two_factor_apps(self, obj):
+        devices = two_factor.confirmed_devices(obj) if obj.pk else []
+        rows = [(d.name, d.created_at.strftime("%Y-%m-%d %H:%M")) for d in devices]
+        return format_html_join(", ", "{} (added {})", rows) or "none"
+
+    @admin.action(description="Reset two-factor sign-in of the selected users", permissions=["change"])
+    def reset_two_factor(self, request, queryset):
+        """A lost phone: remove every app of the user, logged in the user's history,
+        and e-mailed to them. With REQUIRE_2FA they pair a new app at next sign-in."""
+        for user in queryset:
+            removed = two_factor.reset_devices(user)
+            self.log_change(request, user, f"Reset two-factor sign-in: {removed} authenticator app(s) removed.")
+        count = len(queryset)
+        self.message_user(request, f"Two-factor devices reset for {count} user{'s' if count != 1 else ''}.")
 
     @admin.display(description="doctor", boolean=True)
     def is_doctor(self, obj):

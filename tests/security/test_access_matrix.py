@@ -18,6 +18,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
 from django.urls import resolve, reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from articles.models import Article
 from consultations.doctor_admin import doctor_admin_site
@@ -165,6 +166,7 @@ PUBLIC_ROWS = [
 # --- Accounts and the second factor -------------------------------------------------------------
 
 SETUP_2FA = redirect(lambda w: "/accounts/2fa/setup/", "the 2FA setup")
+VERIFY_2FA = redirect(lambda w: "/accounts/2fa/verify/", "the 2FA code page")
 
 ACCOUNT_ROWS = [
     Row("profile", lambda w: "/accounts/profile/", expect(OK, anonymous=SITE_LOGIN)),
@@ -175,9 +177,19 @@ ACCOUNT_ROWS = [
         expect(BAD_REQUEST, anonymous=SITE_LOGIN),
         method="post",
     ),
-    Row("two_factor_setup", lambda w: "/accounts/2fa/setup/", expect(OK, anonymous=SITE_LOGIN)),
+    # Issue 11 item 1: a first app with the password alone; the doctor (paired) enters a code first.
+    Row("two_factor_setup", lambda w: "/accounts/2fa/setup/", expect(OK, anonymous=SITE_LOGIN, doctor=VERIFY_2FA)),
     # Only the doctor has a paired device; everyone else is sent to pair one first.
     Row("two_factor_verify", lambda w: "/accounts/2fa/verify/", expect(SETUP_2FA, anonymous=SITE_LOGIN, doctor=OK)),
+    # Issue 11 item 1: the doctor has a device but a password-only session: code first.
+    Row("two_factor_devices", lambda w: "/accounts/2fa/devices/", expect(OK, anonymous=SITE_LOGIN, doctor=VERIFY_2FA)),
+    Row(
+        "two_factor_remove",
+        lambda w: f"/accounts/2fa/devices/{w.totp_device.pk}/remove/",
+        expect(NOT_FOUND.unchanged(), anonymous=SITE_LOGIN.unchanged(), doctor=VERIFY_2FA.unchanged()),
+        method="post",
+        probe=lambda w: TOTPDevice.objects.filter(pk=w.totp_device.pk).exists(),
+    ),
 ]
 
 # --- The staff SLA dashboard ----------------------------------------------------------------------
@@ -597,6 +609,14 @@ def staff_admin_action_rows():
         ),
         staff_action(
             article, "draft_selected", "in_review", back_to("admin", article).changing(), article_state("in_review")
+        ),
+        # Issue 11 item 1: staff reset a user's two-factor apps (a lost phone).
+        staff_action(
+            "portal.user",
+            "reset_two_factor",
+            "users.doctor",
+            back_to("admin", "portal.user").changing(),
+            lambda w: TOTPDevice.objects.filter(user=w.users["doctor"]).count(),
         ),
         staff_action(
             "axes.accessattempt",
