@@ -36,6 +36,7 @@ from consultations.access import (
     verified_doctor,
 )
 from consultations.models import DoctorProfile, Escalation, Question, QuestionStatus, ReplyKind, Specialty
+from portal.forms import LoginNameLengthMixin
 
 QUEUE_STATE_LABELS = {
     sla.ON_TRACK: "On track",
@@ -71,7 +72,7 @@ def sla_badge(question: Question, now: datetime):
 # --- Login ------------------------------------------------------------------------
 
 
-class WorkbenchLoginForm(AuthenticationForm):
+class WorkbenchLoginForm(LoginNameLengthMixin, AuthenticationForm):
     """Admin login without the admin's is_staff rule: verified doctors get in, patients do not."""
 
     error_messages = {

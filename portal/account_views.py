@@ -105,7 +105,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 def login_attempt_username(request, credentials=None) -> str:
     """The e-mail tried, normalised so "Ann@X.org " and "ann@x.org" share one count."""
     raw = (credentials or {}).get("username") or request.POST.get("username") or ""
-    return raw.strip().lower()
+    # The login forms refuse longer names; this guards django-axes' 255-character column anyway.
+    return raw.strip().lower()[:255]
 
 
 def locked_out(request, original_response=None, credentials=None):

@@ -3,13 +3,22 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
 from django.utils.html import format_html_join
 
 from portal import two_factor
+from portal.forms import LoginNameLengthMixin
 from portal.models import User
+
+
+class StaffAdminLoginForm(LoginNameLengthMixin, AdminAuthenticationForm):
+    pass
+
+
+admin.site.login_form = StaffAdminLoginForm
 
 
 class PortalUserCreationForm(AdminUserCreationForm):

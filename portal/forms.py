@@ -102,7 +102,27 @@ class SignUpForm(BaseUserCreationForm):
         return user
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+# No account's e-mail is longer (the User model's column); django-axes records the name
+# tried in a 255-character column, so a longer one must never reach authentication.
+LOGIN_NAME_MAX_LENGTH = 254
+
+
+class LoginNameLengthMixin:
+    """For every login form (the site's and both admins'): an over-long e-mail is a
+    form error next to the field, before authentication (Django's AuthenticationForm
+    sets max_length on the field too late for it to be validated)."""
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username") or ""
+        if len(username) > LOGIN_NAME_MAX_LENGTH:
+            raise forms.ValidationError(
+                f"An e-mail address has at most {LOGIN_NAME_MAX_LENGTH} characters. Check what you typed.",
+                code="max_length",
+            )
+        return username
+
+
+class EmailAuthenticationForm(LoginNameLengthMixin, AuthenticationForm):
     """Django's login form, asking for the e-mail address the account was made with."""
 
     error_messages = {

@@ -90,9 +90,14 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# Parsed straight into DATABASES (whose PASSWORD the debug page hides): no
+# DATABASE_URL setting that would carry the password under another name.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file in `make run`.
@@ -253,6 +258,8 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Security -------------------------------------------------------------------
+# Error pages and error e-mails hide connection URLs' passwords too (portal/debug.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debug.PortalExceptionReporterFilter"
 # A monitoring system reads /staff/sla/now.json and /staff/sla/metrics with
 # "Authorization: Bearer <token>". Empty: only signed-in staff with the permission.
 STAFF_METRICS_TOKEN = env_str("STAFF_METRICS_TOKEN", "")

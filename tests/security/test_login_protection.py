@@ -173,3 +173,24 @@ def test_behind_a_proxy_the_address_it_saw_is_counted_not_what_the_client_claims
         HTTP_X_FORWARDED_FOR="203.0.113.51",
     )
     assert other.status_code == 302
+
+
+def test_an_over_long_e_mail_is_a_form_error_not_a_server_error(client, login_page, clock):
+    """Issue 11 item 7: over 255 characters gave an unauthenticated 500 on all three login
+    forms (django-axes writes the name to a 255-character column)."""
+    path, _, _ = login_page
+    client.raise_request_exception = False
+    typed = "a" * 300 + "@example.com"
+    response = try_login(client, path, typed, WRONG)
+    assert response.status_code == 200
+    assert "An e-mail address has at most 254 characters" in response.content.decode()
+    assert not signed_in(client)
+    assert not AccessAttempt.objects.exists()
+
+
+def test_the_lockout_counter_never_receives_an_over_long_name(rf):
+    """Issue 11 item 7: defence in depth behind the forms."""
+    from portal.account_views import login_attempt_username
+
+    request = rf.post("/accounts/login/", {"username": "B" * 400})
+    assert len(login_attempt_username(request)) == 255
