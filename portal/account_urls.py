@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from portal import account_views
-from portal.forms import EmailAuthenticationForm
+from portal.forms import EmailAuthenticationForm, QueuedPasswordResetForm
 from portal.ratelimit import rate_limited
 
 urlpatterns = [
@@ -23,12 +23,7 @@ urlpatterns = [
     path(
         "password/reset/",
         # Each post may send an e-mail: limited per client.
-        rate_limited("password_reset")(
-            auth_views.PasswordResetView.as_view(
-                subject_template_name="registration/password_reset_subject.txt",
-                email_template_name="registration/password_reset_email.txt",
-            )
-        ),
+        rate_limited("password_reset")(auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm)),
         name="password_reset",
     ),
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

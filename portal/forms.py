@@ -5,10 +5,11 @@ from functools import cache
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordResetForm
 from django.urls import reverse
 from django.utils.html import format_html
 
+from portal import account_emails
 from portal.models import Sex, User, time_zone_choices
 
 
@@ -174,3 +175,17 @@ class ConfirmPasswordForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError("That is not your current password. Nothing was changed.")
         return password
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, but the e-mail is made and sent by a worker (portal/account_emails.py).
+
+    Known address or not, the request does the same work: one look-up, one queued
+    message carrying a user id (or None), so neither the reply nor its timing tells
+    whether an account exists.
+    """
+
+    def save(self, **kwargs):
+        ids = [user.pk for user in self.get_users(self.cleaned_data["email"])]
+        for user_id in ids or [None]:
+            account_emails.queue_password_reset(user_id)
