@@ -9,12 +9,13 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render, resolve_url
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import user_has_device
 
-from portal.forms import ConfirmPasswordForm, ProfileForm, SignUpForm
+from portal.forms import ConfirmPasswordForm, CountedPasswordChangeForm, ProfileForm, SignUpForm
 from portal.ratelimit import rate_limited
 from portal.two_factor import needs_second_factor
 
@@ -87,6 +88,14 @@ def sign_out_other_devices(request):
     update_session_auth_hash(request, request.user)
     messages.success(request, "You are now signed out on every other device. This one stays signed in.")
     return redirect("profile")
+
+
+@method_decorator(rate_limited("password_confirm"), name="dispatch")
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Typing the current password is a password guess: a stolen session gets the same
+    few tries an hour as the other confirmations (one shared budget), each failure logged."""
+
+    form_class = CountedPasswordChangeForm
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -1,16 +1,25 @@
 """Account forms: sign up, log in by e-mail, the patient's profile, confirming the password."""
 
+import logging
 import zoneinfo
 from functools import cache
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordResetForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordChangeForm, PasswordResetForm
 from django.urls import reverse
 from django.utils.html import format_html
 
 from portal import account_emails
 from portal.models import Sex, User, time_zone_choices
+
+logger = logging.getLogger(__name__)
+
+
+def note_wrong_password(user, where: str) -> None:
+    """One line per wrong current password typed in a signed-in session: many in a row
+    mean a stolen session guessing the password (staff can alert on "wrong current password")."""
+    logger.warning("Wrong current password on %s for user %s", where, user.pk)
 
 
 @cache
@@ -173,8 +182,20 @@ class ConfirmPasswordForm(forms.Form):
     def clean_password(self):
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
+            note_wrong_password(self.user, "sign out other devices")
             raise forms.ValidationError("That is not your current password. Nothing was changed.")
         return password
+
+
+class CountedPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, logging each wrong current password (the view is rate limited)."""
+
+    def clean_old_password(self):
+        try:
+            return super().clean_old_password()
+        except forms.ValidationError:
+            note_wrong_password(self.user, "password change")
+            raise
 
 
 class QueuedPasswordResetForm(PasswordResetForm):
