@@ -122,5 +122,10 @@ def locked_out(request, original_response=None, credentials=None):
     """A friendly page instead of django-axes' one-line 429: what happened and what to do."""
     cool_off = get_cool_off(request)
     minutes = max(1, int(cool_off.total_seconds() // 60)) if cool_off else None
-    context = {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT}
+    context = {
+        "minutes": minutes,
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        # Set by portal.login_protection when a spraying ceiling, not the pair, paused it.
+        "ceiling": getattr(request, "login_ceiling", None),
+    }
     return render(request, "registration/locked_out.html", context, status=429)

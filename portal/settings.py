@@ -305,6 +305,12 @@ AXES_RESET_ON_SUCCESS = True
 # The pause runs from the last counted failure; tries during it do not restart
 # it, so the page can tell the patient exactly how long to wait.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Against password spraying (portal/login_protection.py), over the same cool-off:
+# wrong passwords from one address across every e-mail, and for one e-mail
+# across every address. Reaching either pauses sign-in and logs a warning.
+AXES_HANDLER = "portal.login_protection.PortalAxesHandler"
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 30)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 10)
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "portal.account_views.login_attempt_username"
 AXES_LOCKOUT_CALLABLE = "portal.account_views.locked_out"
