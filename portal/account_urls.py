@@ -5,16 +5,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from portal import account_views
-from portal.forms import EmailAuthenticationForm, QueuedPasswordResetForm
+from portal.forms import QueuedPasswordResetForm
 from portal.ratelimit import rate_limited
 
 urlpatterns = [
     path("signup/", account_views.signup, name="signup"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", account_views.profile, name="profile"),
     path("profile/sign-out-other-devices/", account_views.sign_out_other_devices, name="sign_out_other_devices"),

@@ -15,7 +15,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import user_has_device
 
-from portal.forms import ConfirmPasswordForm, CountedPasswordChangeForm, ProfileForm, SignUpForm
+from portal import session_policy
+from portal.forms import (
+    ConfirmPasswordForm,
+    CountedPasswordChangeForm,
+    EmailAuthenticationForm,
+    ProfileForm,
+    SignUpForm,
+)
 from portal.ratelimit import rate_limited
 from portal.two_factor import needs_second_factor
 
@@ -88,6 +95,26 @@ def sign_out_other_devices(request):
     update_session_auth_hash(request, request.user)
     messages.success(request, "You are now signed out on every other device. This one stays signed in.")
     return redirect("profile")
+
+
+class LoginView(auth_views.LoginView):
+    """The site's login, with "keep me signed in" for patients (portal/session_policy.py)."""
+
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if form.cleaned_data.get("remember_me") and session_policy.may_stay_signed_in(form.get_user()):
+            session_policy.keep_signed_in(self.request)
+        return response
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "remember_days": settings.PATIENT_REMEMBER_DAYS,
+            "idle_minutes": settings.PATIENT_SESSION_IDLE_SECONDS // 60,
+        }
 
 
 @method_decorator(rate_limited("password_confirm"), name="dispatch")

@@ -140,6 +140,9 @@ class EmailAuthenticationForm(LoginNameLengthMixin, AuthenticationForm):
         "invalid_login": "That e-mail address and password do not match an account. Check both and try again.",
     }
 
+    # Patients only (portal/session_policy.py); the login template words it.
+    remember_me = forms.BooleanField(label="Keep me signed in on this device", required=False)
+
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
         self.fields["username"].label = "E-mail address"

@@ -60,7 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "portal.two_factor.Require2FAMiddleware",
-    "portal.middleware.StaffSessionTimeoutMiddleware",
+    "portal.middleware.SessionIdleTimeoutMiddleware",
     "portal.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -275,6 +275,10 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
 # Doctors and staff are signed out after this much inactivity.
 STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
+# Patients too, after a longer idle time; "keep me signed in" (their choice, at
+# login) makes it a fixed PATIENT_REMEMBER_DAYS instead (portal/session_policy.py).
+PATIENT_SESSION_IDLE_SECONDS = env_int("PATIENT_SESSION_IDLE_SECONDS", 60 * 60)
+PATIENT_REMEMBER_DAYS = env_int("PATIENT_REMEMBER_DAYS", 7)
 # Doctors and staff must pass a TOTP second factor (django-otp).
 REQUIRE_2FA = env_bool("REQUIRE_2FA", PRODUCTION)
 OTP_TOTP_ISSUER = "Ask a Doctor"
