@@ -1,4 +1,5 @@
-"""E-mails that carry a secret link (password reset), sent by a worker, never from the request.
+"""E-mails that carry a secret link (password reset, finishing a sign-up) or that would
+tell whether an address has an account, sent by a worker, never from the request.
 
 The request only looks the address up and queues the user's id; the worker makes
 the one-time link there and then. So the reply takes as long for an unknown
@@ -60,3 +61,43 @@ def queue_password_reset(user_id: int | None) -> None:
         send_password_reset_email.delay(user_id)
     except Exception:  # noqa: BLE001 - any broker failure: the reply must not differ
         logger.warning("Broker unavailable: a password reset e-mail was not queued", exc_info=True)
+
+
+def signup_url(user) -> str:
+    from portal.signup import activation_token
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return absolute_url(reverse("signup_confirm", kwargs={"uidb64": uid, "token": activation_token.make_token(user)}))
+
+
+def send_signup_email(user_id: int) -> str | None:
+    """Run by the worker after any sign-up: the link to finish a pending account, or,
+    for an account that already exists, a note to its owner. Returns which was sent."""
+    from portal.signup import is_pending
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return None
+    if is_pending(user):
+        kind, context = "signup_finish", {"email": user.email, "finish_url": signup_url(user)}
+    elif user.is_active:
+        kind = "signup_existing"
+        context = {
+            "email": user.email,
+            "login_url": absolute_url(reverse("login")),
+            "reset_url": absolute_url(reverse("password_reset")),
+        }
+    else:
+        return None  # closed by the clinic: nothing to say by e-mail
+    subject = "".join(render_to_string(f"registration/{kind}_subject.txt", context).splitlines())
+    send_mail(subject, render_to_string(f"registration/{kind}_email.txt", context), None, [user.email])
+    return kind
+
+
+def queue_signup_email(user_id: int) -> None:
+    from portal.tasks import send_signup_email as task
+
+    try:
+        task.delay(user_id)
+    except Exception:  # noqa: BLE001 - the person signs up again; the reply must not differ
+        logger.warning("Broker unavailable: a sign-up e-mail was not queued", exc_info=True)

@@ -10,6 +10,8 @@ from portal.ratelimit import rate_limited
 
 urlpatterns = [
     path("signup/", account_views.signup, name="signup"),
+    path("signup/sent/", account_views.signup_sent, name="signup_sent"),
+    path("signup/finish/<uidb64>/<token>/", account_views.signup_confirm, name="signup_confirm"),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", account_views.profile, name="profile"),

@@ -1,4 +1,5 @@
-"""Account pages of our own: sign up, the patient's profile, signing out other devices,
+"""Account pages of our own: sign up and finishing it, log in, the patient's profile,
+password change, signing out other devices,
 and the login-protection hooks django-axes calls (the rest are Django's views)."""
 
 from axes.helpers import get_cool_off
@@ -10,19 +11,22 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import user_has_device
 
 from portal import session_policy
+from portal import signup as signup_service
 from portal.forms import (
     ConfirmPasswordForm,
     CountedPasswordChangeForm,
     EmailAuthenticationForm,
+    FinishSignUpForm,
     ProfileForm,
     SignUpForm,
 )
+from portal.models import User
 from portal.ratelimit import rate_limited
 from portal.two_factor import needs_second_factor
 
@@ -37,21 +41,56 @@ def safe_next(request) -> str:
     return ""
 
 
+# Where to go after finishing the sign-up in the same browser (the ask page by default).
+SIGNUP_NEXT_SESSION_KEY = "signup_next"
+
+
 @sensitive_post_parameters("password1", "password2")
 @rate_limited("signup")
 def signup(request):
+    """The same reply whether or not the address has an account (portal/signup.py)."""
     if request.user.is_authenticated:
         return redirect(safe_next(request) or resolve_url("consultations:ask"))
     if request.method == "POST":
         form = SignUpForm(request.POST)
         if form.is_valid():
-            user = form.save()
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome! Your account is ready.")
-            return redirect(safe_next(request) or resolve_url("consultations:ask"))
+            signup_service.register(form)
+            request.session[SIGNUP_NEXT_SESSION_KEY] = safe_next(request)
+            return redirect("signup_sent")
     else:
         form = SignUpForm()
     return render(request, "registration/signup.html", {"form": form, "next": safe_next(request)})
+
+
+def signup_sent(request):
+    return render(request, "registration/signup_sent.html")
+
+
+@sensitive_post_parameters("password")
+@rate_limited("password_confirm")
+def signup_confirm(request, uidb64, token):
+    """The e-mailed link: with the password chosen at sign-up, the account opens and signs in."""
+    user = _pending_user(uidb64, token)
+    if user is None:
+        return render(request, "registration/signup_confirm.html", {"form": None})
+    form = FinishSignUpForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        signup_service.activate(user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Your account is ready.")
+        return redirect(request.session.pop(SIGNUP_NEXT_SESSION_KEY, "") or resolve_url("consultations:ask"))
+    return render(request, "registration/signup_confirm.html", {"form": form, "email": user.email})
+
+
+def _pending_user(uidb64, token):
+    try:
+        pk = urlsafe_base64_decode(uidb64).decode()
+        user = User.objects.get(pk=pk)
+    except (TypeError, ValueError, OverflowError, User.DoesNotExist):
+        return None
+    if signup_service.is_pending(user) and signup_service.activation_token.check_token(user, token):
+        return user
+    return None
 
 
 def _render_profile(request, form=None, sign_out_form=None, status=200):

@@ -85,12 +85,12 @@ class SignUpForm(BaseUserCreationForm):
         )
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account with this e-mail address already exists. Log in, or reset your password if you forgot it."
-            )
-        return email
+        # Whether the address has an account is never said here (portal/signup.py).
+        return self.cleaned_data["email"].strip().lower()
+
+    def validate_unique(self):
+        # The model's "already exists" error would tell anyone who has an account.
+        pass
 
     def clean_time_zone(self):
         return self.cleaned_data.get("time_zone") or ""
@@ -187,6 +187,20 @@ class ConfirmPasswordForm(forms.Form):
         if not self.user.check_password(password):
             note_wrong_password(self.user, "sign out other devices")
             raise forms.ValidationError("That is not your current password. Nothing was changed.")
+        return password
+
+
+class FinishSignUpForm(ConfirmPasswordForm):
+    """The password chosen at sign-up, asked again when the e-mailed link is opened."""
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            note_wrong_password(self.user, "finish sign-up")
+            raise forms.ValidationError(
+                "That is not the password chosen at sign-up. If you signed up more than once, "
+                "use the link in the newest e-mail."
+            )
         return password
 
 

@@ -156,6 +156,9 @@ PUBLIC_ROWS = [
         lambda w: f"/articles/newsletter/unsubscribe/{w.confirm_token}x/",
         expect(BAD_REQUEST),
     ),
+    # Issue 11 item 12: the e-mailed link to finish a sign-up; this one is not valid (an
+    # active account, a made-up token): the "no longer works" page, whoever opens it.
+    Row("signup_confirm", lambda w: f"/accounts/signup/finish/{w.reset_uid}/made-up-token/", expect(OK)),
     Row(
         "password_reset_confirm",
         lambda w: f"/accounts/password/reset/{w.reset_uid}/{w.reset_token}/",

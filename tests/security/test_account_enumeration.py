@@ -7,11 +7,13 @@ from unittest import mock
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from consultations.models import Notification
 from portal import tasks
+from portal.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +85,62 @@ def test_a_forged_host_header_does_not_reach_the_reset_link(client, patient, set
     (message,) = mail.outbox
     assert "evil.example" not in message.body
     assert "https://portal.clinic.example/accounts/password/reset/" in message.body
+
+
+# --- Sign-up ---------------------------------------------------------------------------------
+
+SIGNUP_URL = reverse("signup")
+CHOSEN = "a-Long-signup-passphrase-9"
+
+
+def signup_data(email):
+    return {"email": email, "full_name": "Sam Someone", "password1": CHOSEN, "password2": CHOSEN, "accept_terms": "on"}
+
+
+def test_sign_up_replies_the_same_for_a_new_and_a_taken_address(client, patient, queued):
+    """Issue 11 item 12: sign-up said outright that an account exists."""
+    other = Client()
+    taken = client.post(SIGNUP_URL, signup_data("Patient@Example.com"))
+    new = other.post(SIGNUP_URL, signup_data("someone.new@example.com"))
+    assert (taken.status_code, taken["Location"]) == (new.status_code, new["Location"]) == (302, reverse("signup_sent"))
+    assert client.get(taken["Location"]).content == other.get(new["Location"]).content
+    # One queued message each, carrying only an account id; no e-mail from the request.
+    newcomer = User.objects.get(email="someone.new@example.com")
+    assert queued == [
+        (tasks.send_signup_email.name, (patient.pk,), {}),
+        (tasks.send_signup_email.name, (newcomer.pk,), {}),
+    ]
+    assert mail.outbox == []
+
+
+def test_a_taken_address_costs_a_password_hash_too(client, patient, queued):
+    """Issue 11 item 12: the timing of the reply must not tell either (the hash is the slow part)."""
+    with mock.patch("portal.signup.make_password") as hashed:
+        client.post(SIGNUP_URL, signup_data(patient.email))
+    assert hashed.call_args.args == (CHOSEN,)
+
+
+def test_a_stranger_who_signed_up_with_someone_elses_address_cannot_finish(client):
+    """Issue 11 item 12: the link goes to the address's owner; a later sign-up by the owner replaces the stranger's."""
+    client.post(SIGNUP_URL, signup_data("owner@example.com"))  # the stranger
+    stranger_link = re.search(r"(/accounts/signup/finish/\S+/)", mail.outbox[-1].body).group(1)
+    owner = Client()
+    owner_password = "the-Owners-own-passphrase-4"
+    owner.post(
+        SIGNUP_URL, {**signup_data("owner@example.com"), "password1": owner_password, "password2": owner_password}
+    )
+    owner_link = re.search(r"(/accounts/signup/finish/\S+/)", mail.outbox[-1].body).group(1)
+    assert "This link no longer works" in owner.get(stranger_link).content.decode()
+    assert owner.post(owner_link, {"password": owner_password}).status_code == 302
+    account = User.objects.get(email="owner@example.com")
+    assert account.is_active and account.check_password(owner_password)
+
+
+def test_the_finish_link_comes_from_site_url(client, settings):
+    """Issue 11 item 21: every absolute link, not only the reset one."""
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.SITE_URL = "https://portal.clinic.example"
+    client.post(SIGNUP_URL, signup_data("someone.new@example.com"), HTTP_HOST="evil.example")
+    body = mail.outbox[-1].body
+    assert "evil.example" not in body
+    assert "https://portal.clinic.example/accounts/signup/finish/" in body
