@@ -8,6 +8,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import two_factor
 from portal.forms import LoginNameLengthMixin
@@ -107,3 +109,26 @@ class PortalAccessAttemptAdmin(AccessAttemptAdmin):
 
 admin.site.unregister(AccessAttempt)
 admin.site.register(AccessAttempt, PortalAccessAttemptAdmin)
+
+
+class PortalTOTPDeviceAdmin(TOTPDeviceAdmin):
+    """Staff see and remove authenticator apps but never add or edit one: an app is
+    paired by its owner only (portal/two_factor.py). Otherwise staff could add an app
+    with a key they chose to someone else's account, or hand their own to it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        two_factor.remove_device(obj)  # the owner is told
+
+    def delete_queryset(self, request, queryset):
+        for device in queryset:
+            two_factor.remove_device(device)
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.register(TOTPDevice, PortalTOTPDeviceAdmin)

@@ -106,9 +106,10 @@ def confirm_device(request, device: TOTPDevice, name: str) -> bool:
 def remove_device(device: TOTPDevice) -> None:
     """Remove one of the user's apps and tell them. A session verified with it is no
     longer verified (django-otp checks the device on each request)."""
-    user, name, pk = device.user, device.name, device.pk
+    user, name, pk, confirmed = device.user, device.name, device.pk, device.confirmed
     device.delete()
-    _notify(user, "two_factor_device_removed", name, f"2fa-removed:{pk}")
+    if confirmed:  # an unfinished pairing never opened anything
+        _notify(user, "two_factor_device_removed", name, f"2fa-removed:{pk}")
 
 
 def reset_devices(user) -> int:

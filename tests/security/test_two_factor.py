@@ -310,3 +310,32 @@ def test_the_profile_links_doctors_to_their_apps(client, doctor, patient):
     assert 'href="/accounts/2fa/devices/"' in client.get("/accounts/profile/").content.decode()
     client.force_login(patient)
     assert 'href="/accounts/2fa/devices/"' not in client.get("/accounts/profile/").content.decode()
+
+
+def test_staff_cannot_add_or_hand_over_an_app_in_the_admin(client, staff, doctor, other_doctor):
+    """Issue 11 item 1: only the owner pairs an app; staff could otherwise add one with a
+    key they chose, or move their own app to someone else's account."""
+    staffs_own = TOTPDevice.objects.create(user=staff, name="Staff phone", confirmed=True)
+    client.force_login(staff)
+    assert client.get("/admin/otp_totp/totpdevice/add/").status_code == 403
+    response = client.post(
+        f"/admin/otp_totp/totpdevice/{staffs_own.pk}/change/",
+        {"user": str(doctor.user.pk), "name": "moved", "confirmed": "on"},
+    )
+    assert response.status_code == 403
+    staffs_own.refresh_from_db()
+    assert staffs_own.user == staff
+    assert client.get(f"/admin/otp_totp/totpdevice/{staffs_own.pk}/change/").status_code == 200  # view only
+
+
+def test_staff_removing_an_app_in_the_admin_tells_its_owner(
+    client, staff, doctor, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Issue 11 item 1."""
+    phone = TOTPDevice.objects.create(user=doctor.user, name="Dana's phone", confirmed=True)
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/admin/otp_totp/totpdevice/{phone.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(pk=phone.pk).exists()
+    assert mailoutbox[-1].to == [doctor.user.email] and "Dana's phone" in mailoutbox[-1].body
