@@ -339,3 +339,14 @@ def test_staff_removing_an_app_in_the_admin_tells_its_owner(
     assert response.status_code == 302
     assert not TOTPDevice.objects.filter(pk=phone.pk).exists()
     assert mailoutbox[-1].to == [doctor.user.email] and "Dana's phone" in mailoutbox[-1].body
+
+
+def test_the_second_factor_pages_have_no_inline_script_or_style(client, doctor, require_2fa):
+    """Issue 11 item 1: the new pages keep the strict Content-Security-Policy."""
+    from tests.portal.test_pages import assert_csp_clean
+
+    client.force_login(doctor.user)
+    for url in ("/accounts/2fa/setup/", "/accounts/2fa/devices/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_csp_clean(response.content.decode(), url)
