@@ -38,6 +38,7 @@ from consultations.access import (
 )
 from consultations.models import DoctorProfile, Escalation, Question, QuestionStatus, ReplyKind, Specialty
 from portal.admin_sites import ScopedViewOnSiteMixin
+from portal.forms import LoginNameLengthMixin
 
 QUEUE_STATE_LABELS = {
     sla.ON_TRACK: "On track",
@@ -73,7 +74,7 @@ def sla_badge(question: Question, now: datetime):
 # --- Login ------------------------------------------------------------------------
 
 
-class WorkbenchLoginForm(AuthenticationForm):
+class WorkbenchLoginForm(LoginNameLengthMixin, AuthenticationForm):
     """Admin login without the admin's is_staff rule: verified doctors get in, patients do not."""
 
     error_messages = {

@@ -1,4 +1,5 @@
-"""Account pages of our own: sign up, the patient's profile, signing out other devices,
+"""Account pages of our own: sign up and finishing it, log in, the patient's profile,
+password change, signing out other devices,
 and the login-protection hooks django-axes calls (the rest are Django's views)."""
 
 from axes.helpers import get_cool_off
@@ -9,12 +10,25 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render, resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django_otp import user_has_device
 
-from portal.forms import ConfirmPasswordForm, ProfileForm, SignUpForm
+from portal import session_policy
+from portal import signup as signup_service
+from portal.forms import (
+    ConfirmPasswordForm,
+    CountedPasswordChangeForm,
+    EmailAuthenticationForm,
+    FinishSignUpForm,
+    ProfileForm,
+    SignUpForm,
+)
+from portal.models import User
 from portal.ratelimit import rate_limited
+from portal.two_factor import needs_second_factor
 
 
 def safe_next(request) -> str:
@@ -27,21 +41,56 @@ def safe_next(request) -> str:
     return ""
 
 
+# Where to go after finishing the sign-up in the same browser (the ask page by default).
+SIGNUP_NEXT_SESSION_KEY = "signup_next"
+
+
 @sensitive_post_parameters("password1", "password2")
 @rate_limited("signup")
 def signup(request):
+    """The same reply whether or not the address has an account (portal/signup.py)."""
     if request.user.is_authenticated:
         return redirect(safe_next(request) or resolve_url("consultations:ask"))
     if request.method == "POST":
         form = SignUpForm(request.POST)
         if form.is_valid():
-            user = form.save()
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome! Your account is ready.")
-            return redirect(safe_next(request) or resolve_url("consultations:ask"))
+            signup_service.register(form)
+            request.session[SIGNUP_NEXT_SESSION_KEY] = safe_next(request)
+            return redirect("signup_sent")
     else:
         form = SignUpForm()
     return render(request, "registration/signup.html", {"form": form, "next": safe_next(request)})
+
+
+def signup_sent(request):
+    return render(request, "registration/signup_sent.html")
+
+
+@sensitive_post_parameters("password")
+@rate_limited("password_confirm")
+def signup_confirm(request, uidb64, token):
+    """The e-mailed link: with the password chosen at sign-up, the account opens and signs in."""
+    user = _pending_user(uidb64, token)
+    if user is None:
+        return render(request, "registration/signup_confirm.html", {"form": None})
+    form = FinishSignUpForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        signup_service.activate(user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Your account is ready.")
+        return redirect(request.session.pop(SIGNUP_NEXT_SESSION_KEY, "") or resolve_url("consultations:ask"))
+    return render(request, "registration/signup_confirm.html", {"form": form, "email": user.email})
+
+
+def _pending_user(uidb64, token):
+    try:
+        pk = urlsafe_base64_decode(uidb64).decode()
+        user = User.objects.get(pk=pk)
+    except (TypeError, ValueError, OverflowError, User.DoesNotExist):
+        return None
+    if signup_service.is_pending(user) and signup_service.activation_token.check_token(user, token):
+        return user
+    return None
 
 
 def _render_profile(request, form=None, sign_out_form=None, status=200):
@@ -49,6 +98,7 @@ def _render_profile(request, form=None, sign_out_form=None, status=200):
         "form": form or ProfileForm(instance=request.user),
         "sign_out_form": sign_out_form or ConfirmPasswordForm(request.user),
         "default_time_zone": settings.TIME_ZONE,
+        "offers_two_factor": needs_second_factor(request.user) or user_has_device(request.user),
     }
     return render(request, "registration/profile.html", context, status=status)
 
@@ -86,6 +136,34 @@ def sign_out_other_devices(request):
     return redirect("profile")
 
 
+class LoginView(auth_views.LoginView):
+    """The site's login, with "keep me signed in" for patients (portal/session_policy.py)."""
+
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if form.cleaned_data.get("remember_me") and session_policy.may_stay_signed_in(form.get_user()):
+            session_policy.keep_signed_in(self.request)
+        return response
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "remember_days": settings.PATIENT_REMEMBER_DAYS,
+            "idle_minutes": settings.PATIENT_SESSION_IDLE_SECONDS // 60,
+        }
+
+
+@method_decorator(rate_limited("password_confirm"), name="dispatch")
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Typing the current password is a password guess: a stolen session gets the same
+    few tries an hour as the other confirmations (one shared budget), each failure logged."""
+
+    form_class = CountedPasswordChangeForm
+
+
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Choosing a new password through the e-mailed link also lifts a login lockout:
     the person proved they own the address."""
@@ -102,12 +180,18 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 def login_attempt_username(request, credentials=None) -> str:
     """The e-mail tried, normalised so "Ann@X.org " and "ann@x.org" share one count."""
     raw = (credentials or {}).get("username") or request.POST.get("username") or ""
-    return raw.strip().lower()
+    # The login forms refuse longer names; this guards django-axes' 255-character column anyway.
+    return raw.strip().lower()[:255]
 
 
 def locked_out(request, original_response=None, credentials=None):
     """A friendly page instead of django-axes' one-line 429: what happened and what to do."""
     cool_off = get_cool_off(request)
     minutes = max(1, int(cool_off.total_seconds() // 60)) if cool_off else None
-    context = {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT}
+    context = {
+        "minutes": minutes,
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        # Set by portal.login_protection when a spraying ceiling, not the pair, paused it.
+        "ceiling": getattr(request, "login_ceiling", None),
+    }
     return render(request, "registration/locked_out.html", context, status=429)

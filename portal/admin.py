@@ -3,11 +3,24 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal import two_factor
+from portal.forms import LoginNameLengthMixin
 from portal.models import User
+
+
+class StaffAdminLoginForm(LoginNameLengthMixin, AdminAuthenticationForm):
+    pass
+
+
+admin.site.login_form = StaffAdminLoginForm
 
 
 class PortalUserCreationForm(AdminUserCreationForm):
@@ -31,7 +44,8 @@ class PortalUserAdmin(UserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "full_name", "patient_code")
     list_select_related = ("doctor_profile",)
-    readonly_fields = ("patient_code", "last_login", "date_joined")
+    readonly_fields = ("patient_code", "last_login", "date_joined", "two_factor_apps")
+    actions = ["reset_two_factor"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name", "patient_code", ("age", "sex"), "time_zone")}),
@@ -43,6 +57,14 @@ class PortalUserAdmin(UserAdmin):
             },
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        (
+            "Two-factor sign-in",
+            {
+                "fields": ("two_factor_apps",),
+                "description": "To reset a lost phone, select the user in the list and run "
+                "“Reset two-factor sign-in”: the user pairs a new app at their next sign-in.",
+            },
+        ),
     )
     add_fieldsets = (
         (
@@ -53,6 +75,22 @@ class PortalUserAdmin(UserAdmin):
             },
         ),
     )
+
+    @admin.display(description="paired authenticator apps")
+    def two_factor_apps(self, obj):
+        devices = two_factor.confirmed_devices(obj) if obj.pk else []
+        rows = [(d.name, d.created_at.strftime("%Y-%m-%d %H:%M")) for d in devices]
+        return format_html_join(", ", "{} (added {})", rows) or "none"
+
+    @admin.action(description="Reset two-factor sign-in of the selected users", permissions=["change"])
+    def reset_two_factor(self, request, queryset):
+        """A lost phone: remove every app of the user, logged in the user's history,
+        and e-mailed to them. With REQUIRE_2FA they pair a new app at next sign-in."""
+        for user in queryset:
+            removed = two_factor.reset_devices(user)
+            self.log_change(request, user, f"Reset two-factor sign-in: {removed} authenticator app(s) removed.")
+        count = len(queryset)
+        self.message_user(request, f"Two-factor devices reset for {count} user{'s' if count != 1 else ''}.")
 
     @admin.display(description="doctor", boolean=True)
     def is_doctor(self, obj):
@@ -71,3 +109,26 @@ class PortalAccessAttemptAdmin(AccessAttemptAdmin):
 
 admin.site.unregister(AccessAttempt)
 admin.site.register(AccessAttempt, PortalAccessAttemptAdmin)
+
+
+class PortalTOTPDeviceAdmin(TOTPDeviceAdmin):
+    """Staff see and remove authenticator apps but never add or edit one: an app is
+    paired by its owner only (portal/two_factor.py). Otherwise staff could add an app
+    with a key they chose to someone else's account, or hand their own to it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        two_factor.remove_device(obj)  # the owner is told
+
+    def delete_queryset(self, request, queryset):
+        for device in queryset:
+            two_factor.remove_device(device)
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.register(TOTPDevice, PortalTOTPDeviceAdmin)

@@ -26,6 +26,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal accounts"
 
     def ready(self):
-        from portal import checks  # noqa: F401  (registers system checks)
+        from portal import (
+            checks,  # noqa: F401  (registers system checks)
+            session_policy,  # noqa: F401  (sets a new session's length at login)
+        )
 
         logger.info("Ask a Doctor portal starting: %s", describe_backends())

@@ -1,15 +1,25 @@
 """Account forms: sign up, log in by e-mail, the patient's profile, confirming the password."""
 
+import logging
 import zoneinfo
 from functools import cache
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordChangeForm, PasswordResetForm
 from django.urls import reverse
 from django.utils.html import format_html
 
+from portal import account_emails
 from portal.models import Sex, User, time_zone_choices
+
+logger = logging.getLogger(__name__)
+
+
+def note_wrong_password(user, where: str) -> None:
+    """One line per wrong current password typed in a signed-in session: many in a row
+    mean a stolen session guessing the password (staff can alert on "wrong current password")."""
+    logger.warning("Wrong current password on %s for user %s", where, user.pk)
 
 
 @cache
@@ -75,12 +85,12 @@ class SignUpForm(BaseUserCreationForm):
         )
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account with this e-mail address already exists. Log in, or reset your password if you forgot it."
-            )
-        return email
+        # Whether the address has an account is never said here (portal/signup.py).
+        return self.cleaned_data["email"].strip().lower()
+
+    def validate_unique(self):
+        # The model's "already exists" error would tell anyone who has an account.
+        pass
 
     def clean_time_zone(self):
         return self.cleaned_data.get("time_zone") or ""
@@ -102,13 +112,36 @@ class SignUpForm(BaseUserCreationForm):
         return user
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+# No account's e-mail is longer (the User model's column); django-axes records the name
+# tried in a 255-character column, so a longer one must never reach authentication.
+LOGIN_NAME_MAX_LENGTH = 254
+
+
+class LoginNameLengthMixin:
+    """For every login form (the site's and both admins'): an over-long e-mail is a
+    form error next to the field, before authentication (Django's AuthenticationForm
+    sets max_length on the field too late for it to be validated)."""
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username") or ""
+        if len(username) > LOGIN_NAME_MAX_LENGTH:
+            raise forms.ValidationError(
+                f"An e-mail address has at most {LOGIN_NAME_MAX_LENGTH} characters. Check what you typed.",
+                code="max_length",
+            )
+        return username
+
+
+class EmailAuthenticationForm(LoginNameLengthMixin, AuthenticationForm):
     """Django's login form, asking for the e-mail address the account was made with."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That e-mail address and password do not match an account. Check both and try again.",
     }
+
+    # Patients only (portal/session_policy.py); the login template words it.
+    remember_me = forms.BooleanField(label="Keep me signed in on this device", required=False)
 
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
@@ -152,5 +185,45 @@ class ConfirmPasswordForm(forms.Form):
     def clean_password(self):
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
+            note_wrong_password(self.user, "sign out other devices")
             raise forms.ValidationError("That is not your current password. Nothing was changed.")
         return password
+
+
+class FinishSignUpForm(ConfirmPasswordForm):
+    """The password chosen at sign-up, asked again when the e-mailed link is opened."""
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            note_wrong_password(self.user, "finish sign-up")
+            raise forms.ValidationError(
+                "That is not the password chosen at sign-up. If you signed up more than once, "
+                "use the link in the newest e-mail."
+            )
+        return password
+
+
+class CountedPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, logging each wrong current password (the view is rate limited)."""
+
+    def clean_old_password(self):
+        try:
+            return super().clean_old_password()
+        except forms.ValidationError:
+            note_wrong_password(self.user, "password change")
+            raise
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, but the e-mail is made and sent by a worker (portal/account_emails.py).
+
+    Known address or not, the request does the same work: one look-up, one queued
+    message carrying a user id (or None), so neither the reply nor its timing tells
+    whether an account exists.
+    """
+
+    def save(self, **kwargs):
+        ids = [user.pk for user in self.get_users(self.cleaned_data["email"])]
+        for user_id in ids or [None]:
+            account_emails.queue_password_reset(user_id)

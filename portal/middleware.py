@@ -1,9 +1,10 @@
-"""Per-request adjustments: the user's time zone, doctors' and staff's idle timeout."""
+"""Per-request adjustments: the user's time zone, the session's idle timeout."""
 
 import zoneinfo
 
-from django.conf import settings
 from django.utils import timezone
+
+from portal import session_policy
 
 
 class UserTimezoneMiddleware:
@@ -22,19 +23,17 @@ class UserTimezoneMiddleware:
         return self.get_response(request)
 
 
-class StaffSessionTimeoutMiddleware:
-    """Doctors and staff see medical data: their sessions end after a short idle time.
+class SessionIdleTimeoutMiddleware:
+    """Signed-in sessions end after a short idle time (portal/session_policy.py).
 
-    Each request pushes the expiry forward, so only inactivity signs them out.
+    Each request pushes the expiry forward, so only inactivity signs people out.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        user = request.user
-        if user.is_authenticated and (user.is_staff or hasattr(user, "doctor_profile")):
-            # The dashboard's 30-second refresh is not the person being active.
-            if request.headers.get("X-Background-Refresh") != "1":
-                request.session.set_expiry(settings.STAFF_SESSION_IDLE_SECONDS)
+        # The dashboard's 30-second refresh is not the person being active.
+        if request.user.is_authenticated and request.headers.get("X-Background-Refresh") != "1":
+            session_policy.touch(request)
         return self.get_response(request)

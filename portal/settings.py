@@ -61,7 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "portal.two_factor.Require2FAMiddleware",
-    "portal.middleware.StaffSessionTimeoutMiddleware",
+    "portal.middleware.SessionIdleTimeoutMiddleware",
     "portal.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -91,9 +91,14 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# Parsed straight into DATABASES (whose PASSWORD the debug page hides): no
+# DATABASE_URL setting that would carry the password under another name.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file in `make run`.
@@ -256,6 +261,8 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Security -------------------------------------------------------------------
+# Error pages and error e-mails hide connection URLs' passwords too (portal/debug.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debug.PortalExceptionReporterFilter"
 # A monitoring system reads /staff/sla/now.json, /staff/sla/metrics and /healthz/details with
 # "Authorization: Bearer <token>". Empty: only signed-in staff with the permission.
 STAFF_METRICS_TOKEN = env_str("STAFF_METRICS_TOKEN", "")
@@ -271,6 +278,10 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
 # Doctors and staff are signed out after this much inactivity.
 STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
+# Patients too, after a longer idle time; "keep me signed in" (their choice, at
+# login) makes it a fixed PATIENT_REMEMBER_DAYS instead (portal/session_policy.py).
+PATIENT_SESSION_IDLE_SECONDS = env_int("PATIENT_SESSION_IDLE_SECONDS", 60 * 60)
+PATIENT_REMEMBER_DAYS = env_int("PATIENT_REMEMBER_DAYS", 7)
 # Doctors and staff must pass a TOTP second factor (django-otp).
 REQUIRE_2FA = env_bool("REQUIRE_2FA", PRODUCTION)
 OTP_TOTP_ISSUER = "Ask a Doctor"
@@ -301,6 +312,12 @@ AXES_RESET_ON_SUCCESS = True
 # The pause runs from the last counted failure; tries during it do not restart
 # it, so the page can tell the patient exactly how long to wait.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Against password spraying (portal/login_protection.py), over the same cool-off:
+# wrong passwords from one address across every e-mail, and for one e-mail
+# across every address. Reaching either pauses sign-in and logs a warning.
+AXES_HANDLER = "portal.login_protection.PortalAxesHandler"
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 30)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 10)
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "portal.account_views.login_attempt_username"
 AXES_LOCKOUT_CALLABLE = "portal.account_views.locked_out"

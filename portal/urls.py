@@ -17,6 +17,8 @@ urlpatterns = [
     path("articles/", include("articles.urls")),
     path("accounts/2fa/setup/", two_factor.setup, name="two_factor_setup"),
     path("accounts/2fa/verify/", two_factor.verify, name="two_factor_verify"),
+    path("accounts/2fa/devices/", two_factor.devices, name="two_factor_devices"),
+    path("accounts/2fa/devices/<int:pk>/remove/", two_factor.remove, name="two_factor_remove"),
     path("accounts/", include("portal.account_urls")),
     path("questions/", include("consultations.urls")),
     path("doctor/", doctor_admin_site.urls),

@@ -6,6 +6,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 from PIL import Image
 
@@ -45,7 +46,13 @@ def test_patient_signs_up_asks_with_a_photo_and_finds_the_question(browser_page,
     page.get_by_label(re.compile("I accept the")).check()
     page.get_by_role("button", name="Sign up").click()
 
-    # Straight to the ask form, specialty pre-selected, age and sex from the profile.
+    # Finish with the e-mailed link and the chosen password (issue 11 item 12): then
+    # straight to the ask form, specialty pre-selected, age and sex from the profile.
+    page.wait_for_url(re.compile(r"/accounts/signup/sent/$"))
+    link = re.search(r"https?://[^/\s]+(/accounts/signup/finish/\S+/)", mail.outbox[-1].body).group(1)
+    page.goto(link)
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Finish and sign in").click()
     page.wait_for_url(re.compile(r"/questions/ask/\?specialty=dermatology$"))
     assert User.objects.get(email="nora@example.com").time_zone == BROWSER_TIME_ZONE
     assert page.get_by_label("Specialty").input_value() == str(dermatology.pk)

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from tests.factories import PASSWORD, UserFactory
@@ -32,26 +33,61 @@ def signup_data():
     }
 
 
-def test_sign_up_logs_in_and_goes_to_the_ask_page(client, signup_data):
+def finish_link(outbox) -> str:
+    """The path of the finishing link in the newest sign-up e-mail."""
+    return re.search(r"https?://[^/\s]+(/accounts/signup/finish/\S+/)", outbox[-1].body).group(1)
+
+
+def test_sign_up_then_the_e_mailed_link_signs_in_and_goes_to_the_ask_page(client, signup_data):
     response = client.post(SIGNUP_URL, signup_data)
     assert response.status_code == 302
-    assert response.url == reverse("consultations:ask")
+    assert response.url == reverse("signup_sent")
+    assert "Check your e-mail" in client.get(response.url).content.decode()
     user = User.objects.get()
     assert user.email == "new.patient@example.com"
     assert (user.full_name, user.age, user.sex, user.time_zone) == ("Nora Newpatient", 29, "female", "Europe/Warsaw")
     assert user.check_password(NEW_PASSWORD)
+    assert not user.is_active  # nothing opens until the owner of the address says so
+    assert client.get(reverse("consultations:ask")).status_code == 302
+
+    (message,) = mail.outbox
+    assert message.to == ["new.patient@example.com"]
+    assert message.subject == "Finish creating your Ask a Doctor account"
+    link = finish_link(mail.outbox)
+    page = client.get(link)
+    assert "Enter the password you chose" in page.content.decode()
+    done = client.post(link, {"password": NEW_PASSWORD})
+    assert done.status_code == 302
+    assert done.url == reverse("consultations:ask")
+    user.refresh_from_db()
+    assert user.is_active
     assert client.get(reverse("consultations:ask")).status_code == 200
+    # The link works once.
+    assert "This link no longer works" in Client().get(link).content.decode()
+
+
+def test_the_link_needs_the_password_chosen_at_sign_up(client, signup_data):
+    client.post(SIGNUP_URL, signup_data)
+    link = finish_link(mail.outbox)
+    other_browser = Client()
+    refused = other_browser.post(link, {"password": "a-guess-at-it"})
+    assert refused.status_code == 200
+    assert "That is not the password chosen at sign-up" in refused.content.decode()
+    assert not User.objects.get().is_active
+    assert other_browser.post(link, {"password": NEW_PASSWORD}).url == reverse("consultations:ask")
 
 
 def test_sign_up_returns_to_a_safe_next_page(client, signup_data, specialty):
     next_url = reverse("consultations:ask") + "?specialty=dermatology"
-    response = client.post(SIGNUP_URL + f"?next={next_url}", {**signup_data, "next": next_url})
+    client.post(SIGNUP_URL + f"?next={next_url}", {**signup_data, "next": next_url})
+    response = client.post(finish_link(mail.outbox), {"password": NEW_PASSWORD})
     assert response.url == next_url
 
 
 @pytest.mark.parametrize("next_url", ["https://evil.example/phish", "//evil.example/", "javascript:alert(1)"])
 def test_sign_up_ignores_a_next_page_on_another_site(client, signup_data, next_url):
-    response = client.post(SIGNUP_URL, {**signup_data, "next": next_url})
+    client.post(SIGNUP_URL, {**signup_data, "next": next_url})
+    response = client.post(finish_link(mail.outbox), {"password": NEW_PASSWORD})
     assert response.url == reverse("consultations:ask")
 
 
@@ -106,9 +142,17 @@ def test_bad_sign_up_is_explained_next_to_the_field_and_keeps_the_rest(client, s
 
 
 def test_existing_e_mail_cannot_sign_up_twice_whatever_the_case(client, signup_data, patient):
+    """Issue 11 item 12: no account is made or changed, and the page does not say why."""
+    password_before = patient.password
     response = client.post(SIGNUP_URL, {**signup_data, "email": "PATIENT@example.com"})
-    assert "An account with this e-mail address already exists" in response.content.decode()
+    assert response.url == reverse("signup_sent")
     assert User.objects.count() == 1
+    patient.refresh_from_db()
+    assert (patient.password, patient.full_name) == (password_before, "Paula Patient")
+    (message,) = mail.outbox
+    assert message.to == ["patient@example.com"]
+    assert "You already have an account, so nothing was changed" in message.body
+    assert "/accounts/password/reset/" in message.body and "/accounts/signup/finish/" not in message.body
 
 
 def test_log_in_by_e_mail_in_any_case(client, patient):

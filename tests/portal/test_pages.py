@@ -75,6 +75,6 @@ def test_patient_pages_have_no_inline_script_or_style(client, patient, specialty
 
 
 def test_anonymous_account_pages_have_no_inline_script_or_style(client):
-    for name in ("login", "signup", "password_reset", "password_reset_done"):
+    for name in ("login", "signup", "signup_sent", "password_reset", "password_reset_done"):
         url = reverse(name)
         assert_csp_clean(client.get(url).content.decode(), url)

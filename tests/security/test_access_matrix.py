@@ -25,6 +25,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
 from django.urls import resolve, reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from articles.models import Article
 from consultations.doctor_admin import doctor_admin_site
@@ -170,6 +171,9 @@ PUBLIC_ROWS = [
         lambda w: f"/articles/newsletter/unsubscribe/{w.confirm_token}x/",
         expect(BAD_REQUEST),
     ),
+    # Issue 11 item 12: the e-mailed link to finish a sign-up; this one is not valid (an
+    # active account, a made-up token): the "no longer works" page, whoever opens it.
+    Row("signup_confirm", lambda w: f"/accounts/signup/finish/{w.reset_uid}/made-up-token/", expect(OK)),
     Row(
         "password_reset_confirm",
         lambda w: f"/accounts/password/reset/{w.reset_uid}/{w.reset_token}/",
@@ -183,6 +187,7 @@ SETUP_2FA = redirect(lambda w: "/accounts/2fa/setup/", "the 2FA setup")
 NO_NEW_DEVICE_UNVERIFIED = Outcome(
     "refused: 403, or 302 to the 2FA code page", (302, 403), location=lambda w: "/accounts/2fa/verify/"
 )
+VERIFY_2FA = redirect(lambda w: "/accounts/2fa/verify/", "the 2FA code page")
 
 ACCOUNT_ROWS = [
     Row("profile", lambda w: "/accounts/profile/", expect(OK, anonymous=SITE_LOGIN)),
@@ -193,19 +198,34 @@ ACCOUNT_ROWS = [
         expect(BAD_REQUEST, anonymous=SITE_LOGIN),
         method="post",
     ),
-    # A doctor with a paired device but no code entered yet may not pair another (that
-    # would pass the second factor with the password alone).
+    # Issue 11 item 1: a first app with the password alone; a doctor with a paired device but
+    # no code entered yet may not pair another (that would pass the second factor with the
+    # password alone).
     Row(
         "two_factor_setup",
         lambda w: "/accounts/2fa/setup/",
-        expect(OK, anonymous=SITE_LOGIN, pending_doctor=NO_NEW_DEVICE_UNVERIFIED),
-        bugs={"pending_doctor": "Issue 11 item 1: fixed on the two-factor branch; drop this mark once merged"},
+        expect(OK, anonymous=SITE_LOGIN, doctor=VERIFY_2FA, pending_doctor=NO_NEW_DEVICE_UNVERIFIED),
     ),
     # Only the doctors have a paired device; everyone else is sent to pair one first.
     Row(
         "two_factor_verify",
         lambda w: "/accounts/2fa/verify/",
         expect(SETUP_2FA, anonymous=SITE_LOGIN, doctor=OK, pending_doctor=OK),
+    ),
+    # Issue 11 item 1: the doctor has a device but a password-only session: code first.
+    Row("two_factor_devices", lambda w: "/accounts/2fa/devices/", expect(OK, anonymous=SITE_LOGIN, doctor=VERIFY_2FA)),
+    Row(
+        "two_factor_remove",
+        lambda w: f"/accounts/2fa/devices/{w.totp_device.pk}/remove/",
+        # Someone else's device is "not found", for the pending doctor too (2FA pages are open to them).
+        expect(
+            NOT_FOUND.unchanged(),
+            anonymous=SITE_LOGIN.unchanged(),
+            doctor=VERIFY_2FA.unchanged(),
+            pending_doctor=NOT_FOUND.unchanged(),
+        ),
+        method="post",
+        probe=lambda w: TOTPDevice.objects.filter(pk=w.totp_device.pk).exists(),
     ),
 ]
 
@@ -706,6 +726,14 @@ def staff_admin_action_rows():
         ),
         staff_action(
             article, "draft_selected", "in_review", back_to("admin", article).changing(), article_state("in_review")
+        ),
+        # Issue 11 item 1: staff reset a user's two-factor apps (a lost phone).
+        staff_action(
+            "portal.user",
+            "reset_two_factor",
+            "users.doctor",
+            back_to("admin", "portal.user").changing(),
+            lambda w: TOTPDevice.objects.filter(user=w.users["doctor"]).count(),
         ),
         staff_action(
             "axes.accessattempt",

@@ -173,3 +173,80 @@ def test_behind_a_proxy_the_address_it_saw_is_counted_not_what_the_client_claims
         HTTP_X_FORWARDED_FOR="203.0.113.51",
     )
     assert other.status_code == 302
+
+
+def test_an_over_long_e_mail_is_a_form_error_not_a_server_error(client, login_page, clock):
+    """Issue 11 item 7: over 255 characters gave an unauthenticated 500 on all three login
+    forms (django-axes writes the name to a 255-character column)."""
+    path, _, _ = login_page
+    client.raise_request_exception = False
+    typed = "a" * 300 + "@example.com"
+    response = try_login(client, path, typed, WRONG)
+    assert response.status_code == 200
+    assert "An e-mail address has at most 254 characters" in response.content.decode()
+    assert not signed_in(client)
+    assert not AccessAttempt.objects.exists()
+
+
+def test_the_lockout_counter_never_receives_an_over_long_name(rf):
+    """Issue 11 item 7: defence in depth behind the forms."""
+    from portal.account_views import login_attempt_username
+
+    request = rf.post("/accounts/login/", {"username": "B" * 400})
+    assert len(login_attempt_username(request)) == 255
+
+
+# --- Issue 11 item 6: password spraying ---------------------------------------------------------
+
+
+@pytest.fixture
+def ceilings(settings):
+    settings.LOGIN_IP_FAILURE_LIMIT = 8
+    settings.LOGIN_ACCOUNT_FAILURE_LIMIT = 6
+
+
+def test_one_address_spraying_many_accounts_is_paused(client, clock, ceilings, patient, other_patient, caplog):
+    """Issue 11 item 6: one address tried 200 passwords across 40 accounts and was refused
+    only on each account's 5th try. Now a ceiling per address across e-mails."""
+    for n in range(8):  # one or two guesses per account: no pair comes near its limit
+        assert try_login(Client(), "/accounts/login/", f"victim{n // 2}@example.com", WRONG).status_code in (200, 429)
+    refused = try_login(Client(), "/accounts/login/", patient.email, PASSWORD)
+    assert refused.status_code == 429
+    assert "Sign-in paused from this network" in refused.content.decode()
+    assert not signed_in(client)
+    # Only that address: the same account from elsewhere, and other addresses, still get in.
+    assert try_login(Client(), "/accounts/login/", patient.email, PASSWORD, ip="198.51.100.9").status_code == 302
+    assert [r for r in caplog.records if r.getMessage().startswith("Login ceiling reached (address)")]
+
+
+def test_one_account_sprayed_from_many_addresses_is_paused(clock, ceilings, patient, other_patient, caplog):
+    """Issue 11 item 6: a ceiling per account across addresses (each pair stays under 5)."""
+    for n in range(6):
+        try_login(Client(), "/accounts/login/", patient.email, WRONG, ip=f"198.18.0.{n // 3}")
+    refused = try_login(Client(), "/accounts/login/", patient.email, PASSWORD, ip="198.18.0.77")
+    assert refused.status_code == 429
+    assert "from several places" in refused.content.decode()
+    assert [r for r in caplog.records if r.getMessage().startswith("Login ceiling reached (account)")]
+    # Other accounts from those addresses are not affected.
+    assert try_login(Client(), "/accounts/login/", other_patient.email, PASSWORD, ip="198.18.0.0").status_code == 302
+
+
+def test_the_ceilings_end_with_the_cool_off(clock, ceilings, patient):
+    """Issue 11 item 6: the same window as the pair lockout."""
+    for n in range(6):
+        try_login(Client(), "/accounts/login/", patient.email, WRONG, ip=f"198.18.1.{n // 3}")
+    assert try_login(Client(), "/accounts/login/", patient.email, PASSWORD, ip="198.18.1.50").status_code == 429
+    clock.shift(timedelta(minutes=15, seconds=1))
+    assert try_login(Client(), "/accounts/login/", patient.email, PASSWORD, ip="198.18.1.50").status_code == 302
+
+
+def test_a_reset_by_e_mail_lifts_the_account_ceiling(client, clock, ceilings, patient, mailoutbox):
+    """Issue 11 item 6: the owner gets back in by proving they own the address."""
+    for n in range(6):
+        try_login(Client(), "/accounts/login/", patient.email, WRONG, ip=f"198.18.2.{n // 3}")
+    client.post("/accounts/password/reset/", {"email": patient.email}, REMOTE_ADDR="198.18.2.50")
+    link = next(line for line in mailoutbox[0].body.splitlines() if "/accounts/password/reset/" in line).strip()
+    form_page = client.get(link[link.index("/accounts/") :], follow=True)
+    new_password = "a-fresh-Passphrase-78"
+    client.post(form_page.request["PATH_INFO"], {"new_password1": new_password, "new_password2": new_password})
+    assert try_login(Client(), "/accounts/login/", patient.email, new_password, ip="198.18.2.50").status_code == 302

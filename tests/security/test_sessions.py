@@ -1,29 +1,91 @@
-"""Doctors' and staff's sessions expire after inactivity; a password change signs out other sessions."""
+"""Sessions end after inactivity (doctors and staff: 30 minutes; patients: an hour, or a
+fixed few days when they chose "keep me signed in"); a password change signs out other sessions."""
+
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
+
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
-def test_staff_session_expires_after_idle_time(client, staff, settings):
+@pytest.fixture(autouse=True)
+def _lengths(settings):
     settings.STAFF_SESSION_IDLE_SECONDS = 900
+    settings.PATIENT_SESSION_IDLE_SECONDS = 3600
+    settings.PATIENT_REMEMBER_DAYS = 7
+
+
+def test_staff_session_expires_after_idle_time(client, staff):
     client.force_login(staff)
     client.get("/admin/")
     assert client.session.get_expiry_age() == 900
 
 
-def test_doctor_session_expires_after_idle_time(client, doctor, settings):
-    settings.STAFF_SESSION_IDLE_SECONDS = 900
+def test_doctor_session_expires_after_idle_time(client, doctor):
     client.force_login(doctor.user)
     client.get("/")
     assert client.session.get_expiry_age() == 900
 
 
-def test_patient_session_keeps_the_normal_length(client, patient, settings):
-    client.force_login(patient)
+def test_patient_session_ends_after_an_idle_hour(client, patient):
+    """Issue 11 item 20: patient sessions lasted 14 days with no idle limit."""
+    client.post("/accounts/login/", {"username": patient.email, "password": PASSWORD})
+    # From the login response on, not only from the next request.
+    assert client.session.get_expiry_age() == 3600
+    assert client.cookies["sessionid"]["max-age"] == 3600
+    client.get("/questions/")
+    assert client.session.get_expiry_age() == 3600
+
+
+def test_an_idle_patient_is_signed_out_and_an_active_one_is_not(patient):
+    """Issue 11 item 20: each request pushes the end forward; an hour of nothing ends it."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        active, idle = Client(), Client()
+        for client in (active, idle):
+            client.post("/accounts/login/", {"username": patient.email, "password": PASSWORD})
+        for _ in range(3):
+            clock.shift(timedelta(minutes=40))
+            assert active.get("/questions/").status_code == 200
+        assert idle.get("/questions/").status_code == 302  # 120 minutes without a request
+
+
+def test_keep_me_signed_in_is_a_choice_with_a_fixed_end(patient):
+    """Issue 11 item 20: "keep me signed in" is an explicit checkbox, bounded to PATIENT_REMEMBER_DAYS."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        client = Client()
+        page = client.get("/accounts/login/").content.decode()
+        assert 'name="remember_me"' in page and "Keep me signed in on this device for 7 days" in page
+        assert "checked" not in page.split('name="remember_me"')[1].split(">")[0]
+        client.post("/accounts/login/", {"username": patient.email, "password": PASSWORD, "remember_me": "on"})
+        clock.shift(timedelta(days=3))
+        assert client.get("/questions/").status_code == 200  # three idle days: still in
+        clock.shift(timedelta(days=3, hours=23))
+        assert client.get("/questions/").status_code == 200
+        clock.shift(timedelta(hours=2))  # past 7 days from login, however active
+        assert client.get("/questions/").status_code == 302
+
+
+def test_doctors_cannot_choose_to_stay_signed_in(client, doctor):
+    """Issue 11 item 20: the choice is for patients; medical staff keep the short idle limit."""
+    client.post("/accounts/login/", {"username": doctor.user.email, "password": PASSWORD, "remember_me": "on"})
+    assert client.session.get_expiry_age() == 900
     client.get("/")
-    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+    assert client.session.get_expiry_age() == 900
+
+
+def test_a_new_login_forgets_an_earlier_choice(client, patient):
+    """Issue 11 item 20: the choice belongs to one login."""
+    client.post("/accounts/login/", {"username": patient.email, "password": PASSWORD, "remember_me": "on"})
+    client.post("/accounts/logout/")
+    client.post("/accounts/login/", {"username": patient.email, "password": PASSWORD})
+    assert client.session.get_expiry_age() == 3600
 
 
 def test_password_change_signs_out_every_other_session(staff):
@@ -36,11 +98,9 @@ def test_password_change_signs_out_every_other_session(staff):
     assert phone.get("/admin/").status_code == 302
 
 
-def test_dashboard_background_refresh_does_not_extend_the_idle_timeout(client, staff, settings):
-    settings.STAFF_SESSION_IDLE_SECONDS = 900
+def test_dashboard_background_refresh_does_not_extend_the_idle_timeout(client, staff):
     client.force_login(staff)
     client.get("/admin/")
-    client.session.set_expiry(5)
     session = client.session
     session.set_expiry(5)
     session.save()

@@ -77,3 +77,48 @@ def test_only_a_signed_in_post_does_it(client, patient):
     assert client.post(URL, {"password": PASSWORD})["Location"].startswith(reverse("login"))
     client.force_login(patient)
     assert client.get(URL).status_code == 405
+
+
+def test_guessing_the_old_password_on_the_change_form_is_rate_limited(client, patient, settings, caplog):
+    """Issue 11 item 5: the password-change form accepted 30 wrong old passwords in a row."""
+    settings.RATELIMIT_ENABLED = True
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_confirm": (3, 3600)}
+    ratelimit.reset("password_confirm", f"user:{patient.pk}", 3600)
+    client.force_login(patient)
+    change = reverse("password_change")
+    new = "a-Brand-new-passphrase-31"
+    guesses = [
+        client.post(change, {"old_password": f"guess-{n}", "new_password1": new, "new_password2": new})
+        for n in range(3)
+    ]
+    assert [r.status_code for r in guesses] == [200, 200, 200]
+    assert all("Your old password was entered incorrectly" in r.content.decode() for r in guesses)
+    right = client.post(change, {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    assert right.status_code == 429
+    patient.refresh_from_db()
+    assert patient.check_password(PASSWORD)
+    failures = [r for r in caplog.records if "Wrong current password on password change" in r.getMessage()]
+    assert len(failures) == 3
+
+
+def test_both_password_confirmations_share_one_budget(client, patient, settings):
+    """Issue 11 item 5: "like the other password confirmations": one budget, not one per form."""
+    settings.RATELIMIT_ENABLED = True
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_confirm": (2, 3600)}
+    ratelimit.reset("password_confirm", f"user:{patient.pk}", 3600)
+    client.force_login(patient)
+    client.post(URL, {"password": "guess-1"})
+    client.post(reverse("password_change"), {"old_password": "guess-2"})
+    assert client.post(URL, {"password": PASSWORD}).status_code == 429
+
+
+def test_a_right_old_password_still_changes_it(client, patient):
+    """Issue 11 item 5: the limit does not get in the way of the normal change."""
+    client.force_login(patient)
+    new = "a-Brand-new-passphrase-31"
+    response = client.post(
+        reverse("password_change"), {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.check_password(new)

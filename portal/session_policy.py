@@ -1,0 +1,58 @@
+"""How long a signed-in session lasts: short for everyone, by default.
+
+Everyone's session ends after a stretch of inactivity: doctors and staff after
+STAFF_SESSION_IDLE_SECONDS (30 minutes), patients after PATIENT_SESSION_IDLE_SECONDS
+(an hour: long enough to write a question, short enough for a shared computer).
+Each request pushes the end forward. A patient may tick "keep me signed in" on
+their own device: the session then lasts PATIENT_REMEMBER_DAYS from that login,
+whatever the activity, and no longer. Doctors and staff cannot: they see
+everyone's medical data.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+from django.utils import timezone
+
+from portal.two_factor import needs_second_factor
+
+# Set in a patient's session when they chose "keep me signed in".
+REMEMBERED_KEY = "remembered"
+
+
+def idle_seconds(user) -> int:
+    if needs_second_factor(user):
+        return settings.STAFF_SESSION_IDLE_SECONDS
+    return settings.PATIENT_SESSION_IDLE_SECONDS
+
+
+def may_stay_signed_in(user) -> bool:
+    return not needs_second_factor(user)
+
+
+def keep_signed_in(request, now=None) -> None:
+    """The patient's explicit choice: a fixed end, PATIENT_REMEMBER_DAYS after this login."""
+    now = now or timezone.now()
+    request.session[REMEMBERED_KEY] = True
+    request.session.set_expiry(now + timedelta(days=settings.PATIENT_REMEMBER_DAYS))
+
+
+def touch(request) -> None:
+    """Called on each request by a signed-in user: push the idle end forward, except
+    for a remembered patient session, whose end is fixed."""
+    user = request.user
+    if request.session.get(REMEMBERED_KEY) and may_stay_signed_in(user):
+        return
+    request.session.set_expiry(idle_seconds(user))
+
+
+@receiver(user_logged_in, dispatch_uid="portal.session_policy.start")
+def _start(sender, request, user, **kwargs):
+    # From the login response on, not from the next request: a session that is never
+    # used again must not live for SESSION_COOKIE_AGE. (login() cycles the session key
+    # and keeps its data, so clear an earlier choice.)
+    if request is not None and hasattr(request, "session"):
+        request.session.pop(REMEMBERED_KEY, None)
+        request.session.set_expiry(idle_seconds(user))
