@@ -2,16 +2,12 @@
 never makes two questions, and a database that stays away gives the friendly 503
 page ("nothing was lost, try again"), never a bare "Server Error (500)"."""
 
-import random
 import re
-import threading
-import time
 from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.core import mail
@@ -22,6 +18,7 @@ from django.urls import reverse
 from consultations import services
 from consultations.models import Attachment, Notification, Question
 from tests.consultations.test_ask_form import ASK_URL, form_token
+from tests.db_faults import ConnectionKiller, admin_connection, own_backend_pid
 from tests.portal.sample_files import png_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,6 +116,17 @@ def test_a_database_that_stays_away_gives_the_friendly_page_and_saves_nothing_ha
     assert len(stored_files()) == 1
 
 
+def test_a_post_that_failed_on_our_side_does_not_use_up_the_ask_limit(settings, ask_post):
+    """Issue 13 item 5: the error page says "try again"; doing so must not end in
+    "too many questions" (429) because our failed attempts were counted."""
+    settings.RATELIMIT_ENABLED = True
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ask": (1, 3600)}
+    with connection.execute_wrapper(FailingInserts("consultations_question", times=2)):
+        assert ask_post().status_code == 503
+    assert ask_post().status_code == 302
+    assert ask_post().status_code == 429, "the one success still counts"
+
+
 def test_a_commit_whose_answer_was_lost_is_not_saved_twice(monkeypatch, patient, specialty):
     """Issue 13 item 5 with issue 11 item 10: when the connection dies after the COMMIT
     reached the database, the retry finds the saved question instead of a second one."""
@@ -158,19 +166,6 @@ def postgresql():
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
 
 
-def admin_connection() -> psycopg.Connection:
-    """A second connection to the test database, for pg_terminate_backend."""
-    db = connection.settings_dict
-    return psycopg.connect(
-        dbname=db["NAME"],
-        user=db["USER"] or None,
-        password=db["PASSWORD"] or None,
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        autocommit=True,
-    )
-
-
 class KillOwnBackend:
     """Before the first INSERT of a question, the web request's own PostgreSQL backend
     is terminated from another connection: the INSERT meets a really dead connection."""
@@ -203,29 +198,6 @@ def test_a_connection_killed_during_the_post_is_retried_on_postgresql(postgresql
     assert response.url == reverse("consultations:question_submitted", args=[question.pk])
     assert len(stored_files()) == 1
     assert Notification.objects.filter(question=question).count() == 1
-
-
-class ConnectionKiller(threading.Thread):
-    """Terminates every other connection to the test database every few milliseconds,
-    as the fault-injection experiment of issue 13 did."""
-
-    def __init__(self, spare_pid: int):
-        super().__init__(daemon=True)
-        self.spare_pid = spare_pid
-        self.stopping = threading.Event()
-        self.killed = 0
-
-    def run(self):
-        with admin_connection() as admin:
-            while not self.stopping.is_set():
-                rows = admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> %s",
-                    [self.spare_pid],
-                ).fetchall()
-                self.killed += sum(1 for (done,) in rows if done)
-                # Often enough to hit most requests, rarely enough that a retry can get through.
-                time.sleep(random.uniform(0.01, 0.12))
 
 
 class Browser:
@@ -270,14 +242,8 @@ def test_killing_connections_during_form_posts_never_shows_a_bare_500(postgresql
     browser = Browser(
         live_server.url, {settings.SESSION_COOKIE_NAME: session.cookies[settings.SESSION_COOKIE_NAME].value}
     )
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        own_pid = cursor.fetchone()[0]
-
-    killer = ConnectionKiller(own_pid)
-    killer.start()
     failures, tokens = [], []
-    try:
+    with ConnectionKiller(own_backend_pid()) as killer:
         for number in range(forms):
             (_, html, _), failed = browser.until(200, ASK_URL)
             failures += failed
@@ -296,9 +262,6 @@ def test_killing_connections_during_form_posts_never_shows_a_bare_500(postgresql
             failures += failed
             assert url.endswith("/submitted/"), url
             tokens.append(token)
-    finally:
-        killer.stopping.set()
-        killer.join(timeout=10)
 
     assert killer.killed > 0
     for status, html, _ in failures:
