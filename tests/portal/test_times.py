@@ -142,3 +142,14 @@ def test_escalation_e_mails_in_the_fall_back_hour_carry_the_zone(specialty, seni
     assert mails["senior@example.com"].subject.endswith("was due 02:30 CET")
     assert "Was due: Sunday 26 October 2025, 02:30 CET" in mails["senior@example.com"].body
     assert mails["sla.utc@example.com"].subject.endswith("was due 01:30 UTC")
+
+
+@pytest.mark.django_db
+def test_the_reassignment_e_mail_gives_the_due_time_with_its_zone(doctor, berlin_patient, specialty):
+    """Issue 13 item 9: the doctor a question is handed to reads which 02:30 it is due at."""
+    doctor.user.time_zone = "Europe/Berlin"
+    doctor.user.save()
+    question = ask_at(berlin_patient, specialty, FIRST_0230 - WINDOW)
+    services.reassign_question(question.pk, doctor, now=FIRST_0230 - WINDOW + timedelta(minutes=5))
+    body = Notification.objects.get(question=question, kind="question_assigned").body
+    assert "Guaranteed answer due: Sunday 26 October 2025, 02:30 CEST" in body
