@@ -5,6 +5,7 @@ HTTP or Celery knowledge. Each state change that others might race on is a
 conditional UPDATE that acts only when it changed exactly one row.
 """
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -129,7 +130,8 @@ def submit_question(
             # Rolled back: a patient's file must not stay on disk with no question
             # pointing at it. (A failed COMMIT is not caught here: the rows may exist.)
             for name in stored:
-                private_storage.delete(name)
+                with contextlib.suppress(OSError):  # never hide the error that got us here
+                    private_storage.delete(name)
             raise
     return question
 
