@@ -50,7 +50,7 @@ from consultations.models import (
     Specialty,
 )
 from consultations.services import OPEN_STATUSES, clock_state_filter
-from portal import health
+from portal import health, times
 
 PERIODS = {
     "24h": ("Last 24 hours", timedelta(hours=24)),
@@ -958,7 +958,7 @@ class LocalTime:
 
     @cached_property
     def display(self) -> str:
-        return dateformat.format(self.moment, "j M, H:i")
+        return times.format_time(self.moment, "j M, H:i")
 
 
 # A number no question id reaches, reversed in its place and then swapped for each row's id:

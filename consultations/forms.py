@@ -3,6 +3,8 @@
 Limits come from the model fields so the form and the database never disagree.
 """
 
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.urls import reverse
@@ -125,10 +127,15 @@ class AskForm(forms.Form):
         error_messages={"required": "You need to agree to the terms before sending your question."},
     )
 
+    # One submission, one question: a fresh token per form shown, sent back hidden.
+    # Every post of this page (double click, replay, retry) carries the same one.
+    submission_token = forms.UUIDField(widget=forms.HiddenInput)
+
     QUESTION_FIELDS = ("specialty", "title", "description", "age", "sex", "medical_history", "current_medication")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._ensure_submission_token()
         self.fields["consent"].label = legal_links_label("I have read and agree to the")
         limit_mb = settings.QUESTION_ATTACHMENT_MAX_BYTES // (1024 * 1024)
         self.fields["attachments"].help_text = (
@@ -143,6 +150,21 @@ class AskForm(forms.Form):
 
     def question_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.QUESTION_FIELDS}
+
+    def _ensure_submission_token(self):
+        """A new form gets a fresh token. A post without a usable one (a page opened
+        before tokens existed, a hand-made request) is given one rather than refused
+        with an error the patient could not fix; only copies of that one post then
+        go unrecognised, and its redisplay carries the new token."""
+        name = self.add_prefix("submission_token")
+        if not self.is_bound:
+            self.initial.setdefault("submission_token", uuid.uuid4())
+            return
+        try:
+            uuid.UUID(str(self.data.get(name, "")))
+        except ValueError:
+            self.data = self.data.copy()
+            self.data[name] = str(uuid.uuid4())
 
 
 class FollowUpForm(forms.Form):

@@ -135,6 +135,10 @@ class Question(models.Model):
     rated_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The one-time token of the ask form that sent it: a double click, a replay or a
+    # retry after a lost connection finds this question instead of making another.
+    # Null for questions not sent through the form (demo data, older rows).
+    submission_token = models.UUIDField(null=True, blank=True, editable=False)
 
     objects = QuestionQuerySet.as_manager()
 
@@ -146,6 +150,10 @@ class Question(models.Model):
             # Staff status grants nothing clinical: reading patients' questions, replies
             # and files needs this (consultations.access.may_read_medical_records).
             ("view_medical_record", "Can read patients' questions, replies and attachments"),
+        ]
+        constraints = [
+            # One submission, one question (nulls never collide).
+            models.UniqueConstraint(fields=["patient", "submission_token"], name="question_one_per_submission"),
         ]
         indexes = [
             models.Index(fields=["patient", "-submitted_at"], name="question_patient_idx"),

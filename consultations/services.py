@@ -5,11 +5,15 @@ HTTP or Celery knowledge. Each state change that others might race on is a
 conditional UPDATE that acts only when it changed exactly one row.
 """
 
+import contextlib
+import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.core.files import File
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -24,9 +28,13 @@ from consultations.models import (
     QuestionStatus,
     Reply,
     ReplyKind,
+    private_storage,
 )
 from consultations.notifications import queue_notification
 from consultations.red_flags import find_red_flags
+from portal.database import TRANSIENT_DATABASE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 OPEN_STATUSES = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
 
@@ -56,7 +64,6 @@ def question_url(question: Question) -> str:
     return settings.SITE_URL + reverse("consultations:question_detail", args=[question.pk])
 
 
-@transaction.atomic
 def submit_question(
     *,
     patient,
@@ -68,49 +75,102 @@ def submit_question(
     medical_history="",
     current_medication="",
     files=(),
+    submission_token: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> Question:
     """Save a patient's question with its guarantee, attachments and confirmation e-mail.
 
-    `files` are already validated `(UploadedFile, content_type)` pairs.
+    `files` are already validated `(file, content_type)` pairs. A `submission_token`
+    already used by this patient raises IntegrityError (see `submit_question_once`).
     """
     now = now or timezone.now()
     red_flags = find_red_flags(title, description, medical_history)
     is_urgent = bool(red_flags)
     clock = _clock_fields(now, is_urgent, is_follow_up=False)
-    question = Question.objects.create(
-        patient=patient,
-        specialty=specialty,
-        title=title,
-        description=description,
-        age=age,
-        sex=sex,
-        medical_history=medical_history,
-        current_medication=current_medication,
-        is_urgent=is_urgent,
-        red_flags=red_flags,
-        submitted_at=now,
-        due_at=clock["clock_due_at"],
-        **clock,
-    )
-    for upload, content_type in files:
-        Attachment.objects.create(
-            question=question,
-            file=upload,
-            original_name=(upload.name or "attachment")[:255],
-            content_type=content_type,
-            size=upload.size,
-            uploaded_at=now,
-        )
-    queue_notification(
-        recipient=patient,
-        to_email=patient.email,
-        kind="question_received",
-        context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
-        dedupe_key=f"question_received:{question.pk}",
-        question=question,
-    )
+    stored = []
+    with transaction.atomic():
+        try:
+            question = Question.objects.create(
+                patient=patient,
+                specialty=specialty,
+                title=title,
+                description=description,
+                age=age,
+                sex=sex,
+                medical_history=medical_history,
+                current_medication=current_medication,
+                is_urgent=is_urgent,
+                red_flags=red_flags,
+                submitted_at=now,
+                due_at=clock["clock_due_at"],
+                submission_token=submission_token,
+                **clock,
+            )
+            for upload, content_type in files:
+                attachment = Attachment(
+                    question=question,
+                    original_name=(upload.name or "attachment")[:255],
+                    content_type=content_type,
+                    size=upload.size,
+                    uploaded_at=now,
+                )
+                # Copied, never moved: storage moves a large upload's temporary file
+                # away, and a retry after a database error must find it again.
+                attachment.file.save(upload.name or "attachment", File(upload), save=False)
+                stored.append(attachment.file.name)
+                attachment.save()
+            queue_notification(
+                recipient=patient,
+                to_email=patient.email,
+                kind="question_received",
+                context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
+                dedupe_key=f"question_received:{question.pk}",
+                question=question,
+            )
+        except BaseException:
+            # Rolled back: a patient's file must not stay on disk with no question
+            # pointing at it. (A failed COMMIT is not caught here: the rows may exist.)
+            for name in stored:
+                with contextlib.suppress(OSError):  # never hide the error that got us here
+                    private_storage.delete(name)
+            raise
     return question
+
+
+@dataclass(frozen=True)
+class Submission:
+    question: Question
+    is_new: bool  # False: this submission had already been saved (double click, replay)
+
+
+def submit_question_once(*, patient, submission_token: uuid.UUID, **fields) -> Submission:
+    """The ask form's submission, saved at most once however often it arrives.
+
+    The token is unique per patient in the database, so of several parallel or
+    replayed posts exactly one inserts; the others wait for it and get its
+    question. A transient database error (connection lost) is retried once on a
+    fresh connection; should the first COMMIT have reached the database after
+    all, the retry finds that question instead of making a second one.
+    """
+
+    def attempt() -> Submission:
+        try:
+            return Submission(submit_question(patient=patient, submission_token=submission_token, **fields), True)
+        except IntegrityError:
+            existing = Question.objects.filter(patient=patient, submission_token=submission_token).first()
+            if existing is None:
+                raise
+            return Submission(existing, False)
+
+    try:
+        return attempt()
+    except TRANSIENT_DATABASE_ERRORS:
+        if connection.in_atomic_block:
+            raise  # inside a caller's transaction nothing can be retried
+        logger.warning("Database error while saving a question; retrying once", exc_info=True)
+        # A killed connection is dropped here; the next query opens a new one.
+        connection.close_if_unusable_or_obsolete()
+    return attempt()
 
 
 # --- Claiming ---------------------------------------------------------------------

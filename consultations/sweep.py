@@ -31,7 +31,6 @@ or the specialty's doctors), and `warned_at` is set so no late warning follows.
 import logging
 import socket
 import time
-import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -41,11 +40,12 @@ from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
 from consultations import sla
 from consultations.models import DoctorProfile, Escalation, EscalationLevel, Question, SweepRun
 from consultations.notifications import OutgoingEmail, queue_notifications, render_email, update_returning
+from portal import times
 
 logger = logging.getLogger(__name__)
 
@@ -370,9 +370,9 @@ class EscalationEmails:
 
     @staticmethod
     def _render(kind, question, time_zone, never_warned, url) -> tuple[str, str]:
-        # Formatted here rather than with {% timezone %} and |date in the template:
+        # Formatted here rather than with {% timezone %} and a filter in the template:
         # the same text, for less than half the rendering time.
-        local_due = timezone.localtime(question.clock_due_at, zoneinfo.ZoneInfo(time_zone))
+        zone = times.as_zone(time_zone)
         # Doctors and staff get the patient's label, never their name or e-mail,
         # and no health details: those stay behind the login.
         return render_email(
@@ -382,8 +382,8 @@ class EscalationEmails:
                 "patient_label": question.patient_label,
                 "specialty": question.specialty.name,
                 "clock_due_at": question.clock_due_at,
-                "due": dateformat.format(local_due, "l j F Y, H:i T"),
-                "due_time": dateformat.format(local_due, "H:i T"),
+                "due": times.format_time(question.clock_due_at, times.LONG_DATE_TIME, zone),
+                "due_time": times.format_time(question.clock_due_at, "H:i", zone),
                 "is_follow_up": question.is_follow_up,
                 "is_urgent": question.is_urgent,
                 "never_warned": never_warned,

@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
 from consultations import access, services
@@ -104,14 +104,20 @@ def _ask_initial(request) -> dict:
 
 @login_required
 @rate_limited("ask")
+@cache_control(private=True, no_cache=True)
 def ask(request):
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
         if form.is_valid():
-            question = services.submit_question(
-                patient=request.user, files=form.cleaned_data["attachments"], **form.question_fields()
+            submission = services.submit_question_once(
+                patient=request.user,
+                submission_token=form.cleaned_data["submission_token"],
+                files=form.cleaned_data["attachments"],
+                **form.question_fields(),
             )
-            return redirect("consultations:question_submitted", pk=question.pk)
+            if not submission.is_new:
+                messages.info(request, "We had already received this question, so it was sent only once. Here it is.")
+            return redirect("consultations:question_submitted", pk=submission.question.pk)
     else:
         form = AskForm(initial=_ask_initial(request))
     red_flags = []

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.shortcuts import render
 
 from portal.client_address import client_ip
+from portal.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,15 @@ def hit(scope: str, ident: str, limit: int, period: int) -> bool:
         logger.warning("Rate limit %s not checked: the cache is unavailable", scope, exc_info=True)
         return True
     return count <= limit
+
+
+def refund(scope: str, ident: str, period: int) -> None:
+    """Give back one attempt: the request failed on our side (a database blip), and
+    a visitor told to try again must not use up their limit doing so."""
+    try:
+        cache.decr(_cache_key(scope, ident, period))
+    except Exception:  # noqa: BLE001 - expired, or the cache is down: nothing to give back
+        logger.info("Rate limit %s: no attempt to give back", scope)
 
 
 def reset(scope: str, ident: str, period: int) -> None:
@@ -67,6 +77,11 @@ def rate_limited(scope: str):
                         {"scope": scope, "limit": limit, "minutes": minutes},
                         status=429,
                     )
+                try:
+                    return view(request, *args, **kwargs)
+                except TRANSIENT_DATABASE_ERRORS:
+                    refund(scope, client_ident(request), period)
+                    raise
             return view(request, *args, **kwargs)
 
         return wrapper

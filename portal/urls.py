@@ -11,6 +11,9 @@ from portal import views as portal_views
 admin.site.site_header = "Ask a Doctor: staff admin"
 admin.site.site_title = "Ask a Doctor staff"
 
+# A branded page that says nothing was lost (503 when the database is unreachable).
+handler500 = "portal.views.server_error"
+
 urlpatterns = [
     path("", article_views.home, name="home"),
     path("doctors/<slug:slug>/", article_views.doctor_profile, name="doctor_profile"),

@@ -320,3 +320,82 @@ def test_get_request_creates_nothing(patient_client):
     patient_client.get(ASK_URL)
     assert not Question.objects.exists()
     assert not Notification.objects.exists()
+
+
+# --- One submission, one question ---------------------------------------------------------
+
+TOKEN_INPUT = re.compile(r'<input type="hidden" name="submission_token" value="([0-9a-f-]{36})"')
+
+
+def form_token(html: str) -> str:
+    match = TOKEN_INPUT.search(html)
+    assert match, "no submission token in the form"
+    return match.group(1)
+
+
+def test_each_form_shown_carries_its_own_submission_token(patient_client):
+    """Issue 11 item 10: a fresh one-time token per form, hidden in it."""
+    response = patient_client.get(ASK_URL)
+    first = form_token(response.content.decode())
+    second = form_token(patient_client.get(ASK_URL).content.decode())
+    assert first != second
+    # No shared cache may hand one patient's form (and token) to a later visit.
+    assert "private" in response["Cache-Control"] and "no-cache" in response["Cache-Control"]
+
+
+def test_a_replayed_form_makes_one_question_and_leads_to_it(
+    patient_client, ask_data, django_capture_on_commit_callbacks
+):
+    """Issue 11 item 10: the same post sent again (double click, Back and send, a
+    replay) finds the question already made: one question, one clock, one e-mail."""
+    data = {**ask_data, "submission_token": form_token(patient_client.get(ASK_URL).content.decode())}
+    with django_capture_on_commit_callbacks(execute=True):
+        first = patient_client.post(ASK_URL, {**data, "attachments": [png_upload()]})
+        again = patient_client.post(ASK_URL, {**data, "attachments": [png_upload()]}, follow=True)
+
+    question = Question.objects.get()
+    assert first.url == reverse("consultations:question_submitted", args=[question.pk])
+    assert again.redirect_chain == [(first.url, 302)]
+    assert "We had already received this question, so it was sent only once." in again.content.decode()
+    assert Attachment.objects.count() == 1
+    assert Notification.objects.filter(kind="question_received").count() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_new_form_after_sending_makes_a_new_question(patient_client, ask_data):
+    """Issue 11 item 10: the token stops copies, not a second question asked on purpose."""
+    for _ in range(2):
+        token = form_token(patient_client.get(ASK_URL).content.decode())
+        assert patient_client.post(ASK_URL, {**ask_data, "submission_token": token}).status_code == 302
+    assert Question.objects.count() == 2
+
+
+def test_the_token_of_another_patient_never_leads_to_their_question(client, patient, other_patient, ask_data):
+    """Issue 11 item 10: tokens are unique per patient; reusing someone else's
+    makes the sender's own question and shows nothing of theirs."""
+    client.force_login(patient)
+    token = form_token(client.get(ASK_URL).content.decode())
+    client.post(ASK_URL, {**ask_data, "submission_token": token})
+    client.force_login(other_patient)
+    response = client.post(ASK_URL, {**ask_data, "title": "Mine", "submission_token": token})
+    theirs = Question.objects.get(patient=other_patient)
+    assert response.url == reverse("consultations:question_submitted", args=[theirs.pk])
+    assert theirs.title == "Mine"
+
+
+def test_a_redisplayed_form_keeps_its_token(patient_client, ask_data):
+    """Issue 11 item 10: fixing a mistake and sending is still the same submission."""
+    token = form_token(patient_client.get(ASK_URL).content.decode())
+    html = patient_client.post(ASK_URL, {**ask_data, "title": "", "submission_token": token}).content.decode()
+    assert form_token(html) == token
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-token", "<script>"])
+def test_a_post_without_a_usable_token_is_still_saved_and_redisplays_with_a_fresh_one(patient_client, ask_data, token):
+    """Issue 11 item 10: a page from before tokens (or a hand-made post) loses nothing;
+    from its redisplay on, the form is protected like any other."""
+    data = dict(ask_data) if token is None else {**ask_data, "submission_token": token}
+    redisplay = patient_client.post(ASK_URL, {**data, "title": ""}).content.decode()
+    assert len(form_token(redisplay)) == 36
+    assert patient_client.post(ASK_URL, data).status_code == 302
+    assert Question.objects.get().submission_token is not None

@@ -57,7 +57,8 @@
       });
     });
     var stamp = new Date(data.generated_at);
-    setStatus("Updated " + stamp.toLocaleTimeString() + ".", false);
+    // With the zone, as every time the portal shows (portal/times.py).
+    setStatus("Updated " + stamp.toLocaleTimeString([], { timeZoneName: "short" }) + ".", false);
   }
 
   function refresh() {

@@ -1,0 +1,42 @@
+"""Times shown to people (pages and e-mails): always with their zone.
+
+Django's `date` filter leaves the zone out ("T" and "O" print nothing) for a
+wall time that is ambiguous or skipped, so in the autumn hour that repeats two
+different instants both read "02:30". Every time shown to a patient, doctor or
+staff member is formatted here instead, with the zone's abbreviation (or its
+offset where the zone has none), e.g. "02:30 CEST" and "02:30 CET".
+"""
+
+import zoneinfo
+from datetime import datetime, tzinfo
+
+from django.utils import dateformat, timezone
+
+DATE_TIME = "j M Y, H:i"
+LONG_DATE_TIME = "l j F Y, H:i"
+
+
+def zone_label(moment: datetime) -> str:
+    """The abbreviation in force at this aware, local moment ("CET", "CEST", "UTC"),
+    or its UTC offset ("+0530") where the zone database has no abbreviation."""
+    name = moment.tzname()
+    return name if name else moment.strftime("%z")
+
+
+def as_zone(time_zone: str | tzinfo | None) -> tzinfo | None:
+    """A time zone from a name stored on a user; None (the active zone) when unknown."""
+    if time_zone is None or isinstance(time_zone, tzinfo):
+        return time_zone
+    try:
+        return zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def format_time(moment: datetime, fmt: str = DATE_TIME, time_zone: str | tzinfo | None = None) -> str:
+    """`moment` in `time_zone` (default: the active one), as Django's date format `fmt`
+    (without "T" or "O"), followed by its zone: "Sunday 26 October 2025, 02:30 CET"."""
+    local = timezone.localtime(moment, as_zone(time_zone))
+    # The zone comes from the aware datetime itself: astimezone() set `fold`, so
+    # the repeated hour gets its own abbreviation.
+    return f"{dateformat.format(local, fmt)} {zone_label(local)}"
