@@ -23,6 +23,8 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	@# One sweep now, so /healthz has a fresh heartbeat before beat's first one (after SLA_SWEEP_SECONDS).
 	$(BIN)/python manage.py sla_sweep
+	@# beat keeps its schedule file there (with REDIS_URL set nothing else creates the folder).
+	@mkdir -p $${VAR_DIR:-var}
 	@echo ""
 	@echo "  Ask a Doctor is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins (password portal-demo):"
@@ -34,8 +36,9 @@ run: install
 	@echo "  Press Ctrl+C to stop web, worker and beat."
 	@echo ""
 	@# The venv goes first on PATH: Procfile.dev names plain `python` and `celery`.
+	@# deploy/supervise.py restarts a process that exits (with back-off) instead of stopping them all.
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
-		$(BIN)/honcho -f Procfile.dev start
+		$(BIN)/python deploy/supervise.py Procfile.dev
 
 ## make test: set up, lint, check migrations, run the whole suite.
 test: install lint migrations-check

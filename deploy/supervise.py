@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""A small process supervisor for Procfile-style files (standard library only).
+
+    python deploy/supervise.py Procfile.dev
+
+Each line `name: command` of the file is one process, run with /bin/sh in a
+process group of its own, with this environment. Its output is printed line by
+line, prefixed with the time and its name. A process that exits (whatever the
+code) is started again after a back-off: 1 s, doubling up to 30 s, and back to
+1 s once it has stayed up for a minute. SIGINT (Ctrl+C) or SIGTERM stops
+everything: SIGTERM to each process group, SIGKILL to what is still running
+after the grace period (--grace, 10 s). The exit code is 0 after a clean stop,
+non-zero only for the supervisor's own errors (an unreadable or empty file).
+
+Why not honcho: it stops every process when one exits, so one Celery worker
+that dies (issue 13 item 2) took the web server and beat down with it.
+"""
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+FIRST_DELAY = 1.0
+MAX_DELAY = 30.0
+STABLE_AFTER = 60.0  # seconds of uptime after which the back-off starts again at FIRST_DELAY
+LINE = re.compile(r"^([A-Za-z0-9_.-]+):\s*(.+)$")
+
+_print_lock = threading.Lock()
+
+
+def say(name: str, text: str, width: int) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    with _print_lock:
+        sys.stdout.write(f"{stamp} {name.ljust(width)} | {text}\n")
+        sys.stdout.flush()
+
+
+def read_procfile(path: str) -> list[tuple[str, str]]:
+    entries = []
+    with open(path, encoding="utf-8") as procfile:
+        for number, raw in enumerate(procfile, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            match = LINE.match(line)
+            if not match:
+                raise ValueError(f"{path}:{number}: expected 'name: command', got {line!r}")
+            if match.group(1) in dict(entries):
+                raise ValueError(f"{path}:{number}: the name {match.group(1)!r} is used twice")
+            entries.append((match.group(1), match.group(2)))
+    if not entries:
+        raise ValueError(f"{path}: no 'name: command' lines")
+    return entries
+
+
+class Process:
+    """One Procfile entry: started, watched, restarted with back-off, stopped as a group."""
+
+    def __init__(self, name: str, command: str, width: int):
+        self.name = name
+        self.command = command
+        self.width = width
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.delay = FIRST_DELAY
+        self.restart_at: float | None = time.monotonic()  # start now
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - the commands are the operator's own Procfile
+            ["/bin/sh", "-c", self.command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: signals reach its children too
+        )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        say(self.name, f"started (pid {self.proc.pid}): {self.command}", self.width)
+        threading.Thread(target=self._copy_output, args=(self.proc,), daemon=True).start()
+
+    def _copy_output(self, proc: subprocess.Popen) -> None:
+        for raw in proc.stdout:
+            say(self.name, raw.decode("utf-8", errors="replace").rstrip("\r\n"), self.width)
+        proc.stdout.close()
+
+    def check(self, now: float, stopping: bool) -> None:
+        """Notice an exit and schedule the restart; start when the back-off has passed."""
+        if self.proc is not None and self.proc.poll() is not None:
+            code, uptime = self.proc.returncode, now - self.started_at
+            self.proc = None
+            if stopping:
+                return
+            if uptime >= STABLE_AFTER:
+                self.delay = FIRST_DELAY
+            say(
+                self.name, f"exited with code {code} after {uptime:.1f} s; restarting in {self.delay:.0f} s", self.width
+            )
+            self.restart_at = now + self.delay
+            self.delay = min(self.delay * 2, MAX_DELAY)
+        if not stopping and self.proc is None and self.restart_at is not None and now >= self.restart_at:
+            self.start()
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def supervise(entries: list[tuple[str, str]], grace: float) -> int:
+    width = max(len(name) for name, _ in entries + [("supervise", "")])
+    processes = [Process(name, command, width) for name, command in entries]
+    stop = threading.Event()
+
+    def request_stop(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    while not stop.is_set():
+        now = time.monotonic()
+        for process in processes:
+            process.check(now, stopping=False)
+        stop.wait(0.2)
+
+    say("supervise", f"stopping: SIGTERM to every process, SIGKILL after {grace:.0f} s", width)
+    for process in processes:
+        process.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(p.running() for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for process in processes:
+        if process.running():
+            say(process.name, "still running after the grace period: SIGKILL", width)
+        # The whole group, also when its leader is gone: no orphaned child keeps running.
+        process.signal(signal.SIGKILL)
+        if process.proc is not None:
+            process.proc.wait()
+    say("supervise", "all processes stopped", width)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("procfile", help="a file of 'name: command' lines")
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL on stop")
+    args = parser.parse_args(argv)
+    try:
+        entries = read_procfile(args.procfile)
+    except (OSError, ValueError) as error:
+        print(f"supervise: {error}", file=sys.stderr)
+        return 2
+    return supervise(entries, args.grace)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
