@@ -69,6 +69,7 @@ class Process:
         self.started_at = 0.0
         self.delay = FIRST_DELAY
         self.restart_at: float | None = time.monotonic()  # start now
+        self.reader: threading.Thread | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(  # noqa: S603 - the commands are the operator's own Procfile
@@ -81,20 +82,21 @@ class Process:
         self.started_at = time.monotonic()
         self.restart_at = None
         say(self.name, f"started (pid {self.proc.pid}): {self.command}", self.width)
-        threading.Thread(target=self._copy_output, args=(self.proc,), daemon=True).start()
+        self.reader = threading.Thread(target=self._copy_output, args=(self.proc,), daemon=True)
+        self.reader.start()
 
     def _copy_output(self, proc: subprocess.Popen) -> None:
         for raw in proc.stdout:
             say(self.name, raw.decode("utf-8", errors="replace").rstrip("\r\n"), self.width)
         proc.stdout.close()
 
-    def check(self, now: float, stopping: bool) -> None:
+    def check(self, now: float) -> None:
         """Notice an exit and schedule the restart; start when the back-off has passed."""
         if self.proc is not None and self.proc.poll() is not None:
             code, uptime = self.proc.returncode, now - self.started_at
+            # What the exited command left behind in its group (e.g. a dead worker's pool) goes too.
+            _signal_group(self.proc.pid, signal.SIGKILL)
             self.proc = None
-            if stopping:
-                return
             if uptime >= STABLE_AFTER:
                 self.delay = FIRST_DELAY
             say(
@@ -102,18 +104,30 @@ class Process:
             )
             self.restart_at = now + self.delay
             self.delay = min(self.delay * 2, MAX_DELAY)
-        if not stopping and self.proc is None and self.restart_at is not None and now >= self.restart_at:
+        if self.proc is None and self.restart_at is not None and now >= self.restart_at:
             self.start()
 
     def signal(self, sig: int) -> None:
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
+            _signal_group(self.proc.pid, sig)
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        """Anything left in its process group: /bin/sh may be gone while the command shuts down."""
+        if self.proc is None:
+            return False
+        self.proc.poll()  # reap the shell, so that only live processes count
+        return _signal_group(self.proc.pid, 0)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send `sig` to a process group; False when the group has no process left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def supervise(entries: list[tuple[str, str]], grace: float) -> int:
@@ -130,7 +144,7 @@ def supervise(entries: list[tuple[str, str]], grace: float) -> int:
     while not stop.is_set():
         now = time.monotonic()
         for process in processes:
-            process.check(now, stopping=False)
+            process.check(now)
         stop.wait(0.2)
 
     say("supervise", f"stopping: SIGTERM to every process, SIGKILL after {grace:.0f} s", width)
@@ -146,6 +160,8 @@ def supervise(entries: list[tuple[str, str]], grace: float) -> int:
         process.signal(signal.SIGKILL)
         if process.proc is not None:
             process.proc.wait()
+        if process.reader is not None:
+            process.reader.join(timeout=1)  # the last lines it printed
     say("supervise", "all processes stopped", width)
     return 0
 
