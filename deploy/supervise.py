@@ -3,14 +3,19 @@
 
     python deploy/supervise.py Procfile.dev
 
-Each line `name: command` of the file is one process, run with /bin/sh in a
-process group of its own, with this environment. Its output is printed line by
-line, prefixed with the time and its name. A process that exits (whatever the
-code) is started again after a back-off: 1 s, doubling up to 30 s, and back to
-1 s once it has stayed up for a minute. SIGINT (Ctrl+C) or SIGTERM stops
-everything: SIGTERM to each process group, SIGKILL to what is still running
-after the grace period (--grace, 10 s). The exit code is 0 after a clean stop,
-non-zero only for the supervisor's own errors (an unreadable or empty file).
+Each line `name: command` of the file is one process, run by /bin/sh in a
+process group of its own, with this environment; a simple command (no `;`,
+`&`, `|`, parentheses...) is exec'd, so the command itself is the process the
+supervisor watches and signals. Its output is printed line by line, prefixed
+with the time and its name. A process that exits (whatever the code) is
+started again after a back-off: 1 s, doubling up to 30 s, and back to 1 s once
+it has stayed up for a minute. SIGINT (Ctrl+C) or SIGTERM stops everything,
+like systemd's KillMode=mixed: SIGTERM to each command (to the whole group for
+a compound shell command), so that a Celery worker or gunicorn shuts down warm
+and its own children finish their work; SIGKILL to each whole group once it
+has exited or after the grace period (--grace, 10 s). The exit code is 0 after
+a clean stop, non-zero only for the supervisor's own errors (an unreadable or
+empty file).
 
 Why not honcho: it stops every process when one exits, so one Celery worker
 that dies (issue 13 item 2) took the web server and beat down with it.
@@ -19,6 +24,7 @@ that dies (issue 13 item 2) took the web server and beat down with it.
 import argparse
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,6 +37,31 @@ STABLE_AFTER = 60.0  # seconds of uptime after which the back-off starts again a
 LINE = re.compile(r"^([A-Za-z0-9_.-]+):\s*(.+)$")
 
 _print_lock = threading.Lock()
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def exec_form(command: str) -> str | None:
+    """`A=1 cmd args` as `A=1 exec cmd args` when it is one simple command, else None."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: leave it to the shell to report
+        return None
+    if not tokens or any(set(token) <= set("();<>|&") for token in tokens) or "`" in command or "$(" in command:
+        return None
+    leading = 0
+    while leading < len(tokens) and ASSIGNMENT.match(tokens[leading]):
+        leading += 1
+    if leading < len(tokens) and tokens[leading] == "exec":
+        return command
+    if leading == len(tokens) or tokens[leading] in ("trap", "cd", "export", "set", "if", "while", "for", "wait"):
+        return None
+    # Keep the text as written (quotes, $VARIABLES), only insert `exec` before the command word.
+    head = re.match(rf"\s*((?:[A-Za-z_][A-Za-z0-9_]*=(?:\"[^\"]*\"|'[^']*'|\S)*\s+){{{leading}}})", command)
+    if head is None:
+        return None
+    return f"{head.group(1)}exec {command[head.end() :]}"
 
 
 def say(name: str, text: str, width: int) -> None:
@@ -70,10 +101,15 @@ class Process:
         self.delay = FIRST_DELAY
         self.restart_at: float | None = time.monotonic()  # start now
         self.reader: threading.Thread | None = None
+        # Exec'd: the Popen is the command itself. Otherwise a shell that dies on SIGTERM
+        # before its children, so the whole group gets the signals.
+        simple = exec_form(command)
+        self.shell_command = simple or command
+        self.whole_group = simple is None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(  # noqa: S603 - the commands are the operator's own Procfile
-            ["/bin/sh", "-c", self.command],
+            ["/bin/sh", "-c", self.shell_command],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -107,16 +143,28 @@ class Process:
         if self.proc is None and self.restart_at is not None and now >= self.restart_at:
             self.start()
 
-    def signal(self, sig: int) -> None:
+    def terminate(self) -> None:
+        """SIGTERM to the command (it stops its own children), or to the group of a compound command."""
+        if self.proc is None:
+            return
+        if self.whole_group:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+        elif self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to whatever is left in the group."""
         if self.proc is not None:
-            _signal_group(self.proc.pid, sig)
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
 
     def running(self) -> bool:
-        """Anything left in its process group: /bin/sh may be gone while the command shuts down."""
         if self.proc is None:
             return False
-        self.proc.poll()  # reap the shell, so that only live processes count
-        return _signal_group(self.proc.pid, 0)
+        if self.proc.poll() is None:
+            return True
+        # A compound command: its shell may be gone while what it started still shuts down.
+        return self.whole_group and _signal_group(self.proc.pid, 0)
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
@@ -149,7 +197,7 @@ def supervise(entries: list[tuple[str, str]], grace: float) -> int:
 
     say("supervise", f"stopping: SIGTERM to every process, SIGKILL after {grace:.0f} s", width)
     for process in processes:
-        process.signal(signal.SIGTERM)
+        process.terminate()
     deadline = time.monotonic() + grace
     while any(p.running() for p in processes) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -157,9 +205,7 @@ def supervise(entries: list[tuple[str, str]], grace: float) -> int:
         if process.running():
             say(process.name, "still running after the grace period: SIGKILL", width)
         # The whole group, also when its leader is gone: no orphaned child keeps running.
-        process.signal(signal.SIGKILL)
-        if process.proc is not None:
-            process.proc.wait()
+        process.kill()
         if process.reader is not None:
             process.reader.join(timeout=1)  # the last lines it printed
     say("supervise", "all processes stopped", width)

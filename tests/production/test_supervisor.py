@@ -7,6 +7,7 @@ started again (with back-off), its output carries its name, and Ctrl+C stops
 every process group and nothing else.
 """
 
+import importlib.util
 import os
 import re
 import signal
@@ -140,6 +141,53 @@ def test_stop_sends_sigterm_then_sigkill_to_each_whole_process_group(supervisor)
     assert all(group_members(pgid) == [] for pgid in groups), "a process of a stopped group is still running"
     assert "stubborn | still running after the grace period: SIGKILL" in " ".join(sup.output().split())
     assert took < 5
+
+
+# A parent that, like a Celery worker or gunicorn, answers SIGTERM by letting its child finish
+# its work; the child, like a pool process, would die at once if it got the SIGTERM itself.
+WARM_PARENT = """
+import signal, subprocess, sys, time
+work = "import time, sys; time.sleep(1.5); open(sys.argv[1], 'w').write('done')"
+child = subprocess.Popen([sys.executable, "-c", work, sys.argv[1]])
+def warm(signum, frame):
+    print("parent: warm shutdown, waiting for the child", flush=True)
+    child.wait()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, warm)
+print("parent: up", flush=True)
+time.sleep(60)
+"""
+
+
+def test_stop_sends_sigterm_to_the_command_only_so_that_its_children_finish_their_work(supervisor, tmp_path):
+    """Like systemd's KillMode=mixed: a Celery worker's pool processes must not get the SIGTERM
+    meant for the worker (they would die mid-task with WorkerLostError)."""
+    script, done = tmp_path / "warm.py", tmp_path / "child-finished"
+    script.write_text(WARM_PARENT)
+    sup = supervisor(f"warm: PYTHONUNBUFFERED=1 {sys.executable} {script} {done}\n")
+    sup.wait_for(lambda: "parent: up" in sup.output(), "the parent to start", 10)
+    assert sup.stop(signal.SIGTERM) == 0
+    assert "parent: warm shutdown" in sup.output()
+    assert done.read_text() == "done", "the child was killed instead of finishing"
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("celery -A portal worker -n w@%h", "exec celery -A portal worker -n w@%h"),
+        ('VAR_DIR="$D/host 1" X=1 gunicorn "a;b"', 'VAR_DIR="$D/host 1" X=1 exec gunicorn "a;b"'),
+        ("exec nginx -g 'daemon off;'", "exec nginx -g 'daemon off;'"),
+        ("echo hello; exit 3", None),
+        ("sleep 60 & wait", None),
+        ("a | b", None),
+        ("trap '' TERM; sleep 1", None),
+    ],
+)
+def test_only_a_simple_command_is_execd(command, expected):
+    spec = importlib.util.spec_from_file_location("supervise", SUPERVISE)
+    supervise = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(supervise)
+    assert supervise.exec_form(command) == expected
 
 
 def test_a_bad_procfile_is_the_supervisor_s_own_error(tmp_path):
