@@ -62,6 +62,7 @@ class Shape:
         self.log_path = log
         self.proc = proc
         self.ready_at = 0
+        self.env: dict = {}
         self._tls = None
 
     @property
@@ -88,6 +89,22 @@ class Shape:
         pid = self.pids(name)[-1]
         os.killpg(pid, signal.SIGKILL)
         return pid
+
+    def production_setting(self, name: str) -> str:
+        """repr() of a setting as the shape's processes see it (PRODUCTION=true, the shape's environment)."""
+        env = {
+            **self.env,
+            "PRODUCTION": "true",
+            "SECRET_KEY": (self.directory / "secret_key").read_text().strip(),
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(self.mail_dir()),
+        }
+        code = f"from django.conf import settings; print(repr(getattr(settings, {name!r}, None)))"
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
 
     def mail_dir(self) -> Path:
         return self.directory / "mail"
@@ -239,6 +256,7 @@ def prod_shape(django_db_setup, django_db_blocker, tmp_path_factory):
             start_new_session=True,
         )
     shape = Shape(directory / "prod", ports, log, proc)
+    shape.env = env
     started = time.monotonic()
     stopped = None
     try:
