@@ -251,7 +251,7 @@ def test_ten_slow_uploads_do_not_slow_the_article_list(prod_shape):
     host, port = "127.0.0.1", int(prod_shape.https_url.rsplit(":", 1)[1])
     connection = HTTPSConnection(host, port, context=prod_shape.tls, timeout=30)
     p50_of_articles(connection, 20)  # warm: every gunicorn worker has rendered or cached the page
-    unloaded = p50_of_articles(connection, 40)
+    unloaded = p50_of_articles(connection, 60)
 
     marker = uuid.uuid4().hex
     stop = threading.Event()
@@ -272,7 +272,7 @@ def test_ten_slow_uploads_do_not_slow_the_article_list(prod_shape):
     for upload in uploads:
         upload.start()
     time.sleep(1.5)
-    loaded = p50_of_articles(connection, 40)
+    loaded = p50_of_articles(connection, 60)
     stop.set()
     for upload in uploads:
         upload.join(timeout=10)
