@@ -228,6 +228,10 @@ def test_make_run_shape_restarts_a_killed_worker_within_10_s_and_ctrl_c_stops_ev
     assert took < 10
     assert sup.pids("web") == sup.pids("web")[:1] and sup.pids("beat") == sup.pids("beat")[:1], "others restarted"
 
+    # The embedded broker's broadcast table is in this run's VAR_DIR, not in the checkout (./control).
+    assert list((tmp_path / "var" / "celery" / "control").glob("*.exchange"))
+    assert not (BASE_DIR / "control").exists()
+
     groups = [sup.pids(name)[-1] for name in ("web", "worker", "beat")]
     assert all(group_members(pgid) for pgid in groups)
     assert sup.stop(signal.SIGINT) == 0  # what Ctrl+C sends
