@@ -61,12 +61,14 @@ def certificate(tls_dir: Path) -> tuple[Path, Path]:
         if valid.returncode == 0:
             return cert, key
     tls_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603
+    made = subprocess.run(  # noqa: S603
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=localhost",
          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
          "-keyout", key, "-out", cert],
-        check=True, capture_output=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if made.returncode != 0:
+        raise Stop(f"openssl could not make the self-signed certificate:\n{made.stderr}")
     key.chmod(0o600)
     say(f"made a self-signed certificate: {cert}")
     return cert, key
@@ -166,7 +168,7 @@ def prepare() -> tuple[dict, Path]:
     nginx, _ = nginx_config(prod_dir, ports, cert, key)
 
     env = dict(os.environ)
-    # Test-only switches must not leak into the production shape.
+    # Development and test switches must not leak into the production shape; the key comes from its file.
     for name in ("DEBUG", "FAST_PASSWORD_HASHER", "CELERY_TASK_ALWAYS_EAGER", "STATIC_MANIFEST", "SECRET_KEY"):
         env.pop(name, None)
     env.update(
