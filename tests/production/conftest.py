@@ -282,15 +282,17 @@ def prod_shape(django_db_setup, django_db_blocker, tmp_path_factory):
         with django_db_blocker.unblock():
             yield shape
     finally:
-        stopped = _stop(shape)
-        kept = tmp_path_factory.getbasetemp() / "production-shape.log"
-        shutil.copy(log, kept)
-        print(f"\nthe production shape's output: {kept}")
-        output = shape.output()
-        redis.stop()
+        try:
+            stopped = _stop(shape)
+            output = shape.output()
+            kept = tmp_path_factory.getbasetemp() / "production-shape.log"
+            shutil.copy(log, kept)
+            print(f"\nthe production shape's output: {kept}")
+        finally:
+            redis.stop()
+            shutil.rmtree(directory, ignore_errors=True)
         with django_db_blocker.unblock():
             call_command("flush", interactive=False, verbosity=0)
-        shutil.rmtree(directory, ignore_errors=True)
     assert stopped == 0, f"deploy/supervise.py did not stop cleanly on SIGINT (exit code {stopped})"
     # A warm shutdown: no pool process killed under a task, nothing killed after the grace period.
     shutdown = output[re.search(r"supervise\s+\| stopping", output).start() :]
