@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
+.PHONY: install run run-prod test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,8 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	@# One sweep now, so /healthz has a fresh heartbeat before beat's first one (after SLA_SWEEP_SECONDS).
 	$(BIN)/python manage.py sla_sweep
+	@# beat keeps its schedule file there (with REDIS_URL set nothing else creates the folder).
+	@mkdir -p $${VAR_DIR:-var}
 	@echo ""
 	@echo "  Ask a Doctor is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins (password portal-demo):"
@@ -34,8 +36,15 @@ run: install
 	@echo "  Press Ctrl+C to stop web, worker and beat."
 	@echo ""
 	@# The venv goes first on PATH: Procfile.dev names plain `python` and `celery`.
+	@# deploy/supervise.py restarts a process that exits (with back-off) instead of stopping them all.
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
-		$(BIN)/honcho -f Procfile.dev start
+		$(BIN)/python deploy/supervise.py Procfile.dev
+
+## make run-prod: the production shape on one machine (nginx with HTTPS -> two gunicorn -> PostgreSQL
+## + Redis, two Celery workers, two beats) under the supervisor; needs DATABASE_URL and REDIS_URL.
+## What it does and the variables it reads: deploy/run_prod.py and README "Production".
+run-prod: install
+	$(BIN)/python deploy/run_prod.py
 
 ## make test: set up, lint, check migrations, run the whole suite.
 test: install lint migrations-check
