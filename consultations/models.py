@@ -225,10 +225,18 @@ class Reply(models.Model):
 
 class PrivateStorage(FileSystemStorage):
     """Attachments: under PRIVATE_MEDIA_ROOT, outside the public media folder,
-    and never given a URL: only the access-checked view serves them."""
+    and never given a URL: only the access-checked view serves them.
+
+    Files are 0600 and folders 0700 whatever the process umask (Django's
+    FILE_UPLOAD_PERMISSIONS default, 0644, suits the public media only): no
+    other account on the server, nginx included, can read a patient's file.
+    Pass other modes as storage options if a deployment needs them.
+    """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("base_url", None)
+        kwargs.setdefault("file_permissions_mode", 0o600)
+        kwargs.setdefault("directory_permissions_mode", 0o700)
         super().__init__(**kwargs)
 
     @cached_property

@@ -3,6 +3,8 @@ and photos lose their metadata before they are stored; stored files are private,
 randomly named, and come back only as downloads of their real type."""
 
 import io
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -307,3 +309,36 @@ def test_download_is_an_attachment_of_the_sniffed_type_that_browsers_may_not_sni
 )
 def test_download_name_ends_as_the_content_really_is(original, extension, expected):
     assert download_name(original, extension) == expected
+
+
+# --- Permissions on disk ------------------------------------------------------------------
+
+
+@pytest.fixture
+def usual_umask():
+    """The common 022 umask, under which Django's defaults give 0644 files in 0755 folders."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.django_db
+def test_stored_files_and_their_folders_are_private_to_the_portal_account(
+    client, patient, ask_data, settings, usual_umask
+):
+    """Issue 11 item 16: attachments are 0600 in 0700 folders, not world-readable."""
+    # Over this size Django spools an upload to a temporary file and moves it into
+    # place, a second way of writing that must end with the same modes.
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    big_pdf = pdf_bytes() + b"%" + b"0" * 4096 + b"\n"
+    ask_with(client, patient, ask_data, upload("rash.png", png_bytes()), upload("letter.pdf", big_pdf))
+    private = Path(settings.PRIVATE_MEDIA_ROOT).resolve()
+    attachments = list(Attachment.objects.all())
+    assert len(attachments) == 2
+    for attachment in attachments:
+        stored = Path(attachment.file.path).resolve()
+        assert stat.S_IMODE(stored.stat().st_mode) == 0o600, stored
+        folder = stored.parent
+        while folder != private.parent:
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+            folder = folder.parent
