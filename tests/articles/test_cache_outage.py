@@ -84,4 +84,4 @@ def test_newsletter_sign_up_works_while_redis_is_down(client, settings):
     with REDIS_DOWN:
         response = client.post("/articles/newsletter/", {"email": "down@example.com", "consent": "on"}, follow=True)
     assert response.status_code == 200
-    assert b"confirmation link to down@example.com" in response.content
+    assert b"we have sent it a confirmation link" in response.content
