@@ -6,7 +6,7 @@ articles.newsletter; a view only reads the request and picks a template.
 Home, the list and the article page are the same for every anonymous visitor,
 so the rendered page itself is cached for them (see `_serve`): a repeat visit
 costs one cache read, plus the view count, which is recorded on every visit
-outside the cached part.
+outside the cached part (once per visitor per article per day, see popularity).
 """
 
 from collections.abc import Callable
@@ -96,7 +96,7 @@ def _serve(request: HttpRequest, build: Callable[[], Page], params: tuple[str, .
         patch_cache_control(page.response, private=True)
     patch_vary_headers(page.response, ["Cookie"])
     if page.viewed_article_id is not None and request.method == "GET":
-        popularity.record_view(page.viewed_article_id)
+        popularity.record_view(page.viewed_article_id, popularity.visitor_from_request(request))
     return page.response
 
 
