@@ -2,11 +2,13 @@
 
 `subscribe` stores the address with the consent time and e-mails a signed
 confirmation link through the outbox; only `confirm` makes the address active.
+The visitor gets the same reply (SIGN_UP_REPLY) whatever happened.
 Every e-mail carries a signed unsubscribe link. Tokens are signed (not stored),
 carry the address, and stop working if the address changes.
 """
 
 import enum
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,6 +20,8 @@ from django.utils import timezone
 
 from articles.models import Subscriber
 from consultations.notifications import queue_notification
+
+logger = logging.getLogger(__name__)
 
 CONFIRM_SALT = "articles.newsletter.confirm"
 UNSUBSCRIBE_SALT = "articles.newsletter.unsubscribe"
@@ -33,15 +37,15 @@ class Outcome(enum.Enum):
     ALREADY_SUBSCRIBED = "already_subscribed"
 
 
-MESSAGES = {
-    Outcome.CONFIRMATION_SENT: "Almost done: we have sent a confirmation link to {email}. "
-    "Your subscription starts when you click it.",
-    Outcome.CONFIRMATION_RESENT: "{email} is waiting for confirmation. We have sent the confirmation link again; "
-    "please check your inbox and spam folder.",
-    Outcome.CONFIRMATION_RECENTLY_SENT: "We sent a confirmation link to {email} a few minutes ago. "
-    "Please check your inbox and spam folder before trying again.",
-    Outcome.ALREADY_SUBSCRIBED: "{email} is already subscribed to the newsletter. There is nothing more to do.",
-}
+# The one reply to every sign-up, whatever the address's state (new, waiting,
+# already subscribed, recently mailed, unsubscribed): it names no address and
+# says nothing about one, so the page cannot tell who reads a medical newsletter
+# nor show text chosen by someone else.
+SIGN_UP_REPLY = (
+    "Thank you. If this address can be subscribed, we have sent it a confirmation link. "
+    "Your subscription starts only when you click that link. Nothing after a few minutes? "
+    "Please check your spam folder."
+)
 
 
 class NewsletterError(Exception):
@@ -96,6 +100,22 @@ def subscribe(raw_email: str, now=None) -> tuple[Subscriber, Outcome]:
         subscriber.save(update_fields=["consented_at"])
         _send_confirmation(subscriber, now)
         return subscriber, Outcome.CONFIRMATION_RESENT
+
+
+def sign_up(raw_email: str, now=None) -> None:
+    """Subscribe in a worker, so that the request does the same work whatever the
+    address's state: a new address costs inserts and an e-mail, a known one
+    nothing, and the difference in reply time would tell them apart. If the
+    broker is unreachable the sign-up is done here instead of being lost."""
+    from articles.tasks import newsletter_sign_up
+
+    now = now or timezone.now()
+    email = normalize_email(raw_email)
+    try:
+        newsletter_sign_up.delay(email, now.isoformat())
+    except Exception:  # noqa: BLE001 - any broker failure: do it in the request
+        logger.warning("Broker unavailable; newsletter sign-up done in the request", exc_info=True)
+        subscribe(email, now=now)
 
 
 def _absolute(path: str) -> str:
@@ -161,7 +181,3 @@ def unsubscribe(token: str, now=None) -> tuple[Subscriber, bool]:
     changed = Subscriber.objects.filter(pk=subscriber.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
     subscriber.refresh_from_db()
     return subscriber, changed == 1
-
-
-def message_for(outcome: Outcome, email: str) -> str:
-    return MESSAGES[outcome].format(email=email)

@@ -9,13 +9,23 @@ memory. When Redis is unreachable the counts wait in that same buffer: a
 warning is logged (at most once a minute), the page still renders, and for a
 few seconds after a failure Redis is not even tried, so a dead server does not
 slow every page view. "Most popular" ranks by the views of the last 30 days.
+
+A visitor counts once per article per day, and one network address for at
+most MAX_VISITORS_PER_ADDRESS visitors per article per day (a household or an
+office shares one; a script that changes its browser name does not become
+many readers). Visitors are told apart without keeping personal data: Redis
+holds only a keyed hash of the address and browser, made with a key derived
+from SECRET_KEY and the day (computed, never stored), for 24 hours. The next
+day's key is different, so one day's hashes cannot be linked to another's.
 """
 
+import ipaddress
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -23,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from articles.cache import CACHE_ERRORS, Outage
 from articles.models import Article, ArticleViewDay
@@ -32,6 +43,25 @@ logger = logging.getLogger(__name__)
 POPULAR_DAYS = 30
 LOCAL_FLUSH_SECONDS = 60
 ABANDONED_BATCH_SECONDS = 600
+# How long Redis remembers that a visitor has seen an article today.
+SEEN_SECONDS = 24 * 3600
+MAX_VISITORS_PER_ADDRESS = 10
+# The in-process fallback forgets everything past this many entries (a bound, not a goal).
+LOCAL_SEEN_LIMIT = 100_000
+
+# One round trip, atomic: count the view only for a visitor not seen today on
+# this article, and only while the address is under its ceiling.
+COUNT_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  local n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+  if n <= tonumber(ARGV[3]) then
+    redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+    return 1
+  end
+end
+return 0
+"""
 
 _redis_client = None
 _redis_client_url = ""
@@ -90,17 +120,99 @@ class LocalBuffer:
 local_buffer = LocalBuffer()
 
 
-def record_view(article_id: int, now=None) -> None:
-    """Count one view. An unreachable Redis never breaks the page: the view waits in this process."""
+@dataclass(frozen=True)
+class Visitor:
+    """Who viewed, as two keyed hashes that are only good for one day."""
+
+    browser: str  # the address and the browser's name
+    address: str  # the address alone (an IPv6 /64, which one household holds)
+
+
+def _network(ip: str) -> str:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def visitor(ip: str, user_agent: str, day: date) -> Visitor:
+    """The day's pseudonyms of a visitor. The key is derived from SECRET_KEY and
+    the day each time, never stored; only the truncated hashes reach Redis."""
+    salt = f"articles.popularity.visitor:{day.isoformat()}"
+    network = _network(ip)
+    return Visitor(
+        browser=salted_hmac(salt, f"{network}\n{user_agent}", algorithm="sha256").hexdigest()[:32],
+        address=salted_hmac(salt, network, algorithm="sha256").hexdigest()[:32],
+    )
+
+
+def visitor_from_request(request, now=None) -> Visitor:
+    from portal.client_address import client_ip
+
     now = now or timezone.now()
-    field = f"{article_id}:{now.date().isoformat()}"
+    return visitor(client_ip(request), request.headers.get("User-Agent", "")[:512], now.date())
+
+
+class LocalSeen:
+    """The no-Redis fallback of the once-a-day rule, for this process's views."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        self.per_address: Counter[str] = Counter()
+        self.day: date | None = None
+
+    def first_view(self, article_id: int, who: Visitor, day: date) -> bool:
+        with self.lock:
+            if self.day != day or len(self.seen) >= LOCAL_SEEN_LIMIT:
+                self.seen, self.per_address, self.day = set(), Counter(), day
+            key = f"{article_id}:{who.browser}"
+            if key in self.seen:
+                return False
+            self.seen.add(key)
+            self.per_address[f"{article_id}:{who.address}"] += 1
+            return self.per_address[f"{article_id}:{who.address}"] <= MAX_VISITORS_PER_ADDRESS
+
+
+local_seen = LocalSeen()
+
+
+def _count_in_redis(client, field: str, article_id: int, who: Visitor | None, day: date) -> None:
+    if who is None:
+        client.hincrby(pending_key(), field, 1)
+        return
+    client.eval(
+        COUNT_SCRIPT,
+        3,
+        _key(f"seen:{day.isoformat()}:{article_id}:{who.browser}"),
+        _key(f"address:{day.isoformat()}:{article_id}:{who.address}"),
+        pending_key(),
+        SEEN_SECONDS,
+        field,
+        MAX_VISITORS_PER_ADDRESS,
+    )
+
+
+def record_view(article_id: int, who: Visitor | None = None, now=None) -> None:
+    """Count one view: once per visitor per article per day when `who` is given.
+
+    An unreachable Redis never breaks the page: the view waits in this process.
+    """
+    now = now or timezone.now()
+    day = now.date()
+    field = f"{article_id}:{day.isoformat()}"
     client = redis_client()
     if client is not None and not redis_outage.active():
         try:
-            client.hincrby(pending_key(), field, 1)
+            _count_in_redis(client, field, article_id, who, day)
             return
         except CACHE_ERRORS as error:  # Redis down: keep the count in this process instead
             redis_outage.failed("counting a view", error)
+    if who is not None and not local_seen.first_view(article_id, who, day):
+        return
     local_buffer.add(field)
     if local_buffer.due():
         try:

@@ -1,8 +1,10 @@
-"""Articles' periodic tasks (names are in the beat schedule): thin wrappers."""
+"""Articles' tasks, periodic (names are in the beat schedule) or sent by a view: thin wrappers."""
+
+from datetime import datetime
 
 from celery import shared_task
 
-from articles import popularity, services
+from articles import newsletter, popularity, services
 
 
 @shared_task(ignore_result=True)
@@ -15,3 +17,9 @@ def flag_overdue_reviews() -> int:
 def flush_view_counts() -> int:
     """Every minute: move buffered view counts into the per-day table."""
     return popularity.flush_view_counts()
+
+
+@shared_task(ignore_result=True)
+def newsletter_sign_up(email: str, consented_at: str) -> None:
+    """One newsletter sign-up, off the request (see newsletter.sign_up)."""
+    newsletter.subscribe(email, now=datetime.fromisoformat(consented_at))

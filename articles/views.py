@@ -6,7 +6,7 @@ articles.newsletter; a view only reads the request and picks a template.
 Home, the list and the article page are the same for every anonymous visitor,
 so the rendered page itself is cached for them (see `_serve`): a repeat visit
 costs one cache read, plus the view count, which is recorded on every visit
-outside the cached part.
+outside the cached part (once per visitor per article per day, see popularity).
 """
 
 from collections.abc import Callable
@@ -96,7 +96,7 @@ def _serve(request: HttpRequest, build: Callable[[], Page], params: tuple[str, .
         patch_cache_control(page.response, private=True)
     patch_vary_headers(page.response, ["Cookie"])
     if page.viewed_article_id is not None and request.method == "GET":
-        popularity.record_view(page.viewed_article_id)
+        popularity.record_view(page.viewed_article_id, popularity.visitor_from_request(request))
     return page.response
 
 
@@ -229,34 +229,60 @@ def _safe_next(request, candidate: str) -> str:
     return ""
 
 
+def _own_origins(request) -> set[str]:
+    return {f"{request.scheme}://{request.get_host()}", settings.SITE_URL, *settings.CSRF_TRUSTED_ORIGINS}
+
+
+def _posted_from_another_site(request) -> bool:
+    """True when a browser says this post comes from a page of another site.
+
+    Browsers send Origin with every POST and Sec-Fetch-Site where they support
+    it; a page cannot remove either. A client that sends neither is not a
+    browser, so it carries no visitor's cookies to misuse.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    return origin is not None and origin not in _own_origins(request)
+
+
 # No CSRF token: the sign-up form sits on the cached article pages, which are
 # one copy for every anonymous visitor, so it cannot carry a per-visitor token.
-# That is safe here because CSRF protects what a request does with the
-# victim's credentials, and this one uses none: it reads no session, acts for
-# no account, and only records an address and e-mails a confirmation link to
-# it (the visitor's browser gets a one-time notice saying so). A forged cross-site post can do nothing the attacker
-# could not do by posting the form directly: the address owner must still
-# click the link (double opt-in), the same address gets at most one e-mail per
-# newsletter.RESEND_AFTER, and posts are rate limited per client. The
-# confirm and unsubscribe buttons keep their CSRF tokens.
+# Instead a post that a browser says comes from another site (Origin,
+# Sec-Fetch-Site) is refused before anything happens, and the reply to every
+# sign-up is one fixed text (newsletter.SIGN_UP_REPLY) that neither names the
+# address nor says whether it was new, waiting or subscribed. So a cached page
+# can never hold a token for the wrong visitor, another site cannot make the
+# portal show its text, and no reply tells who reads the newsletter. The
+# address owner must still click the e-mailed link (double opt-in), the same
+# address gets at most one e-mail per newsletter.RESEND_AFTER, and posts are
+# rate limited per client. Confirm and unsubscribe keep their CSRF tokens.
 @csrf_exempt
 @rate_limited("newsletter")
 @require_http_methods(["GET", "POST"])
 def newsletter_signup(request):
+    status = 200
+    if request.method == "POST" and _posted_from_another_site(request):
+        # Nothing from the forged post is kept or shown: a fresh, empty form.
+        form = NewsletterForm()
+        return render(
+            request,
+            "articles/newsletter.html",
+            {"form": form, "back_url": "", "refused_cross_site": True},
+            status=403,
+        )
     if request.method == "POST":
         form = NewsletterForm(request.POST)
         if form.is_valid():
-            email = form.cleaned_data["email"]
-            _subscriber, outcome = newsletter.subscribe(email)
-            level = messages.INFO if outcome is newsletter.Outcome.ALREADY_SUBSCRIBED else messages.SUCCESS
-            messages.add_message(request, level, newsletter.message_for(outcome, email))
+            newsletter.sign_up(form.cleaned_data["email"])
+            messages.success(request, newsletter.SIGN_UP_REPLY)
             back = _safe_next(request, form.cleaned_data.get("next", ""))
             target = reverse("articles:newsletter")
             return redirect(f"{target}?{urlencode({'next': back})}" if back else target)
         status = 400
     else:
         form = NewsletterForm(initial={"next": _safe_next(request, request.GET.get("next", ""))})
-        status = 200
     back = _safe_next(request, form["next"].value() or "")
     return render(request, "articles/newsletter.html", {"form": form, "back_url": back}, status=status)
 

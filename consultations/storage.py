@@ -18,10 +18,18 @@ PRIVATE_STORAGE_ALIAS = "private"
 
 class PrivateStorage(FileSystemStorage):
     """Attachments on this machine: under PRIVATE_MEDIA_ROOT, outside the public media
-    folder, and never given a URL: only the access-checked view serves them."""
+    folder, and never given a URL: only the access-checked view serves them.
+
+    Files are 0600 and folders 0700 whatever the process umask (Django's
+    FILE_UPLOAD_PERMISSIONS default, 0644, suits the public media only): no
+    other account on the server, nginx included, can read a patient's file.
+    STORAGES["private"]["OPTIONS"] may set other modes if a deployment needs them.
+    """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("base_url", None)
+        kwargs.setdefault("file_permissions_mode", 0o600)
+        kwargs.setdefault("directory_permissions_mode", 0o700)
         super().__init__(**kwargs)
 
     @cached_property

@@ -24,6 +24,7 @@ from consultations import access, services
 from consultations.forms import AskForm, FollowUpForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
+from portal import ratelimit
 from portal.ratelimit import rate_limited
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def my_questions(request):
     return render(request, "consultations/my_questions.html", {"page": page, "rows": rows})
 
 
-def _render_question(request, question, *, follow_up_form=None, rating_form=None, status=200):
+def _render_question(request, question, *, follow_up_form=None, rating_form=None, close_error="", status=200):
     replies = question.replies.select_related("doctor").prefetch_related("doctor__specialties")
     if rating_form is None and question.rating:
         rating_form = RatingForm(initial={"rating": question.rating, "comment": question.rating_comment})
@@ -177,8 +178,28 @@ def _render_question(request, question, *, follow_up_form=None, rating_form=None
         "can_rate": question.first_answered_at is not None,
         "follow_up_form": follow_up_form or FollowUpForm(),
         "rating_form": rating_form or RatingForm(),
+        "close_error": close_error,
     }
     return render(request, "consultations/question_detail.html", context, status=status)
+
+
+# What a patient may do on their question page, per patient, in each window
+# (settings.RATE_LIMITS): more than a person writes, far less than a script.
+PATIENT_ACTION_WAIT = (
+    "You have done this {limit} times in {minutes} minutes, so we paused it for a while to keep the "
+    "service safe. {kept}Please try again later. If you need medical help urgently, call your local "
+    "emergency number now."
+)
+
+
+def _over_limit(request, scope: str, kept: str = "") -> str:
+    """Count one attempt; the message to show when the patient is over the limit, else ""."""
+    if not settings.RATELIMIT_ENABLED:
+        return ""
+    limit, period = settings.RATE_LIMITS[scope]
+    if ratelimit.hit(scope, ratelimit.client_ident(request), limit, period):
+        return ""
+    return PATIENT_ACTION_WAIT.format(limit=limit, minutes=max(1, period // 60), kept=kept)
 
 
 @login_required
@@ -190,10 +211,15 @@ def question_detail(request, pk):
 @login_required
 @require_POST
 def follow_up(request, pk):
+    """A follow-up, or the reply to a doctor's request for information."""
     question = _own_question(request, pk)
     form = FollowUpForm(request.POST)
     if not form.is_valid():
         return _render_question(request, question, follow_up_form=form, status=400)
+    wait = _over_limit(request, "follow_up", kept="Your message is still in the box below, not sent yet. ")
+    if wait:
+        form.add_error("body", wait)
+        return _render_question(request, question, follow_up_form=form, status=429)
     was_waiting_for_patient = question.status == QuestionStatus.INFO_REQUESTED
     try:
         services.post_follow_up(question, request.user, form.cleaned_data["body"])
@@ -210,6 +236,8 @@ def follow_up(request, pk):
 @login_required
 @require_POST
 def rate(request, pk):
+    """Rate the answer. A rating may be changed: the latest one counts, and the page
+    says which rating is on record and since when."""
     question = _own_question(request, pk)
     if question.first_answered_at is None:
         messages.error(request, "You can rate the answer once a doctor has answered.")
@@ -217,8 +245,19 @@ def rate(request, pk):
     form = RatingForm(request.POST)
     if not form.is_valid():
         return _render_question(request, question, rating_form=form, status=400)
+    wait = _over_limit(request, "rating", kept="Your rating and comment are still below, not saved yet. ")
+    if wait:
+        form.add_error("rating", wait)
+        return _render_question(request, question, rating_form=form, status=429)
+    previous = question.rating
     services.rate_answer(question, form.cleaned_data["rating"], form.cleaned_data["comment"])
-    messages.success(request, "Thank you for rating the answer.")
+    new = form.cleaned_data["rating"]
+    if previous is None:
+        messages.success(request, "Thank you for rating the answer.")
+    elif previous != new:
+        messages.success(request, f"Your rating was changed from {previous} to {new} out of 5.")
+    else:
+        messages.success(request, f"Your rating of {new} out of 5 was saved again.")
     return redirect(question)
 
 
@@ -226,6 +265,9 @@ def rate(request, pk):
 @require_POST
 def close(request, pk):
     question = _own_question(request, pk)
+    wait = _over_limit(request, "close")
+    if wait:
+        return _render_question(request, question, close_error=wait, status=429)
     if services.close_question(question):
         messages.success(request, "Your question is closed. Thank you for using Ask a Doctor.")
     else:

@@ -301,6 +301,10 @@ RATE_LIMITS = {
     # Typing the password to sign out other devices: a stolen session must not
     # become a way to guess the password.
     "password_confirm": (env_int("RATELIMIT_PASSWORD_CONFIRM_PER_HOUR", 5), 3600),
+    # A patient's actions on their own question page, per patient.
+    "follow_up": (env_int("RATELIMIT_FOLLOW_UP_PER_HOUR", 20), 3600),
+    "rating": (env_int("RATELIMIT_RATING_PER_HOUR", 10), 3600),
+    "close": (env_int("RATELIMIT_CLOSE_PER_HOUR", 10), 3600),
 }
 
 # Login brute-force protection (django-axes) on the site login and both admins:

@@ -44,8 +44,9 @@ def test_public_pages_render_while_redis_is_down(client, article, caplog):
 
 def test_views_during_the_outage_wait_in_the_process_and_reach_the_database(client, article):
     with REDIS_DOWN:
-        client.get(article.get_absolute_url())
-        client.get(article.get_absolute_url())
+        client.get(article.get_absolute_url(), REMOTE_ADDR="192.0.2.1")
+        client.get(article.get_absolute_url(), REMOTE_ADDR="192.0.2.2")
+        client.get(article.get_absolute_url(), REMOTE_ADDR="192.0.2.2")  # the same reader again: not counted
         assert popularity.flush_view_counts() == 2
     article.refresh_from_db()
     assert article.view_count == 2
@@ -84,4 +85,4 @@ def test_newsletter_sign_up_works_while_redis_is_down(client, settings):
     with REDIS_DOWN:
         response = client.post("/articles/newsletter/", {"email": "down@example.com", "consent": "on"}, follow=True)
     assert response.status_code == 200
-    assert b"confirmation link to down@example.com" in response.content
+    assert b"we have sent it a confirmation link" in response.content

@@ -123,7 +123,9 @@ def test_question_is_saved_with_guarantee_and_confirmation(
         assert b"SecretCam" not in handle.read()
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["patient@example.com"]
-    assert "Itchy rash on both forearms" in mail.outbox[0].subject
+    # The subject names the question by number only (lock screens); the title is in the body.
+    assert mail.outbox[0].subject == f"We received your question #{question.pk}"
+    assert "Itchy rash on both forearms" in mail.outbox[0].body
 
 
 def test_crlf_line_breaks_count_once_against_the_limit(patient_client, ask_data):
