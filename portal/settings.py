@@ -244,6 +244,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS.update(
 )
 if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS.update({"socket_connect_timeout": 2, "socket_timeout": 5})
+# Workers survive any message (portal/broker.py): a bad message is rejected and
+# copied to the broker's "dead-letter" list, never requeued.
+CELERY_WORKER_CONSUMER = "portal.broker:Consumer"
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
+# Our task messages carry ids only; anything this large is not one of ours.
+WORKER_MAX_MESSAGE_BYTES = env_int("WORKER_MAX_MESSAGE_BYTES", 1024 * 1024)
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
