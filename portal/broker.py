@@ -1,4 +1,4 @@
-"""What keeps a Celery worker alive whatever arrives on the queue.
+"""What keeps a Celery worker alive whatever arrives on the queue, and whatever the broker does.
 
 Celery already rejects some bad messages (an unknown task name, a body it cannot
 decode) but lets others kill the worker for good: a well-formed envelope whose
@@ -17,7 +17,9 @@ Two hooks, both the libraries' own extension points, selected in settings:
   copied there too.
 - `Transport` (Celery's `broker_transport` setting, Redis only): an envelope Kombu
   cannot even turn into a message is logged and dead-lettered instead of raising
-  out of the event loop.
+  out of the event loop. Its channels also turn the "transport already closed"
+  state of a connection lost mid-restore into the connection error it is (see
+  `Channel._connparams`), so the worker reconnects instead of dying.
 
 The dead-letter list is the Redis list `dead-letter` on the broker, newest first,
 at most DEAD_LETTER_KEEP entries of JSON: why, when, from which queue, and the
@@ -172,6 +174,22 @@ class Channel(kombu_redis.Channel):
             raw = getattr(exc, "raw", None) or getattr(exc, "doc", None) or getattr(exc, "object", None)
             dead_letter(self, f"malformed message envelope: {exc!r}", raw)
             return True
+
+    def _connparams(self, asynchronous=False):
+        # Kombu 5.7's race (it killed the prefork worker in each of three runs of ten broker
+        # restarts of tests/integration/test_faults_broker_restarts.py): when the broker
+        # dies while a channel waits on BRPOP, Channel.close() stops at the failed read
+        # before restoring its unacknowledged messages. Celery's consumer has meanwhile
+        # released the transport (its client is None) and closes the connection once
+        # more; that second close restores through a new pool, and reading the broker's
+        # address raised AttributeError("'NoneType' object has no attribute 'hostname'"),
+        # which killed the worker. A closed channel has no address: say so with the
+        # connection error every caller, Kombu's and Celery's, already handles. The
+        # messages stay in the broker's unacked set until the visibility timeout.
+        transport = self.connection
+        if transport is None or transport.client is None:
+            raise kombu_redis.get_redis_ConnectionError()("this channel's broker connection is closed")
+        return super()._connparams(asynchronous=asynchronous)
 
 
 class Transport(kombu_redis.Transport):
