@@ -74,7 +74,8 @@ def test_a_worker_survives_every_bad_message_dead_letters_it_and_runs_the_next_s
     dead-lettered for inspection and never requeued, and the next valid task runs."""
     broker = redis_server()
     client = redis.Redis.from_url(broker.url)
-    messages = bad_messages(real_envelope(broker.url))
+    envelope = real_envelope(broker.url)
+    messages = bad_messages(envelope)
     worker = cluster.worker("worker-1", broker.url)
 
     for number, (what, raw) in enumerate(messages, start=1):
@@ -102,6 +103,24 @@ def test_a_worker_survives_every_bad_message_dead_letters_it_and_runs_the_next_s
     assert copies[4]["message"]["headers"] == ["task", SWEEP]
     assert copies[8]["message"] == "not json {"
 
+    # Well-formed messages with arguments of the wrong type are ordinary task failures:
+    # logged, acknowledged, not retried, nothing to dead-letter.
+    send = {**envelope, "headers": {**envelope["headers"], "task": "consultations.tasks.send_notification"}}
+    client.lpush("celery", with_body(envelope, json.dumps([[1, 2], {}, {}]).encode()))
+    client.lpush("celery", with_body(send, json.dumps([["not an id"], {}, {}]).encode()))
+    publish_sweep(broker.url)
+    sweeps = len(messages) + 1
+    wait_for(
+        lambda: SweepRun.objects.filter(finished_at__isnull=False).count() == sweeps,
+        "the sweep after two messages with wrong arguments",
+        20,
+        logs=cluster.logs,
+    )
+    assert worker.poll() is None
+    assert cluster.log("worker-1").count("raised unexpected") == 2
+    assert client.llen(DEAD_LETTER_QUEUE) == len(messages)
+    assert client.llen("celery") == 0 and client.hlen("unacked") == 0
+
     # A warm shutdown restores whatever the worker still held: nothing. The next worker
     # gets no bad message back and runs the next sweep.
     cluster.by_name.pop("worker-1")
@@ -109,9 +128,8 @@ def test_a_worker_survives_every_bad_message_dead_letters_it_and_runs_the_next_s
     assert worker.wait(timeout=15) == 0
     cluster.worker("worker-2", broker.url)
     publish_sweep(broker.url)
-    finished = len(messages) + 1
     wait_for(
-        lambda: SweepRun.objects.filter(finished_at__isnull=False).count() == finished,
+        lambda: SweepRun.objects.filter(finished_at__isnull=False).count() == sweeps + 1,
         "the next worker's sweep",
         20,
         logs=cluster.logs,
