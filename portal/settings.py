@@ -248,7 +248,7 @@ if REDIS_URL:
 # message is rejected and copied to the broker's "dead-letter" list, never
 # requeued; a lost broker is retried for as long as it takes.
 CELERY_WORKER_CONSUMER = "portal.broker:Consumer"
-if REDIS_URL:
+if REDIS_URL.startswith(("redis://", "rediss://")):  # not sentinel:// or a unix socket
     CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # Celery's default, 100, gives up after about 45 minutes
