@@ -256,6 +256,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS.update(
 )
 if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS.update({"socket_connect_timeout": 2, "socket_timeout": 5})
+# Workers survive any message and any broker outage (portal/broker.py): a bad
+# message is rejected and copied to the broker's "dead-letter" list, never
+# requeued; a lost broker is retried for as long as it takes.
+CELERY_WORKER_CONSUMER = "portal.broker:Consumer"
+if REDIS_URL.startswith(("redis://", "rediss://")):  # not sentinel:// or a unix socket
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # Celery's default, 100, gives up after about 45 minutes
+# A task running when the broker goes away finishes (its ack is lost, so it may run
+# again after the visibility timeout: every task is idempotent). Pinned against
+# Celery 6 making cancellation the default.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A message whose task kills its pool process (out of memory, a crash) is sent
+# again up to max_retries (3) times, WORKER_LOST_RETRY_SECONDS apart, then
+# dropped: task_reject_on_worker_lost alone requeues it forever. It stays the
+# fallback when the retry cannot be published.
+CELERY_TASK_RETRY_ON_WORKER_LOST = True
+WORKER_LOST_RETRY_SECONDS = env_int("WORKER_LOST_RETRY_SECONDS", 10)
+CELERY_TASK_ANNOTATIONS = {"*": {"default_retry_delay": WORKER_LOST_RETRY_SECONDS}}
+# Our task messages carry ids only; anything this large is not one of ours.
+WORKER_MAX_MESSAGE_BYTES = env_int("WORKER_MAX_MESSAGE_BYTES", 1024 * 1024)
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
