@@ -24,8 +24,12 @@ def send_notifications(notification_ids: list[int]) -> int:
 
 @shared_task(ignore_result=True)
 def resend_pending_notifications() -> int:
-    """Periodic safety net: send whatever a lost message, a broker outage or a crash left unsent."""
-    return notifications.deliver_many(notifications.pending_ids())
+    """Periodic safety net: send whatever a lost message, a broker outage or a crash left
+    unsent. A backlog is drained in bounded runs, each queueing the next while rows remain."""
+    outcome = notifications.drain_pending()
+    if outcome.more:
+        notifications.enqueue_resend()
+    return outcome.sent
 
 
 @shared_task(ignore_result=True)
