@@ -5,6 +5,7 @@ them and their arguments stable.
 """
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from consultations import notifications, sweep
 
@@ -30,6 +31,13 @@ def resend_pending_notifications() -> int:
     if outcome.more:
         notifications.enqueue_resend()
     return outcome.sent
+
+
+@worker_ready.connect
+def _drain_the_outbox_at_start(**kwargs) -> None:
+    """A worker that starts (after a deploy, a crash, a reboot that also emptied the
+    broker) drains the outbox at once instead of waiting a re-send interval."""
+    notifications.enqueue_resend()
 
 
 @shared_task(ignore_result=True)
