@@ -11,7 +11,6 @@ from unittest import mock
 
 import pytest
 import redis
-from django.utils import timezone
 
 from consultations import notifications
 from consultations.models import Notification, NotificationStatus
@@ -41,17 +40,11 @@ def queue_backlog(count: int) -> list[int]:
         return notifications.queue_notifications(emails)
 
 
-def test_a_backlog_of_3000_emails_whose_messages_were_lost_is_sent_once_within_two_minutes(
-    cluster, redis_server, monkeypatch
-):
-    """Issue 13 item 3: with 3,000 e-mails pending and the broker's messages flushed, a
-    real worker and beat (re-send every 60 s, as deployed) send every one exactly once
-    within 2 minutes (before: 200 a minute, 15 minutes)."""
-    broker = redis_server()
-    ids = queue_backlog(BACKLOG)
-    monkeypatch.setitem(app.conf, "task_always_eager", False)  # really publish
+def lose_queued_messages(broker, ids) -> None:
+    """Publish the backlog's delivery messages to `broker`, then flush it: the messages
+    are lost, the rows are not."""
     with app.connection_for_write(broker.url) as connection:
-        for start in range(0, BACKLOG, notifications.DELIVERY_CHUNK):
+        for start in range(0, len(ids), notifications.DELIVERY_CHUNK):
             send_notifications.apply_async(
                 (ids[start : start + notifications.DELIVERY_CHUNK],),
                 connection=connection,
@@ -59,12 +52,34 @@ def test_a_backlog_of_3000_emails_whose_messages_were_lost_is_sent_once_within_t
             )
     client = redis.Redis.from_url(broker.url)
     assert client.dbsize() > 0
-    client.flushall()  # the messages are lost; the rows are not
+    client.flushall()
     client.close()
 
-    started = time.monotonic()
-    cluster.worker("worker", broker.url, {"NOTIFICATION_RESEND_SECONDS": "60"})
-    cluster.beat("beat", broker.url, {"NOTIFICATION_RESEND_SECONDS": "60"})
+
+@pytest.mark.parametrize("worker", ["started after the loss", "running all along"])
+def test_a_backlog_of_3000_emails_whose_messages_were_lost_is_sent_once_within_two_minutes(
+    cluster, redis_server, monkeypatch, worker
+):
+    """Issue 13 item 3: with 3,000 e-mails pending and the broker's messages lost, a real
+    worker and beat (re-send every 60 s, as deployed) send every one exactly once within
+    2 minutes (before: 200 a minute, 15 minutes). A worker that starts drains at once;
+    one that was running all along drains at the next scheduled re-send."""
+    monkeypatch.setitem(app.conf, "task_always_eager", False)  # really publish
+    broker = redis_server()
+    env = {"NOTIFICATION_RESEND_SECONDS": "60"}
+    if worker == "running all along":
+        cluster.worker("worker", broker.url, env)
+        cluster.beat("beat", broker.url, env)
+        # The worker's start-up drain has found nothing. The backlog arrives, and its
+        # messages never reach the worker (as if lost with a broker restarted empty).
+        ids = queue_backlog(BACKLOG)
+        started = time.monotonic()
+    else:
+        ids = queue_backlog(BACKLOG)
+        lose_queued_messages(broker, ids)
+        started = time.monotonic()
+        cluster.worker("worker", broker.url, env)
+        cluster.beat("beat", broker.url, env)
     rows = Notification.objects.filter(pk__in=ids)
     wait_for(
         lambda: not rows.exclude(status=NotificationStatus.SENT).exists(),
@@ -77,10 +92,9 @@ def test_a_backlog_of_3000_emails_whose_messages_were_lost_is_sent_once_within_t
     sent_at = list(rows.order_by("sent_at").values_list("sent_at", flat=True))
     drain_seconds = (sent_at[-1] - sent_at[0]).total_seconds()
     print(
-        f"{BACKLOG} e-mails sent {elapsed:.0f} s after the worker started; "
+        f"worker {worker}: {BACKLOG} e-mails sent within {elapsed:.0f} s; "
         f"the drain itself took {drain_seconds:.1f} s ({BACKLOG / max(drain_seconds, 0.001):.0f} e-mails/s)"
     )
-    assert sent_at[-1] <= timezone.now()
 
     time.sleep(2)  # anything still running would show here
     sent = cluster.sent_emails()
