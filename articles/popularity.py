@@ -88,8 +88,9 @@ def redis_client():
         if _redis_client is None or _redis_client_url != url:
             import redis
 
+            timeout = settings.REDIS_TIMEOUT_SECONDS
             _redis_client = redis.Redis.from_url(
-                url, socket_connect_timeout=1, socket_timeout=1, health_check_interval=30
+                url, socket_connect_timeout=timeout, socket_timeout=timeout, health_check_interval=30
             )
             _redis_client_url = url
     return _redis_client

@@ -3,24 +3,40 @@
 `queue_notification` renders the e-mail, stores it and asks Celery to send it
 once the transaction commits; `queue_notifications` does the same for many
 rows at once (the SLA sweep), with one Celery message per chunk of rows. If
-the broker is unreachable at that moment the rows simply wait: the periodic
-re-send picks them up. `deliver` sends one row at most once per claim (a
-conditional update takes it); `deliver_many` sends a list of rows over one
-mail-server connection, still claiming and marking each row on its own.
+the broker is unreachable at that moment (or loses the messages) the rows
+simply wait: the periodic re-send (`drain_pending`) sends every due row, batch
+after batch, until none is left. `deliver` sends one row at most once per
+claim; `deliver_many` sends a list of rows over one mail-server connection,
+still claiming and marking each row on its own.
 
-The guarantee: every row is sent, exactly once, with one narrow exception. A
-sender that dies after handing the e-mail to the mail server but before marking
-the row sent leaves it pending; once its lock expires the re-send sends it again.
+Each send is: claim the row (a conditional UPDATE sets a lease,
+`locked_until`), hand the e-mail to the mail server, mark the row sent. A
+database error while marking (a killed connection, a failover) is retried on
+a fresh connection for up to MARK_SENT_RETRY_SECONDS, well inside the lease,
+so a database blip does not send an e-mail twice. Every e-mail carries a
+Message-ID derived from its row (`message_id`), the same on every attempt, so
+mail servers and clients that deduplicate by Message-ID show one copy.
+
+The guarantee: every row is sent, exactly once, with one narrow exception that
+SMTP cannot close (it has no idempotent submission). A sender that dies after
+the mail server accepted the e-mail and before the row is marked (the process
+is killed, the machine fails, or the database stays unreachable for longer
+than MARK_SENT_RETRY_SECONDS), or a mail server that accepts a message but
+whose reply is lost, leaves the row pending; once its lease expires the
+re-send sends it again, with the same Message-ID.
 """
 
+import hashlib
 import json
 import logging
 import sqlite3
+import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import get_connection, send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.sql import UpdateQuery
@@ -28,6 +44,7 @@ from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone
 
+from consultations.dberrors import retry_transient
 from consultations.models import Notification, NotificationStatus
 
 logger = logging.getLogger(__name__)
@@ -45,6 +62,19 @@ BULK_DELIVERY_PRIORITY = 6
 # server is down: the rows it did not try wait for the re-send, unclaimed).
 MESSAGES_PER_CONNECTION = 100
 MAX_CONSECUTIVE_FAILURES = 3
+# The re-send takes the due rows RESEND_BATCH at a time and keeps going until none is
+# left, for at most RESEND_BUDGET_SECONDS per task run; with rows still due, the run
+# queues the next one at once, so a backlog drains at the mail server's speed and no
+# single task nears the task time limit.
+RESEND_BATCH = 200
+RESEND_BUDGET_SECONDS = 30
+# After the mail server took an e-mail, marking its row sent is retried on a fresh
+# database connection this long (never longer than half the lease, see send_lock).
+MARK_SENT_RETRY_SECONDS = 30
+# Claiming or recording a failure is retried briefly: giving up there sends nothing twice.
+CLAIM_RETRY_SECONDS = 5
+# The re-send's time budget is measured on this clock.
+clock = time.monotonic
 
 
 def send_lock() -> timedelta:
@@ -193,8 +223,30 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
+def message_id(notification: Notification) -> str:
+    """The e-mail's Message-ID: derived from the row, so every attempt to send it carries
+    the same one and a mail server or client that deduplicates shows one copy. The id
+    is there for whoever reads the headers; a digest of the row's unique key keeps
+    another database (a staging copy, ids counted again) from reusing a Message-ID
+    for a different e-mail, without showing the key."""
+    digest = hashlib.sha256(notification.dedupe_key.encode()).hexdigest()[:16]
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<notification.{notification.pk}.{digest}@{domain}>"
+
+
+def compose(notification: Notification, connection=None) -> EmailMessage:
+    return EmailMessage(
+        notification.subject,
+        notification.body,
+        None,  # DEFAULT_FROM_EMAIL
+        [notification.to_email],
+        connection=connection,
+        headers={"Message-ID": message_id(notification)},
+    )
+
+
 def _send_alone(notification: Notification) -> None:
-    send_mail(notification.subject, notification.body, None, [notification.to_email])
+    compose(notification).send()
 
 
 def deliver(notification_id: int, now=None) -> bool:
@@ -209,37 +261,52 @@ def _deliver(notification_id: int, now, send) -> str:
     """Claim the row, hand it to `send`, mark it sent; a failed send is recorded on the
     row and retried with backoff."""
     now = now or timezone.now()
-    notification = _claim(notification_id, now)
+    notification = retry_transient(
+        lambda: _claim(notification_id, now), within=CLAIM_RETRY_SECONDS, what="claiming an e-mail"
+    )
     if notification is None:
         return NOT_CLAIMED
     try:
         send(notification)
     except Exception as exc:  # noqa: BLE001 - recorded and retried with backoff
-        gave_up = notification.attempts >= MAX_ATTEMPTS
-        Notification.objects.filter(pk=notification_id).update(
-            status=NotificationStatus.FAILED if gave_up else NotificationStatus.PENDING,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            locked_until=None,
-            next_attempt_at=now + retry_delay(notification.attempts),
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        status = NotificationStatus.FAILED if notification.attempts >= MAX_ATTEMPTS else NotificationStatus.PENDING
+        retry_transient(
+            lambda: Notification.objects.filter(pk=notification_id).update(
+                status=status,
+                last_error=error,
+                locked_until=None,
+                next_attempt_at=now + retry_delay(notification.attempts),
+            ),
+            within=CLAIM_RETRY_SECONDS,
+            what="recording a failed send",
         )
         logger.warning("Sending notification %s failed: %s", notification_id, exc)
         return FAILED
-    Notification.objects.filter(pk=notification_id).update(
-        status=NotificationStatus.SENT, sent_at=timezone.now(), locked_until=None, last_error=""
+    # The e-mail is out: only a row marked sent keeps the re-send from sending it again
+    # once the lease ends, so a lost connection must not stop this write.
+    retry_transient(
+        lambda: Notification.objects.filter(pk=notification_id).update(
+            status=NotificationStatus.SENT, sent_at=timezone.now(), locked_until=None, last_error=""
+        ),
+        within=min(MARK_SENT_RETRY_SECONDS, send_lock().total_seconds() / 2),
+        what=f"marking notification {notification_id} sent",
     )
     return SENT
 
 
 def _claim(notification_id: int, now) -> Notification | None:
-    """Take the row for one send if it is pending and no live sender holds it: lock it
-    for `send_lock()` and count the attempt. The row as claimed, or None."""
+    """Take the row for one send if it is pending and no live sender holds it: lease it
+    for `send_lock()` and count the attempt. The row as claimed, or None. Repeating a
+    claim whose reply was lost finds the row leased and returns None: the e-mail waits
+    for the lease to end, it is not sent twice."""
     free = Notification.objects.filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now),
         pk=notification_id,
         status=NotificationStatus.PENDING,
     )
     values = {"locked_until": now + send_lock(), "attempts": F("attempts") + 1}
-    fields = ("id", "to_email", "subject", "body", "attempts")
+    fields = ("id", "to_email", "subject", "body", "attempts", "dedupe_key")
     # One round trip instead of two: a burst of e-mails is thousands of claims.
     claimed = update_returning(free, values, fields)
     if claimed is None:
@@ -285,7 +352,7 @@ class _SharedConnection:
             self.backend = get_connection()
             self.backend.open()
         self.used += 1
-        send_mail(notification.subject, notification.body, None, [notification.to_email], connection=self.backend)
+        compose(notification, connection=self.backend).send()
 
     def close(self) -> None:
         backend, self.backend, self.used = self.backend, None, 0
@@ -301,23 +368,81 @@ def deliver_many(notification_ids, now=None) -> int:
     connection. Each row is claimed, sent and marked on its own, as `deliver` does, so
     a sender killed mid-batch leaves only the row it was sending locked. Returns how
     many were sent."""
+    return _deliver_batch(notification_ids, now).sent
+
+
+@dataclass
+class BatchOutcome:
+    sent: int = 0
+    # Sends that failed in a row at the end of the batch.
+    failures: int = 0
+    # The mail server failed MAX_CONSECUTIVE_FAILURES times in a row: the rest were not tried.
+    mail_server_down: bool = False
+
+
+def _deliver_batch(notification_ids, now=None, deadline: float | None = None, failures: int = 0) -> BatchOutcome:
+    """`deliver_many`, stopping early when the mail server keeps failing (counting on
+    from `failures` in a row before this batch) or, before claiming the next row, once
+    `deadline` (on `clock`) has passed. The rows not tried stay unclaimed, due for the
+    re-send at once."""
     connection = _SharedConnection()
-    sent = failures = 0
+    outcome = BatchOutcome()
     try:
         for notification_id in notification_ids:
-            outcome = _deliver(notification_id, now, connection.send)
-            if outcome == FAILED:
+            if deadline is not None and clock() >= deadline:
+                break
+            result = _deliver(notification_id, now, connection.send)
+            if result == FAILED:
                 connection.close()
                 failures += 1
                 if failures >= MAX_CONSECUTIVE_FAILURES:
                     logger.warning("%d sends failed in a row; the rest of this batch waits for the re-send", failures)
+                    outcome.mail_server_down = True
                     break
-            elif outcome == SENT:
-                sent += 1
+            elif result == SENT:
+                outcome.sent += 1
                 failures = 0
     finally:
         connection.close()
-    return sent
+    outcome.failures = failures
+    return outcome
+
+
+@dataclass
+class DrainOutcome:
+    sent: int
+    # Rows were still due when the time budget ran out: the caller should carry on.
+    more: bool
+
+
+def drain_pending(now=None) -> DrainOutcome:
+    """The re-send: send every due row, RESEND_BATCH at a time, until none is left, the
+    mail server keeps failing (the next scheduled re-send tries again), or
+    RESEND_BUDGET_SECONDS have passed (then `more` is True). Several drains may run at
+    once: each row is still claimed on its own, so no e-mail goes out twice."""
+    deadline = clock() + RESEND_BUDGET_SECONDS
+    sent = failures = 0
+    while True:
+        ids = pending_ids(now=now, limit=RESEND_BATCH)
+        if not ids:
+            return DrainOutcome(sent, more=False)
+        if clock() >= deadline:
+            return DrainOutcome(sent, more=True)
+        outcome = _deliver_batch(ids, now, deadline, failures)
+        sent, failures = sent + outcome.sent, outcome.failures
+        if outcome.mail_server_down:
+            return DrainOutcome(sent, more=False)
+
+
+def enqueue_resend() -> None:
+    """Ask a worker to carry on draining the outbox now rather than at the next
+    scheduled re-send; behind the sweeps, like the bulk deliveries."""
+    from consultations.tasks import resend_pending_notifications
+
+    try:
+        resend_pending_notifications.apply_async(priority=BULK_DELIVERY_PRIORITY)
+    except Exception:  # noqa: BLE001 - any broker failure: the scheduled re-send carries on
+        logger.warning("Broker unavailable; the outbox backlog waits for the next scheduled re-send", exc_info=True)
 
 
 def requeue(notification_ids, now=None) -> int:

@@ -16,7 +16,12 @@ batches. Any number of sweeps may run at once:
   e-mails it queues are handed to Celery in a few messages after commit;
 - if a batch fails, it is rolled back and its questions are retried one by
   one, each in its own transaction: a row that fails again is marked with
-  `sweep_error` and retried after `sweep_retry_at`; the rest carry on.
+  `sweep_error` and retried after `sweep_retry_at`, provided it still owes the
+  transition (never over a row another sweep escalated meanwhile); the rest
+  carry on;
+- a transient database error (a lost connection, a serialization failure, a
+  deadlock: `dberrors.is_transient`) is not a bad row: nothing is marked, the
+  transition stops for this sweep, and the next sweep takes the batch again.
 
 The order within a sweep: breaches first (the most urgent news), then warnings,
 then the second-level "lead" escalations.
@@ -43,6 +48,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from consultations import sla
+from consultations.dberrors import drop_broken_connection, is_transient
 from consultations.models import DoctorProfile, Escalation, EscalationLevel, Question, SweepRun
 from consultations.notifications import OutgoingEmail, queue_notifications, render_email, update_returning
 from portal import times
@@ -126,6 +132,8 @@ class SweepResult:
     breached: int = 0
     lead_escalated: int = 0
     errors: int = 0
+    # Batches left to the next sweep after a transient database error (nothing marked).
+    transient_errors: int = 0
     batches: int = 0
     # True when a transition hit MAX_BATCHES: more may be due; the next sweep continues.
     capped: bool = False
@@ -134,7 +142,7 @@ class SweepResult:
     def summary(self) -> str:
         return (
             f"{self.warned} at risk, {self.breached} breached, {self.lead_escalated} lead escalations, "
-            f"{self.errors} errors"
+            f"{self.errors} errors, {self.transient_errors} batches left to the next sweep"
         )
 
 
@@ -176,7 +184,7 @@ def run_sweep(
         errors=result.errors,
     )
     _prune_quiet_runs(now)
-    if result.warned or result.breached or result.lead_escalated or result.errors:
+    if result.warned or result.breached or result.lead_escalated or result.errors or result.transient_errors:
         logger.info("SLA sweep %s: %s", run.pk, result.summary())
     return result
 
@@ -207,6 +215,9 @@ def _sweep_transition(transition, now, run, audience, result, batch_size, max_ba
         if not ids:
             return
         taken = _sweep_batch(transition, ids, now, run, audience, result)
+        if taken is None:
+            # The database failed, not a row: the next sweep takes this batch again.
+            return
         if heartbeat is not None:
             heartbeat()
         if len(ids) < batch_size:
@@ -218,12 +229,17 @@ def _sweep_transition(transition, now, run, audience, result, batch_size, max_ba
     result.capped = True
 
 
-def _sweep_batch(transition, ids, now, run, audience, result) -> int:
-    """Escalate a batch in one transaction; if that fails, each question on its own. Returns the rows taken."""
+def _sweep_batch(transition, ids, now, run, audience, result) -> int | None:
+    """Escalate a batch in one transaction; if that fails, each question on its own.
+    Returns the rows taken, or None after a transient database error (a lost
+    connection, a serialization failure, a deadlock): that says nothing about the
+    rows, so none is marked and the batch waits for the next sweep."""
     try:
         with transaction.atomic():
             taken, applied = escalate_batch(transition, ids, now, run, audience)
-    except Exception:  # noqa: BLE001 - one bad row must not stop the batch: retried row by row below
+    except Exception as exc:  # noqa: BLE001 - one bad row must not stop the batch: retried row by row below
+        if _transient(exc, transition, f"a batch of {len(ids)} questions", result):
+            return None
         logger.warning(
             "SLA sweep: a %s batch of %d questions failed; retrying them one by one",
             transition.level,
@@ -240,9 +256,12 @@ def _sweep_batch(transition, ids, now, run, audience, result) -> int:
             with transaction.atomic():
                 row_taken, applied = escalate_batch(transition, [question_id], now, run, audience)
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the sweep
+            if _transient(exc, transition, f"question {question_id}", result):
+                return None
             logger.exception("SLA sweep: %s of question %s failed", transition.level, question_id)
             message = f"{transition.level}: {type(exc).__name__}: {exc}"[:2000]
-            Question.objects.filter(pk=question_id).update(sweep_error=message, sweep_retry_at=now + retry_after())
+            if not _record_error(transition, question_id, message, now, result):
+                return None
             result.errors += 1
             result.question_errors[question_id] = message
             taken += 1
@@ -250,6 +269,37 @@ def _sweep_batch(transition, ids, now, run, audience, result) -> int:
         taken += row_taken
         _count(result, transition, len(applied))
     return taken
+
+
+def _transient(exc: BaseException, transition: Transition, what: str, result: "SweepResult") -> bool:
+    """True (and logged, and counted) if `exc` is a database blip rather than a bad row."""
+    if not is_transient(exc):
+        return False
+    logger.warning(
+        "SLA sweep: %s of %s hit a transient database error; the next sweep retries it: %s: %s",
+        transition.level,
+        what,
+        type(exc).__name__,
+        exc,
+    )
+    result.transient_errors += 1
+    drop_broken_connection()
+    return True
+
+
+def _record_error(transition: Transition, question_id: int, message: str, now: datetime, result) -> bool:
+    """Mark a failing question to be retried later, only while it still owes this
+    transition: another sweep may have escalated it (or a doctor answered it) since,
+    and an error written over that would be stale. False after a transient error."""
+    try:
+        Question.objects.filter(transition.due(now), pk=question_id).update(
+            sweep_error=message, sweep_retry_at=now + retry_after()
+        )
+    except Exception as exc:
+        if _transient(exc, transition, f"recording the error of question {question_id}", result):
+            return False
+        raise
+    return True
 
 
 def _count(result: SweepResult, transition: Transition, applied: int) -> None:

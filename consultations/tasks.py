@@ -5,6 +5,7 @@ them and their arguments stable.
 """
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from consultations import notifications, sweep
 
@@ -24,8 +25,19 @@ def send_notifications(notification_ids: list[int]) -> int:
 
 @shared_task(ignore_result=True)
 def resend_pending_notifications() -> int:
-    """Periodic safety net: send whatever a lost message, a broker outage or a crash left unsent."""
-    return notifications.deliver_many(notifications.pending_ids())
+    """Periodic safety net: send whatever a lost message, a broker outage or a crash left
+    unsent. A backlog is drained in bounded runs, each queueing the next while rows remain."""
+    outcome = notifications.drain_pending()
+    if outcome.more:
+        notifications.enqueue_resend()
+    return outcome.sent
+
+
+@worker_ready.connect
+def _drain_the_outbox_at_start(**kwargs) -> None:
+    """A worker that starts (after a deploy, a crash, a reboot that also emptied the
+    broker) drains the outbox at once instead of waiting a re-send interval."""
+    notifications.enqueue_resend()
 
 
 @shared_task(ignore_result=True)

@@ -1,6 +1,7 @@
 """The notification outbox: stored with the change that caused it, sent after commit,
 retried with backoff, re-sent when a message was lost, never sent twice."""
 
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -188,12 +189,11 @@ def test_a_sender_holds_its_row_for_the_configured_send_lock(question, settings)
     now = timezone.now()
     held = Notification.objects.filter(pk=row.pk)
 
-    def send_mail_seeing_the_lock(*args, **kwargs):
+    def send_seeing_the_lock(notification):
         locks.append(held.values_list("locked_until", flat=True).get())
-        return 1
 
     locks = []
-    with mock.patch("consultations.notifications.send_mail", side_effect=send_mail_seeing_the_lock):
+    with mock.patch("consultations.notifications._send_alone", side_effect=send_seeing_the_lock):
         assert notifications.deliver(row.pk, now=now) is True
     assert locks == [now + timedelta(seconds=45)]
 
@@ -370,3 +370,150 @@ def test_batch_sender_stops_when_the_mail_server_keeps_failing_and_leaves_the_re
     assert tasks.resend_pending_notifications() == 8 - tried
     assert notifications.deliver_many(notifications.pending_ids(now=now + timedelta(seconds=30))) == tried
     assert len(mail.outbox) == 8
+
+
+# --- Draining a backlog (Issue 13 item 3) --------------------------------------------
+
+
+def test_one_resend_run_drains_a_backlog_of_several_batches(question, flaky_mail, monkeypatch):
+    """Issue 13 item 3: the re-send no longer stops after one batch (200 rows per run,
+    one run a minute): it takes batch after batch until nothing is due."""
+    monkeypatch.setattr(notifications, "RESEND_BATCH", 4)
+    ids = notifications.queue_notifications(outgoing(question, 11))
+
+    with mock.patch.object(notifications, "enqueue_resend") as carry_on:
+        assert tasks.resend_pending_notifications() == 11
+
+    carry_on.assert_not_called()  # nothing left: no further run is queued
+    assert set(Notification.objects.filter(pk__in=ids).values_list("status", "attempts")) == {
+        (NotificationStatus.SENT, 1)
+    }
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(f"reader{n}@example.com" for n in range(11))
+    assert flaky_mail.opened == 3  # one mail connection per batch
+
+
+def test_a_resend_run_stops_at_its_time_budget_and_queues_the_next_run(question, monkeypatch):
+    """Issue 13 item 3: a run is bounded in time (well inside the task time limit); with
+    rows still due it queues the next run at once instead of waiting for beat."""
+    monkeypatch.setattr(notifications, "RESEND_BATCH", 3)
+    ids = notifications.queue_notifications(outgoing(question, 8))
+    readings = iter(range(0, 1000, 5))
+    # Each reading of the clock is 5 s later: the 30 s budget is spent after three rows.
+    monkeypatch.setattr(notifications, "clock", lambda: next(readings))
+
+    with mock.patch.object(notifications, "enqueue_resend") as carry_on:
+        assert tasks.resend_pending_notifications() == 3
+
+    carry_on.assert_called_once_with()
+    rows = Notification.objects.filter(pk__in=ids)
+    assert rows.filter(status=NotificationStatus.SENT).count() == 3
+    # The rest were never claimed: the next run takes them at once.
+    assert set(rows.exclude(status=NotificationStatus.SENT).values_list("attempts", "locked_until")) == {(0, None)}
+    monkeypatch.undo()
+    assert notifications.drain_pending() == notifications.DrainOutcome(sent=5, more=False)
+    assert len(mail.outbox) == 8
+
+
+def test_a_resend_run_stops_when_the_mail_server_keeps_failing(question, flaky_mail, monkeypatch):
+    """Issue 13 item 3: draining does not hammer a mail server that is down: after
+    MAX_CONSECUTIVE_FAILURES failures the run ends and queues nothing more."""
+    monkeypatch.setattr(notifications, "RESEND_BATCH", 2)
+    flaky_mail.failures = 100
+    ids = notifications.queue_notifications(outgoing(question, 9))
+
+    with mock.patch.object(notifications, "enqueue_resend") as carry_on:
+        assert tasks.resend_pending_notifications() == 0
+
+    carry_on.assert_not_called()
+    tried = Notification.objects.filter(pk__in=ids, attempts=1).count()
+    assert tried == notifications.MAX_CONSECUTIVE_FAILURES
+    assert mail.outbox == []
+
+
+# --- Database blips and Message-IDs (Issue 13 item 4) --------------------------------
+
+
+def test_every_email_carries_a_message_id_derived_from_its_row_the_same_on_each_attempt(question, flaky_mail, settings):
+    """Issue 13 item 4: a re-sent e-mail carries the Message-ID of the first attempt, so
+    mail servers and clients can tell it is the same message."""
+    settings.SITE_URL = "https://portal.example.com"
+    first, second = (queue(question, key=f"answer_posted:{n}") for n in range(2))
+    flaky_mail.failures = 1
+    assert notifications.deliver(first.pk) is False  # the relay refused: retried later
+    first.refresh_from_db()
+    assert notifications.deliver(first.pk, now=first.next_attempt_at) is True
+    assert notifications.deliver_many([second.pk]) == 1
+
+    ids = [message["Message-ID"] for message in (m.message() for m in mail.outbox)]
+    assert ids == [notifications.message_id(first), notifications.message_id(second)]
+    assert ids[0].startswith(f"<notification.{first.pk}.") and ids[0].endswith("@portal.example.com>")
+    assert ids[0] != ids[1]
+    # Derived from the row alone: the same on every attempt.
+    assert notifications.message_id(Notification.objects.get(pk=first.pk)) == ids[0]
+
+
+def _kill_own_database_connection():
+    """pg_terminate_backend on this process's connection, from another connection, as a
+    failover or an administrator would."""
+    import psycopg
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
+        autocommit=True,  # pg_stat_activity is read afresh by each statement
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        # The backend gets a signal: wait until it is gone, so the next query surely fails.
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            assert time.monotonic() < deadline, "the killed backend did not exit"
+            time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_killed_while_sending_does_not_send_the_email_twice(question, monkeypatch):
+    """Issue 13 item 4: the database connection dies after the mail server took the
+    e-mail and before the row is marked sent. The sender marks it on a fresh connection,
+    so the re-send never sends it again (before: the task failed, and once the lease
+    ended the e-mail went out a second time)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("kills a PostgreSQL backend")
+    with mock.patch.object(notifications, "enqueue_delivery"):  # committed; the message was lost
+        row = queue(question)
+    real_send = notifications._send_alone
+
+    def send_then_lose_the_database(notification):
+        real_send(notification)
+        _kill_own_database_connection()
+
+    monkeypatch.setattr(notifications, "_send_alone", send_then_lose_the_database)
+    assert notifications.deliver(row.pk) is True
+    monkeypatch.undo()
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.locked_until) == (NotificationStatus.SENT, 1, None)
+    later = timezone.now() + notifications.send_lock() + timedelta(seconds=1)
+    assert notifications.pending_ids(now=later) == []
+    assert tasks.resend_pending_notifications() == 0
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_before_the_claim_is_replaced_and_the_email_sent_once(question):
+    """Issue 13 item 4: a sender whose idle connection was killed reconnects and sends."""
+    if connection.vendor != "postgresql":
+        pytest.skip("kills a PostgreSQL backend")
+    with mock.patch.object(notifications, "enqueue_delivery"):
+        rows = [queue(question, key=f"k:{n}") for n in range(3)]
+    _kill_own_database_connection()
+
+    assert notifications.deliver_many([row.pk for row in rows]) == 3
+    assert len(mail.outbox) == 3
+    assert set(Notification.objects.values_list("status", "attempts")) == {(NotificationStatus.SENT, 1)}

@@ -53,8 +53,8 @@ def test_answer_email_is_sent_exactly_once_after_a_broker_outage(
 
     # The broker comes back; a worker and beat start consuming from it.
     redis_server(port)
+    # (The worker drains the outbox as it starts, so the e-mail may already be on its way.)
     stack = celery_stack(broker_url=broker_url)
-    assert stack.emails() == []
 
     wait_for(
         lambda: Notification.objects.filter(pk=notification.pk, status=NotificationStatus.SENT).exists(),
