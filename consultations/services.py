@@ -131,8 +131,9 @@ def submit_question(
             # Rolled back: a patient's file must not stay on disk with no question
             # pointing at it. (A failed COMMIT is not caught here: the rows may exist.)
             for name in stored:
-                with contextlib.suppress(OSError):  # never hide the error that got us here
-                    private_storage.delete(name)
+                # Never hide the error that got us here (a folder's OSError, a bucket's client error).
+                with contextlib.suppress(Exception):
+                    private_storage().delete(name)
             raise
     return question
 

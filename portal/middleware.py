@@ -1,10 +1,41 @@
-"""Per-request adjustments: the user's time zone, the session's idle timeout."""
+"""Per-request adjustments: the user's time zone, the session's idle timeout, and a
+session save that a database blip does not turn into "Bad Request"."""
 
+import logging
 import zoneinfo
 
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.utils import timezone
 
 from portal import session_policy
+from portal.database import TRANSIENT_DATABASE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's, except that a session row that could not be saved because the
+    database connection was lost does not replace the page with a bare 400.
+
+    Django turns any failed session UPDATE into SessionInterrupted ("the session
+    was deleted before the request completed", 400). That is right when another
+    request logged the user out (the UPDATE found no row) and is kept. When the
+    connection itself was lost, the work of the request is already done (a
+    question saved, an answer sent): the patient gets its page, and the session
+    keeps its previous expiry and cookie.
+    """
+
+    def process_response(self, request, response):
+        try:
+            return super().process_response(request, response)
+        except SessionInterrupted as interrupted:
+            update_error = interrupted.__context__
+            cause = update_error.__context__ if update_error is not None else None
+            if not isinstance(cause, TRANSIENT_DATABASE_ERRORS):
+                raise
+            logger.warning("Session not saved (database connection lost): %s", request.path)
+            return response
 
 
 class UserTimezoneMiddleware:

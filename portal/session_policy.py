@@ -9,6 +9,7 @@ whatever the activity, and no longer. Doctors and staff cannot: they see
 everyone's medical data.
 """
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +21,11 @@ from portal.two_factor import needs_second_factor
 
 # Set in a patient's session when they chose "keep me signed in".
 REMEMBERED_KEY = "remembered"
+# When the idle end was last pushed forward (epoch seconds). Pushing it writes the
+# session row, so it is done at most once per TOUCH_INTERVAL_SECONDS, not on every
+# page: the idle limit then holds to within that interval.
+TOUCHED_KEY = "idle_touched"
+TOUCH_INTERVAL_SECONDS = 60
 
 
 def idle_seconds(user) -> int:
@@ -43,9 +49,15 @@ def touch(request) -> None:
     """Called on each request by a signed-in user: push the idle end forward, except
     for a remembered patient session, whose end is fixed."""
     user = request.user
-    if request.session.get(REMEMBERED_KEY) and may_stay_signed_in(user):
+    session = request.session
+    if session.get(REMEMBERED_KEY) and may_stay_signed_in(user):
         return
-    request.session.set_expiry(idle_seconds(user))
+    idle = idle_seconds(user)
+    now = int(time.time())
+    if session.get("_session_expiry") == idle and now - session.get(TOUCHED_KEY, 0) < TOUCH_INTERVAL_SECONDS:
+        return
+    session.set_expiry(idle)
+    session[TOUCHED_KEY] = now
 
 
 @receiver(user_logged_in, dispatch_uid="portal.session_policy.start")

@@ -106,3 +106,62 @@ def test_dashboard_background_refresh_does_not_extend_the_idle_timeout(client, s
     session.save()
     client.get("/staff/sla/now.json", headers={"X-Background-Refresh": "1"})
     assert client.session.get_expiry_age() == 5
+
+
+def _expire_date(client):
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.get(session_key=client.session.session_key).expire_date
+
+
+def test_the_idle_end_is_pushed_forward_at_most_once_a_minute(client, patient):
+    """Pushing the idle end writes the session row: not on every page, once a minute at most."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        client.force_login(patient)
+        client.get("/questions/")
+        first = _expire_date(client)
+        clock.shift(timedelta(seconds=30))
+        client.get("/questions/")
+        assert _expire_date(client) == first
+        clock.shift(timedelta(seconds=40))
+        client.get("/questions/")
+        assert _expire_date(client) == first + timedelta(seconds=70)
+
+
+def _failing_session_save(cause):
+    """A session save that fails the way Django's database backend does: UpdateError,
+    raised while handling the database error `cause`."""
+    from django.contrib.sessions.backends.base import UpdateError
+
+    def save(self, must_create=False):
+        try:
+            raise cause
+        except type(cause):
+            raise UpdateError from None
+
+    return save
+
+
+def test_a_session_save_lost_to_a_database_blip_still_answers_the_page(client, patient, monkeypatch):
+    """Issue 13 item 5: a connection lost while saving the session is not a bare 400."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import OperationalError
+
+    client.force_login(patient)
+    monkeypatch.setattr(SessionStore, "save", _failing_session_save(OperationalError("connection lost")))
+    response = client.get("/questions/")
+    assert response.status_code == 200
+
+
+def test_a_session_deleted_by_another_request_is_still_interrupted(client, patient, monkeypatch):
+    """A logout in another tab (the UPDATE finds no row) keeps Django's 400."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import DatabaseError
+
+    client.force_login(patient)
+    monkeypatch.setattr(
+        SessionStore, "save", _failing_session_save(DatabaseError("Forced update did not affect any rows."))
+    )
+    response = client.get("/questions/")
+    assert response.status_code == 400
