@@ -44,8 +44,8 @@ from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone
 
-from consultations.dberrors import retry_transient
 from consultations.models import Notification, NotificationStatus
+from portal.database import retry_transient
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ batches. Any number of sweeps may run at once:
   transition (never over a row another sweep escalated meanwhile); the rest
   carry on;
 - a transient database error (a lost connection, a serialization failure, a
-  deadlock: `dberrors.is_transient`) is not a bad row: nothing is marked, the
+  deadlock: `portal.database.is_transient`) is not a bad row: nothing is marked, the
   transition stops for this sweep, and the next sweep takes the batch again.
 
 The order within a sweep: breaches first (the most urgent news), then warnings,
@@ -48,10 +48,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from consultations import sla
-from consultations.dberrors import drop_broken_connection, is_transient
 from consultations.models import DoctorProfile, Escalation, EscalationLevel, Question, SweepRun
 from consultations.notifications import OutgoingEmail, queue_notifications, render_email, update_returning
 from portal import times
+from portal.database import drop_broken_connection, is_transient
 
 logger = logging.getLogger(__name__)
 

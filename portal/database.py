@@ -1,8 +1,72 @@
-"""Which database errors are passing blips rather than bugs."""
+"""Telling a database blip from a bug or a bad row.
 
-from django.db import InterfaceError, OperationalError
+A lost connection (a restarted or failed-over server, a killed backend, a
+network drop), a serialization failure, a deadlock, a lock or statement
+timeout: none of these says anything about the data, and the same work
+succeeds when it is simply tried again. Django raises them as
+`OperationalError` (PostgreSQL error classes 08, 40, 53, 55P03, 57 and 58) or
+`InterfaceError` (the connection was already closed). A bad row raises
+something else: an `IntegrityError` or `DataError`, or an error of our own code.
 
-# A lost or killed connection, a server restarting, a serialisation failure or
-# a deadlock: the transaction was rolled back as a whole and the same work may
-# simply be tried again.
+`TRANSIENT_DATABASE_ERRORS` is the pair of classes to catch; `is_transient`
+looks at the SQLSTATE inside them where the difference matters (the sweep,
+the outbox).
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The classes a passing blip is raised as (some of their instances are not blips:
+# see is_transient).
 TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+# SQLSTATE classes (and codes) of PostgreSQL errors that go away on their own.
+TRANSIENT_SQLSTATES = ("08", "40", "53", "55P03", "57", "58")
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for a database error that retrying the same work can cure."""
+    if isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    # psycopg's own error, kept by Django as the cause, names the SQLSTATE. A
+    # connection that died on the client side has none; neither has SQLite
+    # ("database is locked").
+    sqlstate = getattr(error.__cause__, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(TRANSIENT_SQLSTATES)
+
+
+def drop_broken_connection(using: str = DEFAULT_DB_ALIAS) -> None:
+    """After a transient error outside a transaction: close the connection if the server
+    dropped it, so the next query opens a fresh one (Django would otherwise reuse the
+    dead one). Inside `atomic()` nothing is done: the outermost block rolls back first."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def retry_transient(operation: Callable[[], T], *, within: float, what: str, using: str = DEFAULT_DB_ALIAS) -> T:
+    """Run `operation`; after a transient database error, reconnect and run it again,
+    with growing pauses, for up to `within` seconds; then the last error is raised.
+    The operation must be safe to repeat. Inside a transaction nothing is retried:
+    the transaction is lost anyway."""
+    deadline = time.monotonic() + within
+    pause = 0.05
+    while True:
+        try:
+            return operation()
+        except (OperationalError, InterfaceError) as error:
+            if not is_transient(error) or connections[using].in_atomic_block or time.monotonic() + pause > deadline:
+                raise
+            logger.warning("Database error while %s, retrying: %s: %s", what, type(error).__name__, error)
+            time.sleep(pause)
+            drop_broken_connection(using)
+            pause = min(pause * 2, 1.0)

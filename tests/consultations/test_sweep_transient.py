@@ -9,8 +9,9 @@ import pytest
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from consultations import dberrors, services, sweep
+from consultations import services, sweep
 from consultations.models import Escalation, Question
+from portal import database
 from tests.consultations.sweep_support import breached_by, question_started, sla_staff_member
 
 pytestmark = pytest.mark.django_db
@@ -178,4 +179,4 @@ def test_an_error_is_not_written_over_a_question_answered_meanwhile(specialty, d
 )
 def test_transient_database_errors_are_told_from_bad_rows(error, transient):
     """Issue 13 item 7: which errors say nothing about the row."""
-    assert dberrors.is_transient(error) is transient
+    assert database.is_transient(error) is transient
