@@ -93,6 +93,7 @@ class Gunicorn(Service):
                 "2048",
                 "--log-level",
                 "warning",
+                "--no-control-socket",
             ],
             env,
         )

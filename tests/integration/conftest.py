@@ -376,6 +376,8 @@ class Cluster:
             "60",
             "--graceful-timeout",
             "2",
+            # Several gunicorns run at once here: no shared control socket in ~/.gunicorn.
+            "--no-control-socket",
         ]
         self._start(name, args, self.env(broker_url, env))
         base_url = f"http://127.0.0.1:{port}"
