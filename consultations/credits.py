@@ -11,28 +11,31 @@ too, the patient gets a second apology and a second credit.
 
 `minutes_late` is fixed when the breach is recorded (normally under a minute
 late, later after an outage). How late the answer finally came is read from
-the thread (`final_minutes_late`), so the ledger is written once and never
+the thread (`BreachCredit.final_minutes_late`), so the ledger is written once and never
 edited.
 """
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Min, OuterRef, Subquery
 
-from consultations.models import BreachCredit, CreditKind, Question, Reply, ReplyKind, SweepRun
+from consultations.models import (
+    CREDIT_PATIENT_TEXT,
+    BreachCredit,
+    CreditKind,
+    Question,
+    QuestionStatus,
+    Reply,
+    ReplyKind,
+    SweepRun,
+)
 from consultations.notifications import OutgoingEmail, render_email
 from portal import times
 
 APOLOGY_KIND = "breach_apology"
-
-# What the patient reads about each kind: "We have recorded {text} for you."
-PATIENT_TEXT = {
-    CreditKind.REFUND: "a refund of this question's fee",
-    CreditKind.FREE_QUESTION: "a free question",
-    CreditKind.NONE: "",
-}
 
 
 def credit_kind() -> str:
@@ -42,7 +45,7 @@ def credit_kind() -> str:
 
 def patient_text(kind: str) -> str:
     """The credit in the patient's words; "" when the breach earns none."""
-    return PATIENT_TEXT.get(kind, "")
+    return CREDIT_PATIENT_TEXT.get(kind, "")
 
 
 def minutes_between(due_at: datetime, moment: datetime) -> int:
@@ -132,13 +135,62 @@ def with_answer(credits):
     return credits.annotate(answered_at=answered_at_subquery())
 
 
-def final_minutes_late(credit: BreachCredit) -> int | None:
-    """How late the answer finally came, for a credit from `with_answer`; None while unanswered.
+# --- What the patient's pages say ------------------------------------------------------
 
-    Counted from the guaranteed time that passed; time the clock spent paused
-    waiting for the patient afterwards is included.
+
+@dataclass(frozen=True)
+class Overdue:
+    """A running clock whose guaranteed time has passed, as the patient's page tells it."""
+
+    due_at: datetime
+    is_follow_up: bool
+    # When the sweep recorded the breach and alerted a senior doctor; None until it has.
+    alerted_at: datetime | None
+    # This breach's ledger row, once recorded.
+    credit: BreachCredit | None = None
+
+
+def overdue(question: Question, now: datetime, credits=()) -> Overdue | None:
+    """The failed promise of `question`'s running clock, or None while it is kept (or no clock runs).
+
+    A clock paused for the patient's reply is not overdue: the wait is not the doctors'.
+    `credits` are the question's ledger rows; the one written with this breach is attached.
     """
-    answered_at = getattr(credit, "answered_at", None)
-    if answered_at is None:
+    if question.status != QuestionStatus.OPEN or question.clock_due_at is None or question.clock_paused_at is not None:
         return None
-    return minutes_between(credit.clock_due_at, answered_at)
+    if question.breached_at is None and question.clock_due_at >= now:
+        return None
+    credit = None
+    if question.breached_at is not None:
+        credit = next((c for c in credits if c.breached_at == question.breached_at), None)
+    return Overdue(question.clock_due_at, question.is_follow_up, question.breached_at, credit)
+
+
+def for_question(question: Question) -> list[BreachCredit]:
+    return list(with_answer(question.breach_credits.all()))
+
+
+def for_patient(patient, limit: int = 50) -> list[BreachCredit]:
+    """The patient's latest credits, newest first, with their question's number and title."""
+    return list(with_answer(patient.breach_credits.select_related("question").only(*PATIENT_LIST_FIELDS))[:limit])
+
+
+PATIENT_LIST_FIELDS = (
+    "question__title",
+    "is_follow_up",
+    "clock_due_at",
+    "breached_at",
+    "minutes_late",
+    "kind",
+    "patient_id",
+)
+
+
+def upcoming(question: Question, now: datetime) -> Overdue | None:
+    """What the page will say if the guaranteed time passes while the patient has it open:
+    rendered hidden, revealed by portal/countdown.js when the countdown reaches zero."""
+    if question.status != QuestionStatus.OPEN or question.clock_due_at is None or question.clock_paused_at is not None:
+        return None
+    if overdue(question, now) is not None:
+        return None
+    return Overdue(question.clock_due_at, question.is_follow_up, None)

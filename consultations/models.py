@@ -7,6 +7,7 @@ reporting. The rules that move these fields live in `sla.py` and
 `services.py`, not here.
 """
 
+import math
 import uuid
 from pathlib import Path
 
@@ -380,6 +381,14 @@ class CreditKind(models.TextChoices):
     NONE = "none", "No credit (breach recorded only)"
 
 
+# What the patient reads: "We have recorded {text} for you." Nothing for NONE.
+CREDIT_PATIENT_TEXT = {
+    CreditKind.REFUND: "a refund of this question's fee",
+    CreditKind.FREE_QUESTION: "a free question",
+    CreditKind.NONE: "",
+}
+
+
 class BreachCredit(models.Model):
     """The ledger of broken promises: one row per breached guarantee clock, written by
     the SLA sweep in the transaction that records the breach (consultations.credits).
@@ -413,3 +422,17 @@ class BreachCredit(models.Model):
 
     def __str__(self):
         return f"Breach credit #{self.pk} on question #{self.question_id}"
+
+    @property
+    def patient_text(self) -> str:
+        return CREDIT_PATIENT_TEXT.get(self.kind, "")
+
+    @property
+    def final_minutes_late(self) -> int | None:
+        """How late the answer finally came (from the guaranteed time that passed; later
+        waits for the patient included). Needs `answered_at` from credits.with_answer;
+        None while unanswered."""
+        answered_at = getattr(self, "answered_at", None)
+        if answered_at is None:
+            return None
+        return max(1, math.ceil((answered_at - self.clock_due_at).total_seconds() / 60))
