@@ -82,7 +82,7 @@ def patient_clock(question: Question, now: datetime) -> PatientClock:
     due_at = question.clock_due_at or question.due_at
     if question.breached_at is not None and question.clock_due_at is not None:
         # The sweep has recorded the breach: no more counting, the page says what happened.
-        return PatientClock("late", f"late since {times.format_time(question.clock_due_at, 'H:i')}")
+        return PatientClock("late", f"late since {times.format_time(question.clock_due_at, 'j M, H:i')}")
     return PatientClock("running", countdown_text(due_at - now), due_at)
 
 

@@ -251,7 +251,7 @@ def test_after_the_breach_the_page_states_it_with_the_credit(client, late_questi
     assert "For the delay we have recorded <strong>a refund of this question&#x27;s fee</strong> for you." in html
     assert "Credit: a refund of this question&#x27;s fee</strong>, recorded" in html
     assert "not answered yet (7 min late when recorded)" in html
-    assert 'data-state="late"' in html and "late since 15:00 CET" in html
+    assert 'data-state="late"' in html and "late since 1 Dec, 15:00 CET" in html
     assert "overdue by" not in html
 
 
@@ -279,7 +279,7 @@ def test_my_questions_lists_the_credits_and_says_late(client, late_question, pat
     assert "When we missed our guarantee" in html
     assert f'href="/questions/{late_question.pk}/">Question #{late_question.pk}</a>' in html
     assert "Credit: a free question" in html
-    assert "late since 15:00 CET" in html
+    assert "late since 1 Dec, 15:00 CET" in html
     # Only their own.
     assert f"Question #{someone_else.pk}<" not in html
 
