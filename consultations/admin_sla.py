@@ -1,5 +1,6 @@
 """Read-only staff admin for the guarantee engine's records: escalations, the
-notification outbox (with "resend now") and the sweep heartbeat.
+notification outbox (with "resend now"), the sweep heartbeat and the ledger of
+breach credits.
 
 These are history: nobody edits or deletes them from the admin. An e-mail's
 subject and body show only to staff who may read medical records. Registered on
@@ -9,9 +10,9 @@ the staff site (`django.contrib.admin.site`) when this module is imported.
 from django.contrib import admin, messages
 from django.db import transaction
 
-from consultations import notifications
+from consultations import credits, notifications
 from consultations.access import may_read_medical_records
-from consultations.models import Escalation, Notification, SweepRun
+from consultations.models import BreachCredit, Escalation, Notification, SweepRun
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -76,3 +77,49 @@ class SweepRunAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "finished_at", "warned", "breached", "lead_escalated", "errors", "host")
     list_filter = ("started_at",)
     date_hierarchy = "started_at"
+
+
+@admin.register(BreachCredit)
+class BreachCreditAdmin(ReadOnlyAdmin):
+    """What each broken guarantee earned its patient (issue 14). No clinical text: the
+    question's number and the patient's label, never their name or words. Seen with the
+    model's view permission (consultations.view_breachcredit)."""
+
+    list_display = (
+        "breached_at",
+        "question",
+        "patient_label",
+        "is_follow_up",
+        "clock_due_at",
+        "minutes_late",
+        "final_minutes_late",
+        "kind",
+    )
+    list_filter = ("kind", "is_follow_up", "breached_at")
+    search_fields = ("question__id",)
+    date_hierarchy = "breached_at"
+    list_select_related = ("question", "patient")
+    fields = (
+        "question",
+        "patient_label",
+        "is_follow_up",
+        "clock_due_at",
+        "breached_at",
+        "minutes_late",
+        "final_minutes_late",
+        "kind",
+        "sweep",
+    )
+    readonly_fields = ("patient_label", "final_minutes_late")
+
+    def get_queryset(self, request):
+        return credits.with_answer(super().get_queryset(request))
+
+    @admin.display(description="patient")
+    def patient_label(self, obj):
+        return obj.patient.patient_label
+
+    @admin.display(description="minutes late when answered")
+    def final_minutes_late(self, obj):
+        late = obj.final_minutes_late
+        return "not answered yet" if late is None else late

@@ -42,6 +42,8 @@ from django.utils import dateformat, timezone
 
 from consultations import sla
 from consultations.models import (
+    BreachCredit,
+    CreditKind,
     DoctorProfile,
     Escalation,
     EscalationLevel,
@@ -414,6 +416,9 @@ class PeriodRow:
     escalations: int | None = 0
     breach_escalations: int | None = 0
     open_claims: int | None = None
+    # Breach credits recorded in the period, per kind (issue 14); None for doctors'
+    # rows: a breach is the service's, not one doctor's.
+    breach_credits: dict[str, int] | None = field(default_factory=dict)
 
     @property
     def breaches(self) -> int:
@@ -626,6 +631,7 @@ def _period_report(period: Period, specialties: list[tuple[int, str]] | None) ->
         if level == EscalationLevel.BREACHED:
             escalations[specialty_id][1] += count
 
+    credits = breach_credit_counts(period)
     specialty_rows = [
         PeriodRow(
             scope="specialty",
@@ -635,11 +641,15 @@ def _period_report(period: Period, specialties: list[tuple[int, str]] | None) ->
             **timings("specialty", pk),
             escalations=escalations[pk][0],
             breach_escalations=escalations[pk][1],
+            breach_credits=dict(credits[pk]),
         )
         for pk, name in specialties
     ]
     total.escalations = sum(counts[0] for counts in escalations.values())
     total.breach_escalations = sum(counts[1] for counts in escalations.values())
+    total.breach_credits = {
+        kind: sum(by_kind.get(kind, 0) for by_kind in credits.values()) for kind in CreditKind.values
+    }
 
     # Every verified doctor is listed (idle ones too); others only when they did something.
     answered_by = {pk for scope, pk in answers if scope == "doctor"}
@@ -651,6 +661,7 @@ def _period_report(period: Period, specialties: list[tuple[int, str]] | None) ->
             received=None,
             escalations=None,
             breach_escalations=None,
+            breach_credits=None,
             **{name: answers.get(("doctor", doctor["pk"]), {}).get(name, 0) for name in _ANSWER_COUNTS},
             **timings("doctor", doctor["pk"]),
             open_claims=open_claims.get(doctor["pk"], 0),
@@ -663,6 +674,23 @@ def _period_report(period: Period, specialties: list[tuple[int, str]] | None) ->
     ]
     return PeriodReport(period=period, total=total, specialties=specialty_rows, doctors=doctors)
 
+
+def breach_credit_counts(period) -> dict[int, dict[str, int]]:
+    """Breach credits recorded in the period, per specialty (the question's) and kind."""
+    counts = defaultdict(dict)
+    for specialty_id, kind, count in (
+        BreachCredit.objects.filter(breached_at__gte=period.start, breached_at__lte=period.end)
+        .order_by()
+        .values("question__specialty", "kind")
+        .annotate(n=Count("pk"))
+        .values_list("question__specialty", "kind", "n")
+    ):
+        counts[specialty_id][kind] = count
+    return counts
+
+
+# Credits per kind, after the existing columns (whose order stays as it was).
+CREDIT_COLUMNS = {f"breach_credits_{kind}": kind for kind in CreditKind.values if kind != CreditKind.NONE}
 
 CSV_COLUMNS = [
     "period",
@@ -682,6 +710,8 @@ CSV_COLUMNS = [
     "escalations",
     "breach_escalations",
     "open_claims",
+    "breach_credits",
+    *CREDIT_COLUMNS,
 ]
 
 
@@ -712,9 +742,20 @@ def period_report_rows(report: PeriodReport) -> list[dict[str, str]]:
                 "escalations": blank_if_none(row.escalations),
                 "breach_escalations": blank_if_none(row.breach_escalations),
                 "open_claims": blank_if_none(row.open_claims),
+                **credit_cells(row.breach_credits),
             }
         )
     return rows
+
+
+def credit_cells(credits: dict[str, int] | None) -> dict[str, str]:
+    """The credit columns of one CSV row: all of them, per kind; blanks where they do not apply."""
+    if credits is None:
+        return {"breach_credits": "", **dict.fromkeys(CREDIT_COLUMNS, "")}
+    return {
+        "breach_credits": str(sum(credits.values())),
+        **{column: str(credits.get(kind, 0)) for column, kind in CREDIT_COLUMNS.items()},
+    }
 
 
 # --- Trend ----------------------------------------------------------------------------

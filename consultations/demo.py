@@ -12,7 +12,11 @@ in every state of the 4-hour guarantee, all written for this portal.
   moved back to it. A question someone has worked on has "moved on" and is
   never reset.
 - one question breaches on purpose a few minutes after seeding (see
-  `BreachingSoon`), so every `make run` shows the sweep warn and escalate.
+  `BreachingSoon`), so every `make run` shows the sweep warn and escalate
+  (and, since issue 14, apologise to the patient and record their credit);
+- one open question has already breached and been swept (`AlreadyBreached`):
+  its patient's page shows the apology notice and the credit at once. Late
+  answers carry the credit the sweep would have recorded for them.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from articles.demo import seed_articles
-from consultations import sla
+from consultations import credits, sla
 from consultations.access import MEDICAL_RECORD_PERMISSION, clinical_staff_group
 from consultations.models import (
+    BreachCredit,
     DoctorProfile,
     Escalation,
     EscalationLevel,
@@ -333,6 +338,46 @@ class BreachingSoon:
 
 
 @dataclass(frozen=True)
+class AlreadyBreached:
+    """Open, unclaimed, its guaranteed time `late` ago, and the sweep has been: warned,
+    breached (a senior doctor alerted), the breach credit recorded. It stays in this
+    state (the sweep adds the lead escalation one window after the due time)."""
+
+    late: timedelta = timedelta(minutes=40)
+    claimant = None
+    repeats = False
+
+    @property
+    def status(self) -> str:
+        return QuestionStatus.OPEN
+
+    def fields(self, now: datetime, is_urgent: bool) -> dict:
+        due_at = now - self.late
+        submitted_at = due_at - sla.answer_window(is_urgent)
+        return {
+            "status": self.status,
+            "submitted_at": submitted_at,
+            "due_at": due_at,
+            **_running_clock(submitted_at, due_at),
+            "is_follow_up": False,
+            **_NOT_ESCALATED,
+            "warned_at": sla.warn_at_for(submitted_at, due_at),
+            "breached_at": due_at + SWEEP_LAG,
+            "claimed_at": None,
+        }
+
+    def replies(self, now: datetime, is_urgent: bool) -> list[PlannedReply]:
+        return []
+
+    def drifted(self, question: Question, now: datetime) -> bool:
+        return False  # a breach, once recorded, stays recorded
+
+
+# How long after a due time the demo's history says the sweep recorded the breach.
+SWEEP_LAG = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
 class InfoRequested:
     """The doctor asked the patient for more; the clock is paused until the patient replies."""
 
@@ -453,7 +498,7 @@ class DemoQuestion:
     description: str
     age: int
     sex: str
-    plan: Waiting | BreachingSoon | InfoRequested | Answered
+    plan: Waiting | BreachingSoon | AlreadyBreached | InfoRequested | Answered
     medical_history: str = ""
     current_medication: str = ""
 
@@ -469,6 +514,19 @@ DANIEL = "daniel.reyes@example.com"
 PRIYA = "priya.shah@example.com"
 
 QUESTIONS = [
+    # --- Already breached and swept: the patient's page shows the apology and the credit (issue 14).
+    DemoQuestion(
+        PATIENT_EMAIL,
+        "orthopedics",
+        "Stiff shoulder that will not lift above my head",
+        "For about a month my left shoulder has been stiff and aches at night, especially when I lie on it. I can "
+        "no longer lift my arm above my head to reach the top shelf or dry my hair. I did not injure it. Is this a "
+        "frozen shoulder, and should I rest it or keep moving it?",
+        34,
+        "female",
+        AlreadyBreached(),
+        current_medication="Ibuprofen now and then for the ache.",
+    ),
     # --- The demo doctor's queue (General Medicine and Dermatology) ----------------
     DemoQuestion(
         PATIENT_EMAIL,
@@ -1001,7 +1059,10 @@ def _untouched(question: Question, spec: DemoQuestion, doctors: dict[str, Doctor
 
 
 def _history_escalations(question: Question, spec: DemoQuestion, doctors: dict, staff_emails: list[str]) -> None:
-    """What the sweep recorded while a first answer was late (answered demo questions only)."""
+    """What the sweep recorded while a first answer was late (answered and already-breached demo questions)."""
+    if isinstance(spec.plan, AlreadyBreached):
+        _history_breach(question, spec, doctors, staff_emails)
+        return
     if not isinstance(spec.plan, Answered):
         return
     warn_at = sla.warn_at_for(question.submitted_at, question.due_at)
@@ -1020,6 +1081,41 @@ def _history_escalations(question: Question, spec: DemoQuestion, doctors: dict, 
             clock_due_at=question.due_at,
             defaults={"created_at": question.due_at, "recipients": sorted(set(staff_emails + seniors))},
         )
+        _history_credit(question, question.due_at)
+
+
+def _history_breach(question: Question, spec: DemoQuestion, doctors: dict, staff_emails: list[str]) -> None:
+    """An open question the sweep has already warned about and breached: its escalations and credit."""
+    specialty_doctors = [d.user.email for d in doctors.values() if d.is_verified and spec.specialty in _slugs(d)]
+    seniors = [d.user.email for d in doctors.values() if d.is_senior and spec.specialty in _slugs(d)]
+    Escalation.objects.get_or_create(
+        question=question,
+        level=EscalationLevel.AT_RISK,
+        clock_due_at=question.clock_due_at,
+        defaults={"created_at": question.warned_at, "recipients": sorted(specialty_doctors)},
+    )
+    Escalation.objects.get_or_create(
+        question=question,
+        level=EscalationLevel.BREACHED,
+        clock_due_at=question.clock_due_at,
+        defaults={"created_at": question.breached_at, "recipients": sorted(set(staff_emails + seniors))},
+    )
+    _history_credit(question, question.clock_due_at)
+
+
+def _history_credit(question: Question, due_at: datetime) -> None:
+    """The breach credit the sweep would have recorded (consultations.credits)."""
+    breached_at = question.breached_at or due_at + SWEEP_LAG
+    BreachCredit.objects.get_or_create(
+        question=question,
+        clock_due_at=due_at,
+        defaults={
+            "patient_id": question.patient_id,
+            "breached_at": breached_at,
+            "minutes_late": credits.minutes_between(due_at, breached_at),
+            "kind": credits.credit_kind(),
+        },
+    )
 
 
 def _slugs(doctor: DoctorProfile) -> set[str]:

@@ -7,6 +7,7 @@ reporting. The rules that move these fields live in `sla.py` and
 `services.py`, not here.
 """
 
+import math
 import uuid
 from pathlib import Path
 
@@ -372,3 +373,66 @@ class AccessLog(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.action} #{self.question_id}"
+
+
+class CreditKind(models.TextChoices):
+    REFUND = "refund", "Refund of the question's fee"
+    FREE_QUESTION = "free_question", "A free question"
+    NONE = "none", "No credit (breach recorded only)"
+
+
+# What the patient reads: "We have recorded {text} for you." Nothing for NONE.
+CREDIT_PATIENT_TEXT = {
+    CreditKind.REFUND: "a refund of this question's fee",
+    CreditKind.FREE_QUESTION: "a free question",
+    CreditKind.NONE: "",
+}
+
+
+class BreachCredit(models.Model):
+    """The ledger of broken promises: one row per breached guarantee clock, written by
+    the SLA sweep in the transaction that records the breach (consultations.credits).
+
+    A row is never edited: `minutes_late` is how late the answer was when the sweep
+    recorded the breach; how late it finally came is read from the thread
+    (`credits.final_minutes_late`). Nothing clinical is stored here. A follow-up's
+    clock that breaches is a new clock (a new due time), so it earns its own row.
+    No payment is made from here: the kind says what the patient is owed.
+    """
+
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="breach_credits")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="breach_credits")
+    is_follow_up = models.BooleanField(default=False, help_text="The breached clock was a follow-up's.")
+    clock_due_at = models.DateTimeField(help_text="The guaranteed time that passed.")
+    breached_at = models.DateTimeField(help_text="When the sweep recorded the breach.")
+    minutes_late = models.PositiveIntegerField(help_text="Minutes past the guaranteed time when recorded.")
+    kind = models.CharField(max_length=20, choices=CreditKind.choices)
+    sweep = models.ForeignKey("SweepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-breached_at", "-pk"]
+        constraints = [
+            # One breach, one credit: the same key as the breach escalation's.
+            models.UniqueConstraint(fields=["question", "clock_due_at"], name="breach_credit_once_per_clock"),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "-breached_at"], name="breach_credit_patient_idx"),
+            models.Index(fields=["breached_at"], name="breach_credit_breached_idx"),
+        ]
+
+    def __str__(self):
+        return f"Breach credit #{self.pk} on question #{self.question_id}"
+
+    @property
+    def patient_text(self) -> str:
+        return CREDIT_PATIENT_TEXT.get(self.kind, "")
+
+    @property
+    def final_minutes_late(self) -> int | None:
+        """How late the answer finally came (from the guaranteed time that passed; later
+        waits for the patient included). Needs `answered_at` from credits.with_answer;
+        None while unanswered."""
+        answered_at = getattr(self, "answered_at", None)
+        if answered_at is None:
+            return None
+        return max(1, math.ceil((answered_at - self.clock_due_at).total_seconds() / 60))

@@ -47,7 +47,7 @@ from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from consultations import sla
+from consultations import credits, sla
 from consultations.models import DoctorProfile, Escalation, EscalationLevel, Question, SweepRun
 from consultations.notifications import OutgoingEmail, queue_notifications, render_email, update_returning
 from portal import times
@@ -104,7 +104,8 @@ TRANSITIONS = (
     Transition(EscalationLevel.LEAD, lead_due, "clock_due_at", "lead_escalated_at", "lead_escalated"),
 )
 
-# What an escalation needs to know about a question; nothing of the patient but the label's code.
+# What an escalation needs to know about a question: of the patient, the label's code for
+# staff and doctors, and where to send the patient's own apology (consultations.credits).
 ESCALATION_FIELDS = (
     "clock_due_at",
     "warned_at",
@@ -112,6 +113,9 @@ ESCALATION_FIELDS = (
     "is_urgent",
     "specialty__name",
     "patient__patient_code",
+    "patient__email",
+    "patient__is_active",
+    "patient__time_zone",
     "claimed_by__is_verified",
     "claimed_by__user__email",
     "claimed_by__user__is_active",
@@ -359,6 +363,9 @@ def escalate_batch(
         )
         messages += _messages(transition.level, question, recipients, never_warned=include_at_risk, emails=emails)
     Escalation.objects.bulk_create(escalations)
+    if transition.level == EscalationLevel.BREACHED:
+        # The patient hears it too, in this same transaction: the credit and the apology.
+        messages += credits.record_breaches(questions, now, run)
     queue_notifications(messages)
     return len(locked), [question.pk for question in questions]
 

@@ -20,11 +20,11 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, services
+from consultations import access, credits, services
 from consultations.forms import AskForm, FollowUpForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
-from portal import ratelimit
+from portal import ratelimit, times
 from portal.ratelimit import rate_limited
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def countdown_text(remaining: timedelta) -> str:
 class PatientClock:
     """What the patient sees about the guarantee: a live countdown or a plain state."""
 
-    state: str  # running | paused | answered | closed
+    state: str  # running | late | paused | answered | closed
     text: str
     due_at: datetime | None = None
 
@@ -80,6 +80,9 @@ def patient_clock(question: Question, now: datetime) -> PatientClock:
     if question.status == QuestionStatus.INFO_REQUESTED or question.clock_paused_at is not None:
         return PatientClock("paused", "waiting for your reply")
     due_at = question.clock_due_at or question.due_at
+    if question.breached_at is not None and question.clock_due_at is not None:
+        # The sweep has recorded the breach: no more counting, the page says what happened.
+        return PatientClock("late", f"late since {times.format_time(question.clock_due_at, 'j M, H:i')}")
     return PatientClock("running", countdown_text(due_at - now), due_at)
 
 
@@ -162,18 +165,27 @@ def my_questions(request):
     page = Paginator(questions, MY_QUESTIONS_PER_PAGE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [(question, patient_clock(question, now)) for question in page]
-    return render(request, "consultations/my_questions.html", {"page": page, "rows": rows})
+    return render(
+        request,
+        "consultations/my_questions.html",
+        {"page": page, "rows": rows, "credits": credits.for_patient(request.user)},
+    )
 
 
 def _render_question(request, question, *, follow_up_form=None, rating_form=None, close_error="", status=200):
     replies = question.replies.select_related("doctor").prefetch_related("doctor__specialties")
     if rating_form is None and question.rating:
         rating_form = RatingForm(initial={"rating": question.rating, "comment": question.rating_comment})
+    now = timezone.now()
+    breach_credits = credits.for_question(question)
     context = {
         "question": question,
         "replies": replies,
         "attachments": question.attachments.all(),
-        "clock": patient_clock(question, timezone.now()),
+        "clock": patient_clock(question, now),
+        "overdue": credits.overdue(question, now, breach_credits),
+        "overdue_later": credits.upcoming(question, now),
+        "breach_credits": breach_credits,
         "can_follow_up": question.status != QuestionStatus.CLOSED,
         "can_rate": question.first_answered_at is not None,
         "follow_up_form": follow_up_form or FollowUpForm(),

@@ -224,6 +224,9 @@ SLA_WARN_FRACTION = env_float("SLA_WARN_FRACTION", 0.75)
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30)
 SLA_SWEEP_BATCH_SIZE = env_int("SLA_SWEEP_BATCH_SIZE", 500)
 SLA_STAFF_GROUP = env_str("SLA_STAFF_GROUP", "SLA staff")
+# What a patient is owed when their guarantee is broken (consultations.models.CreditKind):
+# "refund", "free_question" or "none" (the breach is still recorded). No payment is made.
+SLA_BREACH_CREDIT = env_str("SLA_BREACH_CREDIT", "free_question")
 # How often the outbox re-send looks for e-mails a lost message or crash left unsent.
 NOTIFICATION_RESEND_SECONDS = env_int("NOTIFICATION_RESEND_SECONDS", 60)
 # How long a sender holds an outbox row; a crashed sender's e-mail is re-sent
@@ -233,6 +236,8 @@ if not 0 < SLA_WARN_FRACTION < 1:
     raise ImproperlyConfigured("SLA_WARN_FRACTION must be between 0 and 1")
 if SLA_ANSWER_HOURS <= 0 or SLA_URGENT_ANSWER_HOURS <= 0:
     raise ImproperlyConfigured("SLA_ANSWER_HOURS and SLA_URGENT_ANSWER_HOURS must be positive")
+if SLA_BREACH_CREDIT not in ("refund", "free_question", "none"):
+    raise ImproperlyConfigured("SLA_BREACH_CREDIT must be refund, free_question or none")
 
 ARTICLE_REVIEW_MONTHS = env_int("ARTICLE_REVIEW_MONTHS", 12)
 

@@ -9,15 +9,17 @@ from django.contrib import admin
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
+from django.db.models import F
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
 from articles.models import Article, Source
-from consultations import demo, services, sla
+from consultations import demo, services, sla, sweep
 from consultations.access import questions_for_doctor
 from consultations.doctor_admin import doctor_admin_site
 from consultations.models import (
+    BreachCredit,
     DoctorProfile,
     Escalation,
     Question,
@@ -34,7 +36,7 @@ OPEN = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
 
 def snapshot():
     """Every row the demo writes, as plain values."""
-    models = [get_user_model(), Specialty, DoctorProfile, Question, Reply, Escalation, Group]
+    models = [get_user_model(), Specialty, DoctorProfile, Question, Reply, Escalation, BreachCredit, Group]
     rows = {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
     rows["doctor specialties"] = list(DoctorProfile.specialties.through.objects.order_by("pk").values())
     rows["group permissions"] = sorted(Group.objects.values_list("name", "permissions__codename"))
@@ -44,6 +46,10 @@ def snapshot():
 
 def demo_doctor():
     return DoctorProfile.objects.get(user__email=demo.DOCTOR_EMAIL)
+
+
+def already_breached():
+    return next(q for q in demo.QUESTIONS if isinstance(q.plan, demo.AlreadyBreached))
 
 
 def breaching_soon():
@@ -97,7 +103,8 @@ def test_only_the_question_describing_an_emergency_is_urgent():
 
 def test_open_clocks_are_consistent_and_left_for_the_sweep_to_escalate():
     demo.seed_demo()
-    for question in Question.objects.filter(status__in=OPEN):
+    # The one open question shown as already swept has its own test below.
+    for question in Question.objects.filter(status__in=OPEN).exclude(title=already_breached().title):
         assert question.clock_warn_at == sla.warn_at_for(question.clock_started_at, question.clock_due_at)
         assert question.warned_at is None and question.breached_at is None
         if question.is_follow_up:
@@ -310,3 +317,39 @@ def test_command_refuses_to_create_the_published_logins_in_production(settings):
     assert not get_user_model().objects.filter(email=demo.STAFF_EMAIL).exists()
     call_command("seed_demo", "--allow-production", stdout=StringIO())
     assert get_user_model().objects.filter(email=demo.STAFF_EMAIL, is_superuser=True).exists()
+
+
+def test_the_demo_shows_a_breached_question_with_its_apology_notice_and_credit(client, settings):
+    """Issue 14: the demo patient has an open question whose breach the sweep has recorded,
+    with its credit; late answers carry theirs; seeding again adds none."""
+    settings.SLA_BREACH_CREDIT = "free_question"
+    now = timezone.now()
+    demo.seed_demo(now)
+    demo.seed_demo(now + timedelta(minutes=5))
+
+    spec = already_breached()
+    question = Question.objects.get(title=spec.title, patient__email=spec.patient)
+    assert question.status == QuestionStatus.OPEN and question.breached_at is not None
+    assert sla.sla_state(question, now) == sla.BREACHED
+    credit = BreachCredit.objects.get(question=question)
+    assert (credit.clock_due_at, credit.breached_at, credit.kind) == (
+        question.clock_due_at,
+        question.breached_at,
+        "free_question",
+    )
+    assert set(question.escalations.values_list("level", flat=True)) == {"at_risk", "breached"}
+    missed = Question.objects.filter(first_answered_at__gt=F("due_at"), is_follow_up=False)
+    assert missed.count() == 2
+    assert BreachCredit.objects.filter(question__in=missed).count() == 2
+    assert BreachCredit.objects.count() == 3
+
+    client.force_login(question.patient)
+    html = client.get(reverse("consultations:question_detail", args=[question.pk])).content.decode()
+    assert "We did not answer in time. We are sorry." in html
+    assert "were alerted at" in html
+    assert "For the delay we have recorded <strong>a free question</strong> for you." in html
+
+    # The sweep does not breach it again.
+    result = sweep.run_sweep(now=now + timedelta(minutes=6))
+    assert BreachCredit.objects.filter(question=question).count() == 1
+    assert question.pk not in result.question_errors

@@ -311,15 +311,20 @@ def test_escalation_emails_show_times_in_the_recipients_time_zone(specialty, sla
 def test_escalation_emails_are_sent_after_commit_exactly_once(
     specialty, senior_doctor, sla_staff, now, django_capture_on_commit_callbacks
 ):
-    breached_by(now, specialty, warned_at=now)
+    question = breached_by(now, specialty, warned_at=now)
 
     with django_capture_on_commit_callbacks(execute=True):
         sweep.run_sweep(now=now)
     with django_capture_on_commit_callbacks(execute=True):
         sweep.run_sweep(now=now + timedelta(minutes=1))
 
-    assert sorted(m.to[0] for m in mail.outbox) == ["senior@example.com", "sla.staff@example.com"]
-    assert all(m.subject.startswith("Breached: question #") for m in mail.outbox)
+    staff_mail = [m for m in mail.outbox if m.to[0] != question.patient.email]
+    assert sorted(m.to[0] for m in staff_mail) == ["senior@example.com", "sla.staff@example.com"]
+    assert all(m.subject.startswith("Breached: question #") for m in staff_mail)
+    # And the patient's apology (issue 14), once.
+    assert [m.subject for m in mail.outbox if m.to[0] == question.patient.email] == [
+        f"We are sorry: your question #{question.pk} was not answered in time"
+    ]
     assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
 
 

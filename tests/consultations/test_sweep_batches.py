@@ -56,7 +56,8 @@ def test_a_batch_the_database_rejects_is_retried_row_by_row_and_only_the_bad_row
     assert set(Escalation.objects.filter(sweep_id=result.run_id).values_list("question_id", flat=True)) == {
         q.pk for q in good
     }
-    assert Notification.objects.filter(question__in=good).count() == 4
+    # Per good question: the staff escalation e-mail and the patient's apology (issue 14).
+    assert Notification.objects.filter(question__in=good).count() == 4 * 2
     bad.refresh_from_db()
     assert bad.breached_at is None
     assert "IntegrityError" in bad.sweep_error
@@ -74,11 +75,12 @@ def test_a_breach_without_update_returning_is_applied_the_same_way(specialty, do
         again = sweep.run_sweep(now=now + timedelta(minutes=1))
 
     assert (first.breached, again.breached, again.warned) == (2, 0, 0)
-    assert sorted(Notification.objects.filter(question=warned).values_list("to_email", flat=True)) == [
+    escalated = Notification.objects.filter(kind="sla_breached")
+    assert sorted(escalated.filter(question=warned).values_list("to_email", flat=True)) == [
         "senior@example.com",
         "sla.staff@example.com",
     ]
-    assert sorted(Notification.objects.filter(question=never_warned).values_list("to_email", flat=True)) == [
+    assert sorted(escalated.filter(question=never_warned).values_list("to_email", flat=True)) == [
         "doctor@example.com",
         "senior@example.com",
         "sla.staff@example.com",
@@ -101,9 +103,10 @@ def test_a_sweep_hands_its_emails_to_celery_in_a_few_messages(
 
     assert result.breached == 250
     created = set(Notification.objects.values_list("pk", flat=True))
-    assert len(created) == 500
+    # Two escalation e-mails and the patient's apology per question.
+    assert len(created) == 750
     chunks = [call.args[0][0] for call in batch_publish.call_args_list]
-    assert [len(chunk) for chunk in chunks] == [200, 200, 100]
+    assert [len(chunk) for chunk in chunks] == [200, 200, 200, 150]
     assert set().union(*chunks) == created
     # Behind the next sweep in the queue, not in front of it.
     assert {call.kwargs["priority"] for call in batch_publish.call_args_list} == {notifications.BULK_DELIVERY_PRIORITY}
@@ -134,7 +137,7 @@ def test_with_the_broker_down_escalation_emails_wait_in_the_outbox_and_the_resen
     assert result.breached == 250
     # One publish failed; the other chunks were not tried against the dead broker.
     failures = [r.getMessage() for r in caplog.records if "Broker unavailable" in r.getMessage()]
-    assert failures == ["Broker unavailable; 500 notifications wait for the re-send"]
+    assert failures == ["Broker unavailable; 750 notifications wait for the re-send"]
     rows = Notification.objects.filter(question_id__in=question_ids)
     assert set(rows.values_list("status", "attempts")) == {(NotificationStatus.PENDING, 0)}
     assert mail.outbox == []
@@ -144,10 +147,10 @@ def test_with_the_broker_down_escalation_emails_wait_in_the_outbox_and_the_resen
     sent = tasks.resend_pending_notifications() + tasks.resend_pending_notifications()
     sent += tasks.resend_pending_notifications() + tasks.resend_pending_notifications()
 
-    assert sent == 500
+    assert sent == 750
     assert set(rows.values_list("status", "attempts")) == {(NotificationStatus.SENT, 1)}
-    assert len(mail.outbox) == 500
-    assert len({(m.to[0], m.subject) for m in mail.outbox}) == 500
+    assert len(mail.outbox) == 750
+    assert len({(m.to[0], m.subject) for m in mail.outbox}) == 750
 
 
 def test_each_recipient_gets_their_own_link_even_if_a_template_transforms_it(specialty, senior_doctor, now):
@@ -184,7 +187,9 @@ def test_recipients_in_one_time_zone_share_a_rendering_but_not_their_links(speci
     # Per question: one rendering for the UTC readers (staff and the senior), one for Tokyo.
     assert render.call_count == 2 * len(questions)
     for question in questions:
-        bodies = dict(Notification.objects.filter(question=question).values_list("to_email", "body"))
+        bodies = dict(
+            Notification.objects.filter(question=question, kind="sla_breached").values_list("to_email", "body")
+        )
         assert len(bodies) == 4
         assert f"/doctor/consultations/question/{question.pk}/change/" in bodies["senior@example.com"]
         for staff_email in ("sla.one@example.com", "sla.two@example.com", "sla.tokyo@example.com"):

@@ -26,7 +26,7 @@ from articles import newsletter
 from articles import services as article_services
 from articles.models import ArticleViewDay, Subscriber
 from consultations import services
-from consultations.models import AccessLog, Escalation, EscalationLevel, Notification, Question, SweepRun
+from consultations.models import AccessLog, BreachCredit, Escalation, EscalationLevel, Notification, Question, SweepRun
 from tests.articles.factories import ArticleFactory, TagFactory
 from tests.factories import DoctorFactory, QuestionFactory, SpecialtyFactory, UserFactory
 from tests.portal.sample_files import png_upload
@@ -80,6 +80,7 @@ class World:
     notification: object
     escalation: object
     sweep_run: object
+    breach_credit: object
     access_log: object
     group: object
     totp_device: object
@@ -211,6 +212,16 @@ def _build_world(private_root: Path) -> World:
         notification=Notification.objects.filter(question=question).earliest("created_at"),
         escalation=escalation,
         sweep_run=sweep_run,
+        breach_credit=BreachCredit.objects.create(
+            patient=patient,
+            question=question,
+            is_follow_up=True,
+            clock_due_at=now - timedelta(minutes=5),
+            breached_at=now,
+            minutes_late=5,
+            kind="free_question",
+            sweep=sweep_run,
+        ),
         access_log=AccessLog.objects.get(question=question),
         group=Group.objects.create(name="Clinic leads"),
         totp_device=TOTPDevice.objects.create(user=doctor.user, name="Authenticator app", confirmed=True),

@@ -505,6 +505,7 @@ ADMIN_OBJECTS = {
     "consultations.escalation": "escalation",
     "consultations.notification": "notification",
     "consultations.sweeprun": "sweep_run",
+    "consultations.breachcredit": "breach_credit",
     "articles.article": "draft",
     "articles.tag": "tag",
     "articles.subscriber": "subscriber",
@@ -532,6 +533,7 @@ STAFF_MAY_NOT_DELETE = {
     "consultations.escalation",
     "consultations.notification",
     "consultations.sweeprun",
+    "consultations.breachcredit",
 }
 
 # Staff admin pages known to break for staff (strict xfail until fixed).

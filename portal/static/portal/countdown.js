@@ -28,7 +28,15 @@
       var remaining = element.dueAt - now;
       element.node.textContent = countdownText(remaining);
       element.node.classList.toggle("countdown-overdue", remaining < 0);
+      if (remaining < 0) { revealOverdue(); }
     });
+  }
+
+  // The guaranteed time passed while the page was open: the promise it made has failed,
+  // so it goes, and the hidden notice saying what happens now shows (issue 14).
+  function revealOverdue() {
+    document.querySelectorAll("[data-promise]").forEach(function (node) { node.hidden = true; });
+    document.querySelectorAll("[data-overdue-notice][hidden]").forEach(function (node) { node.hidden = false; });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
