@@ -216,15 +216,15 @@ def describe_duty(doctor: DoctorProfile, now: datetime) -> str:
     """The doctor's own duty state in words, with times in their zone."""
     zone = doctor.user.time_zone
     if doctor.off_duty:
-        return "you switched yourself off duty, so you get no e-mails about new work."
+        return "You switched yourself off duty, so you get no e-mails about new work."
     intervals = duty_intervals(doctor, now, now + timedelta(days=8))
     until = _current_end(intervals, now)
     if until is not None:
         how = "switched on" if doctor.on_duty_until and doctor.on_duty_until > now else "by your schedule"
-        return f"on duty ({how}) until {format_time(until, LONG_DATE_TIME, zone)}."
+        return f"You are on duty ({how}) until {format_time(until, LONG_DATE_TIME, zone)}."
     if intervals:
-        return f"off duty by your schedule; next on duty {format_time(intervals[0][0], LONG_DATE_TIME, zone)}."
-    return "off duty: you have no schedule, so you are on duty only when you switch on."
+        return f"You are off duty by your schedule; next on duty {format_time(intervals[0][0], LONG_DATE_TIME, zone)}."
+    return "You are off duty: you have no schedule, so you are on duty only when you switch on."
 
 
 def workbench_summary(doctor: DoctorProfile | None, now: datetime) -> dict:
