@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from consultations import new_work, services
+from consultations import new_work, services, sweep
 from consultations.models import Notification
+from tests.consultations.sweep_support import question_started
 from tests.factories import DoctorFactory, QuestionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +145,13 @@ def test_a_patient_adding_to_a_waiting_question_is_no_new_work(specialty, patien
 def test_the_quiet_period_slots_are_fixed_in_time():
     assert new_work.slot_start(datetime(2026, 1, 5, 10, 14, 59, tzinfo=UTC)) == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
     assert new_work.slot_start(datetime(2026, 1, 5, 10, 15, tzinfo=UTC)) == datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
+
+
+def test_off_duty_never_stops_an_escalation_addressed_to_the_doctor(specialty, patient):
+    """Off duty silences new-work e-mails only: the sweep still warns the doctor holding the question."""
+    dana = on_duty([specialty], "dana@example.com", off_duty=True)
+    question = question_started(NOW - timedelta(hours=3), specialty, claimed_by=dana)
+    sweep.run_sweep(now=NOW)
+    assert list(
+        Notification.objects.filter(question=question, kind="sla_at_risk").values_list("to_email", flat=True)
+    ) == ["dana@example.com"]
