@@ -258,10 +258,10 @@ def staff_to_alert() -> list:
 
 
 def alert_uncovered_specialties(now: datetime | None = None) -> list[int]:
-    """One alert to the SLA staff group per gap: a specialty with open questions and no
-    doctor on duty. The gap opens with a conditional UPDATE of `uncovered_since`, so
-    concurrent checks alert once; it closes when someone is on duty again (or nothing
-    waits). Returns the ids of the specialties alerted now."""
+    """One alert to the SLA staff group per gap in a specialty's cover, once questions
+    wait in it: the first check that finds open questions and no doctor on duty sets
+    `uncovered_since` with a conditional UPDATE, so concurrent checks alert once; the
+    gap ends when a doctor of it is on duty again. Returns the specialties alerted now."""
     from consultations.notifications import queue_notification
 
     now = now or timezone.now()
@@ -275,11 +275,12 @@ def alert_uncovered_specialties(now: datetime | None = None) -> list[int]:
     counts = on_duty_counts_by_specialty(now)
     alerted = []
     for specialty in Specialty.objects.order_by("pk"):
-        uncovered = waiting.get(specialty.pk, 0) > 0 and counts.get(specialty.pk, 0) == 0
-        if not uncovered:
+        if counts.get(specialty.pk, 0) > 0:
             if specialty.uncovered_since is not None:
-                Specialty.objects.filter(pk=specialty.pk).update(uncovered_since=None)
+                Specialty.objects.filter(pk=specialty.pk).update(uncovered_since=None)  # the gap is over
             continue
+        if not waiting.get(specialty.pk):
+            continue  # nobody on duty, but nobody waits either (yet)
         with transaction.atomic():
             if Specialty.objects.filter(pk=specialty.pk, uncovered_since__isnull=True).update(uncovered_since=now) != 1:
                 continue  # this gap was already alerted

@@ -160,3 +160,14 @@ def test_the_check_is_a_periodic_task_outside_the_sweep():
     app.finalize()
     schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "consultations.tasks.alert_uncovered_specialties" in schedule
+
+
+def test_questions_answered_and_new_ones_within_one_gap_alert_once(sla_staff, other_specialty, cardiology_tomorrow):
+    first = QuestionFactory(specialty=other_specialty, submitted_at=NOW - timedelta(hours=1))
+    duty.alert_uncovered_specialties(NOW)
+    first.status = "answered"
+    first.save()
+    assert duty.alert_uncovered_specialties(NOW + timedelta(minutes=5)) == []  # nothing waits
+    QuestionFactory(specialty=other_specialty, submitted_at=NOW + timedelta(minutes=8))
+    assert duty.alert_uncovered_specialties(NOW + timedelta(minutes=10)) == []  # same gap: still no cover
+    assert alerts().count() == 2  # one alert, two staff
