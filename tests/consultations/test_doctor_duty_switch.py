@@ -77,3 +77,11 @@ def test_staff_see_the_counts_but_have_no_switch(client, staff, specialty):
     assert "Dermatology: <strong>0</strong> doctors on duty (nobody)" in html
     assert SWITCH not in html
     assert client.post(SWITCH, {"on": "0"}).status_code == 403
+
+
+def test_staff_edit_the_schedule_on_the_doctors_admin_page(client, staff, doctor):
+    DutyPeriod.objects.create(doctor=doctor, weekday=Weekday.MONDAY, start=time(8), end=time(16))
+    client.force_login(staff)
+    html = client.get(reverse("admin:consultations_doctorprofile_change", args=[doctor.pk])).content.decode()
+    assert 'name="duty_periods-TOTAL_FORMS"' in html
+    assert 'name="duty_periods-0-start" value="08:00:00"' in html
