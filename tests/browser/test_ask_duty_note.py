@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.browser.conftest import open_page
 from tests.factories import PASSWORD, DoctorFactory, SpecialtyFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,3 +34,18 @@ def test_the_note_follows_the_specialty_and_offers_general_medicine(browser_page
     assert page.get_by_label("Specialty").input_value() == str(general.pk)
     assert note.is_hidden()
     assert page.console_errors == []
+
+
+def test_the_note_fits_a_phone_screen(chromium, live_server, log_in):
+    SpecialtyFactory(name="General Medicine", slug="general-medicine")
+    cardiology = SpecialtyFactory(name="Cardiology", slug="cardiology")
+    UserFactory(email="paula@example.com", age=40, sex="female")
+    page = open_page(chromium, live_server.url, width=390)
+    try:
+        log_in(page, "paula@example.com", PASSWORD)
+        page.goto("/questions/ask/?specialty=cardiology")
+        assert page.locator(f'[data-duty-note-for="{cardiology.pk}"]').is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.console_errors == []
+    finally:
+        page.context.close()
