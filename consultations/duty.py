@@ -70,7 +70,8 @@ def scheduled_intervals(
                 continue
             begins = _local(day, period.start, zone)
             ends = _local(day + timedelta(days=1) if period.end <= period.start else day, period.end, zone)
-            if begins < end and ends > start:
+            # A period wholly inside the skipped hour lasts no time at all.
+            if begins < ends and begins < end and ends > start:
                 found.append((max(begins, start), min(ends, end)))
         day += timedelta(days=1)
     return sorted(found)

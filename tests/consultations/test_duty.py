@@ -145,3 +145,12 @@ def test_will_anyone_be_on_duty_looks_across_the_whole_window():
 def test_nobody_scheduled_this_week_has_no_next_time():
     lonely = SpecialtyFactory(slug="lonely")
     assert duty.next_on_duty_at(lonely, utc(2026, 1, 5)) is None
+
+
+def test_a_period_wholly_in_the_skipped_hour_is_never_on_duty():
+    # 02:00-03:00 on the Warsaw night the clocks jump from 02:00 to 03:00 lasts no time.
+    cardio = SpecialtyFactory(slug="cardio")
+    doctor = doctor_in("Europe/Warsaw", (Weekday.SUNDAY, time(2), time(3)), specialties=[cardio])
+    start, end = utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 3, 0)
+    assert duty.duty_intervals(doctor, start, end) == []
+    assert not duty.will_anyone_be_on_duty(cardio, start, end)
