@@ -25,7 +25,7 @@ from consultations import (
 )
 from consultations.access import may_change_specialty, may_read_medical_records, may_reassign
 from consultations.doctor_admin import ReassignForm, sla_badge
-from consultations.models import AccessLog, Attachment, DoctorProfile, Question, Reply, Specialty
+from consultations.models import AccessLog, Attachment, DoctorProfile, DutyPeriod, Question, Reply, Specialty
 
 
 def attachment_link(attachment: Attachment):
@@ -65,10 +65,28 @@ class SpecialtyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
+class DutyPeriodInline(admin.TabularInline):
+    """The doctor's weekly schedule, in the time zone of their account."""
+
+    model = DutyPeriod
+    extra = 1
+    verbose_name = "weekly period on duty"
+    verbose_name_plural = "weekly schedule (in the doctor's own time zone; an end at or before the start ends next day)"
+
+
 @admin.register(DoctorProfile)
 class DoctorProfileAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "email", "registration_number", "specialty_list", "is_verified", "is_senior")
-    list_filter = ("is_verified", "is_senior", "specialties")
+    list_display = (
+        "display_name",
+        "email",
+        "registration_number",
+        "specialty_list",
+        "is_verified",
+        "is_senior",
+        "off_duty",
+    )
+    list_filter = ("is_verified", "is_senior", "off_duty", "specialties")
+    inlines = [DutyPeriodInline]
     search_fields = ("display_name", "registration_number", "user__email")
     autocomplete_fields = ("user",)
     filter_horizontal = ("specialties",)

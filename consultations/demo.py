@@ -22,7 +22,7 @@ in every state of the 4-hour guarantee, all written for this portal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,6 +37,7 @@ from consultations.access import MEDICAL_RECORD_PERMISSION, clinical_staff_group
 from consultations.models import (
     BreachCredit,
     DoctorProfile,
+    DutyPeriod,
     Escalation,
     EscalationLevel,
     Question,
@@ -129,6 +130,9 @@ class DemoDoctor:
     bio: str
     is_senior: bool = False
     is_verified: bool = True
+    # Weekly periods on duty (weekdays, start, end) in the doctor's zone, and the switch.
+    schedule: tuple[tuple[tuple[int, ...], time, time], ...] = ()
+    off_duty: bool = False
 
     @property
     def display_name(self) -> str:
@@ -138,6 +142,15 @@ class DemoDoctor:
     def slug(self) -> str:
         return slugify(self.display_name)
 
+
+EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
+WEEKDAYS = (0, 1, 2, 3, 4)
+# General Medicine is covered around the clock (a day doctor and a night doctor whose
+# shift crosses midnight), so the ask form always has somewhere to send a patient.
+# Cardiology has nobody on duty: its one verified doctor has switched off.
+DAY_SHIFT = ((EVERY_DAY, time(7), time(19)),)
+NIGHT_SHIFT = ((EVERY_DAY, time(19), time(7)),)
+OFFICE_HOURS = ((WEEKDAYS, time(8), time(16)),)
 
 DOCTORS = [
     DemoDoctor(
@@ -149,6 +162,7 @@ DOCTORS = [
         "Nora has worked in family practice for twelve years and runs a weekly skin clinic. She likes to explain "
         "the reason behind every recommendation and is always clear about when a problem needs to be seen in "
         "person.",
+        schedule=DAY_SHIFT,
     ),
     DemoDoctor(
         "tomasz.wren@example.com",
@@ -159,6 +173,8 @@ DOCTORS = [
         "Tomasz leads the general medicine team. He spent fifteen years on hospital medical wards, where he "
         "developed a special interest in high blood pressure and heart rhythm problems.",
         is_senior=True,
+        schedule=OFFICE_HOURS,
+        off_duty=True,
     ),
     DemoDoctor(
         "amara.okafor@example.com",
@@ -169,6 +185,7 @@ DOCTORS = [
         "Amara treats skin conditions of every kind and performs skin surgery, from mole removal to scar "
         "revision. Patients value her unhurried explanations and practical skin-care plans.",
         is_senior=True,
+        schedule=OFFICE_HOURS,
     ),
     DemoDoctor(
         "lucas.moreau@example.com",
@@ -178,6 +195,7 @@ DOCTORS = [
         ("orthopedics",),
         "Lucas looks after sports injuries and joint pain. A keen amateur cyclist, he focuses on getting people "
         "moving again safely, with exercises they can start at home.",
+        schedule=((WEEKDAYS + (5,), time(10), time(18)),),
     ),
     DemoDoctor(
         "ines.carvalho@example.com",
@@ -187,6 +205,7 @@ DOCTORS = [
         ("psychiatry",),
         "Inês works with adults living with anxiety, low mood and sleep problems. She believes a first question "
         "deserves a thoughtful, non-judgemental answer and a clear next step.",
+        schedule=NIGHT_SHIFT,
     ),
     DemoDoctor(
         "samuel.adeyemi@example.com",
@@ -197,6 +216,7 @@ DOCTORS = [
         "Samuel has cared for children from newborns to teenagers in hospital and community clinics. Parents "
         "appreciate his calm advice on fevers, rashes and feeding, and his honesty about when a child should be "
         "seen the same day.",
+        schedule=NIGHT_SHIFT,
     ),
     DemoDoctor(
         "hanna.berg@example.com",
@@ -206,6 +226,7 @@ DOCTORS = [
         ("gynecology",),
         "Hanna has spent her career in women's health, from contraception and cycle problems to pregnancy "
         "planning and menopause. She answers frankly and without embarrassment.",
+        schedule=OFFICE_HOURS,
     ),
     DemoDoctor(
         "piotr.zielinski@example.com",
@@ -215,6 +236,7 @@ DOCTORS = [
         ("cardiology",),
         "Piotr joins the cardiology team as soon as his registration has been checked.",
         is_verified=False,
+        schedule=OFFICE_HOURS,
     ),
 ]
 
@@ -1024,8 +1046,24 @@ def seed_doctors(result: SeedResult, specialties: dict[str, Specialty]) -> dict[
         if created:
             profile.specialties.set([specialties[slug] for slug in spec.specialties])
             result.count("doctors")
+        _seed_duty(result, profile, spec)
         doctors[spec.email] = profile
     return doctors
+
+
+def _seed_duty(result: SeedResult, profile: DoctorProfile, spec: DemoDoctor) -> None:
+    """The doctor's weekly schedule and switch, once: a doctor with any period (seeded
+    or entered by staff) is left as it is."""
+    if not spec.schedule or profile.duty_periods.exists():
+        return
+    DutyPeriod.objects.bulk_create(
+        DutyPeriod(doctor=profile, weekday=weekday, start=start, end=end)
+        for weekdays, start, end in spec.schedule
+        for weekday in weekdays
+    )
+    if spec.off_duty:
+        DoctorProfile.objects.filter(pk=profile.pk).update(off_duty=True)
+    result.count("duty schedules")
 
 
 def seed_staff(result: SeedResult):

@@ -27,7 +27,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from consultations import services, sla
+from consultations import duty, services, sla
 from consultations.access import (
     may_read_medical_records,
     may_reassign,
@@ -123,6 +123,24 @@ class DoctorAdminSite(ScopedViewOnSiteMixin, AdminSite):
         if app_label == "consultations":
             return redirect("doctor_admin:consultations_question_changelist")
         return super().app_index(request, app_label, extra_context)
+
+    def get_urls(self):
+        return [path("duty/", self.admin_view(self.duty_switch_view), name="duty_switch"), *super().get_urls()]
+
+    def duty_switch_view(self, request):
+        """The doctor's own on/off duty switch (one POST from the queue)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        doctor = verified_doctor(request.user)
+        if doctor is None:
+            raise PermissionDenied("Only verified doctors go on or off duty.")
+        if request.POST.get("on") == "1":
+            duty.switch_on_duty(doctor)
+            messages.success(request, duty.describe_duty(doctor, timezone.now()))
+        else:
+            duty.switch_off_duty(doctor)
+            messages.success(request, "You are off duty: you get no e-mails about new work until you go on duty again.")
+        return HttpResponseRedirect(safe_next(request, reverse("doctor_admin:consultations_question_changelist")))
 
 
 doctor_admin_site = DoctorAdminSite(name="doctor_admin")
@@ -437,11 +455,13 @@ class QuestionQueueAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         doctor = verified_doctor(request.user)
-        counts = services.queue_counts(questions_visible_to(request.user), doctor, timezone.now())
+        now = timezone.now()
+        counts = services.queue_counts(questions_visible_to(request.user), doctor, now)
         context = {
             "title": "Your queue" if doctor is not None else "Questions waiting",
             "counts": counts,
             "workbench_doctor": doctor,
+            "duty": duty.workbench_summary(doctor, now),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=context)

@@ -28,6 +28,9 @@ class Specialty(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     sort_order = models.PositiveSmallIntegerField(default=100)
+    # Set once by the duty-cover check when open questions wait and no doctor is on
+    # duty (staff are alerted then); cleared when someone is on duty again.
+    uncovered_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["sort_order", "name"]
@@ -57,6 +60,14 @@ class DoctorProfile(models.Model):
     bio = models.TextField(blank=True)
     is_verified = models.BooleanField(default=False, help_text="Only verified doctors see the queue.")
     is_senior = models.BooleanField(default=False, help_text="Senior doctors receive breach escalations.")
+    # The doctor's own switch (consultations.duty decides what "on duty" means).
+    off_duty = models.BooleanField(
+        default=False,
+        help_text="Switched off duty: no new-work e-mails and never counted on duty, whatever the schedule.",
+    )
+    on_duty_until = models.DateTimeField(
+        null=True, blank=True, help_text="Switched on duty outside the weekly schedule until this time."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = DoctorProfileQuerySet.as_manager()
@@ -69,6 +80,39 @@ class DoctorProfile(models.Model):
 
     def get_absolute_url(self):
         return reverse("doctor_profile", args=[self.slug])
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class DutyPeriod(models.Model):
+    """One weekly period on duty, in the doctor's own time zone (their account's).
+
+    An end at or before the start runs past midnight into the next day
+    (Friday 22:00-06:00 ends on Saturday at 06:00; 08:00-08:00 is 24 hours).
+    """
+
+    doctor = models.ForeignKey(DoctorProfile, on_delete=models.CASCADE, related_name="duty_periods")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start = models.TimeField()
+    end = models.TimeField(help_text="At or before the start: the period ends the next day (00:00-00:00: all day).")
+
+    class Meta:
+        ordering = ["doctor", "weekday", "start"]
+
+    def __str__(self):
+        return f"{self.get_weekday_display()} {self.start:%H:%M}-{self.end:%H:%M}"
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end <= self.start
 
 
 class QuestionStatus(models.TextChoices):

@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from consultations import sla
+from consultations import new_work, sla
 from consultations.access import questions_for_doctor
 from consultations.models import (
     AccessLog,
@@ -127,6 +127,7 @@ def submit_question(
                 dedupe_key=f"question_received:{question.pk}",
                 question=question,
             )
+            new_work.notify_new_question(question, now)
         except BaseException:
             # Rolled back: a patient's file must not stay on disk with no question
             # pointing at it. (A failed COMMIT is not caught here: the rows may exist.)
@@ -397,6 +398,7 @@ def post_follow_up(question: Question, patient, body: str, now: datetime | None 
     if question.status == QuestionStatus.CLOSED:
         raise ValueError("A closed question cannot be followed up.")
     reply = Reply.objects.create(question=question, author=patient, kind=ReplyKind.FOLLOW_UP, body=body, created_at=now)
+    was_info_request = question.status == QuestionStatus.INFO_REQUESTED
     if question.status == QuestionStatus.INFO_REQUESTED and question.clock_due_at is not None:
         fields = {"status": QuestionStatus.OPEN, "clock_paused_at": None}
         if question.clock_paused_at is not None:
@@ -418,6 +420,10 @@ def post_follow_up(question: Question, patient, body: str, now: datetime | None 
             claimed_by=question.claimed_by or question.answered_by,
             **_clock_fields(now, question.is_urgent, is_follow_up=True),
         )
+    else:
+        return reply  # written while the question waits in the queue: no new work
+    question.refresh_from_db()
+    new_work.notify_patient_reply(question, answered=not was_info_request, now=now)
     return reply
 
 

@@ -7,7 +7,7 @@ them and their arguments stable.
 from celery import shared_task
 from celery.signals import worker_ready
 
-from consultations import notifications, sweep
+from consultations import duty, notifications, sweep
 
 
 @shared_task(ignore_result=True)
@@ -51,3 +51,10 @@ def run_sla_sweep() -> dict:
         "lead_escalated": result.lead_escalated,
         "errors": result.errors,
     }
+
+
+@shared_task(ignore_result=True)
+def alert_uncovered_specialties() -> list[int]:
+    """Run by beat every DUTY_COVER_CHECK_SECONDS: tell staff once per gap when a specialty
+    has open questions and no doctor on duty."""
+    return duty.alert_uncovered_specialties()

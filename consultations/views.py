@@ -20,12 +20,13 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, credits, services
+from consultations import access, credits, duty, services
 from consultations.forms import AskForm, FollowUpForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
 from portal import ratelimit, times
 from portal.ratelimit import rate_limited
+from portal.times import LONG_DATE_TIME, format_time
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,27 @@ def _ask_initial(request) -> dict:
     return initial
 
 
+def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
+    """The ask form's honest notes: one per specialty nobody will be on duty for before
+    the due time, shown for the chosen specialty (static/portal/duty_notes.js follows
+    the choice as the patient changes it)."""
+    chosen = str(form["specialty"].value() or "")
+    notes = []
+    for cover in duty.specialties_without_cover(timezone.now()):
+        notes.append(
+            {
+                "specialty": cover.specialty,
+                "due": format_time(cover.due_at, LONG_DATE_TIME, time_zone),
+                "next_on_duty": format_time(cover.next_on_duty, LONG_DATE_TIME, time_zone)
+                if cover.next_on_duty
+                else "",
+                "fallback": cover.fallback,
+                "shown": chosen == str(cover.specialty.pk),
+            }
+        )
+    return notes
+
+
 @login_required
 @rate_limited("ask")
 @cache_control(private=True, no_cache=True)
@@ -125,6 +147,7 @@ def ask(request):
     else:
         form = AskForm(initial=_ask_initial(request))
     red_flags = []
+    duty_notes = _duty_notes(form, request.user.time_zone)
     if form.is_bound:
         red_flags = find_red_flags(*(form.data.get(name, "") for name in ("title", "description", "medical_history")))
     return render(
@@ -133,6 +156,7 @@ def ask(request):
         {
             "form": form,
             "red_flags": red_flags,
+            "duty_notes": duty_notes,
             "red_flag_phrases_json": json.dumps(RED_FLAG_PHRASES),
             "max_files": settings.QUESTION_MAX_ATTACHMENTS,
             "max_bytes": settings.QUESTION_ATTACHMENT_MAX_BYTES,

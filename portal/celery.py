@@ -33,6 +33,12 @@ def _configure_beat(sender, **kwargs):
             "schedule": resend_seconds,
             "options": {"expires": resend_seconds},
         },
+        # Not in the sweep: a gap in duty cover is told to staff once, on its own clock.
+        "duty-cover-check": {
+            "task": "consultations.tasks.alert_uncovered_specialties",
+            "schedule": float(settings.DUTY_COVER_CHECK_SECONDS),
+            "options": {"expires": float(settings.DUTY_COVER_CHECK_SECONDS)},
+        },
         "articles-flag-overdue-reviews": {
             "task": "articles.tasks.flag_overdue_reviews",
             "schedule": 3600.0,

@@ -232,6 +232,19 @@ NOTIFICATION_RESEND_SECONDS = env_int("NOTIFICATION_RESEND_SECONDS", 60)
 # How long a sender holds an outbox row; a crashed sender's e-mail is re-sent
 # after it. Keep it above EMAIL_TIMEOUT.
 NOTIFICATION_SEND_LOCK_SECONDS = env_int("NOTIFICATION_SEND_LOCK_SECONDS", 300)
+# Who is on duty (consultations/duty.py) and telling doctors of new work.
+# A doctor's "go on duty" outside their weekly schedule lasts this many hours.
+DUTY_SWITCH_ON_HOURS = env_float("DUTY_SWITCH_ON_HOURS", 8)
+# New-work e-mails: at most one per doctor, kind of work and this many minutes.
+NEW_WORK_EMAIL_MINUTES = env_int("NEW_WORK_EMAIL_MINUTES", 15)
+# The specialty the ask form offers when the chosen one has nobody on duty in time.
+DUTY_FALLBACK_SPECIALTY = env_str("DUTY_FALLBACK_SPECIALTY", "general-medicine")
+# How often to check for specialties with questions waiting and nobody on duty.
+DUTY_COVER_CHECK_SECONDS = env_int("DUTY_COVER_CHECK_SECONDS", 300)
+if DUTY_SWITCH_ON_HOURS <= 0 or NEW_WORK_EMAIL_MINUTES <= 0 or DUTY_COVER_CHECK_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "DUTY_SWITCH_ON_HOURS, NEW_WORK_EMAIL_MINUTES and DUTY_COVER_CHECK_SECONDS must be positive"
+    )
 if not 0 < SLA_WARN_FRACTION < 1:
     raise ImproperlyConfigured("SLA_WARN_FRACTION must be between 0 and 1")
 if SLA_ANSWER_HOURS <= 0 or SLA_URGENT_ANSWER_HOURS <= 0:

@@ -15,12 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles.models import Article, Source
-from consultations import demo, services, sla, sweep
+from consultations import demo, duty, services, sla, sweep
 from consultations.access import questions_for_doctor
 from consultations.doctor_admin import doctor_admin_site
 from consultations.models import (
     BreachCredit,
     DoctorProfile,
+    DutyPeriod,
     Escalation,
     Question,
     QuestionStatus,
@@ -36,7 +37,7 @@ OPEN = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
 
 def snapshot():
     """Every row the demo writes, as plain values."""
-    models = [get_user_model(), Specialty, DoctorProfile, Question, Reply, Escalation, BreachCredit, Group]
+    models = [get_user_model(), Specialty, DoctorProfile, DutyPeriod, Question, Reply, Escalation, BreachCredit, Group]
     rows = {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
     rows["doctor specialties"] = list(DoctorProfile.specialties.through.objects.order_by("pk").values())
     rows["group permissions"] = sorted(Group.objects.values_list("name", "permissions__codename"))
@@ -353,3 +354,22 @@ def test_the_demo_shows_a_breached_question_with_its_apology_notice_and_credit(c
     result = sweep.run_sweep(now=now + timedelta(minutes=6))
     assert BreachCredit.objects.filter(question=question).count() == 1
     assert question.pk not in result.question_errors
+
+
+def test_the_demo_shows_a_doctor_off_duty_a_specialty_nobody_covers_and_schedules():
+    """Issue 14: the demo shows every duty state."""
+    demo.seed_demo()
+    off = DoctorProfile.objects.get(user__email="tomasz.wren@example.com")
+    assert off.off_duty and off.duty_periods.exists()
+    cardiology = Specialty.objects.get(slug="cardiology")
+    general = Specialty.objects.get(slug="general-medicine")
+    now = timezone.now()
+    # Cardiology: its verified doctor switched off, the other is not verified yet.
+    assert not duty.will_anyone_be_on_duty(cardiology, now, now + timedelta(days=8))
+    # General Medicine is covered at every hour of the week (a night shift crosses midnight).
+    for hour in range(0, 7 * 24):
+        assert duty.doctors_on_duty(general, now + timedelta(hours=hour)).exists(), hour
+    verified = DoctorProfile.objects.filter(is_verified=True, off_duty=False)
+    assert all(doctor.duty_periods.exists() for doctor in verified)
+    covers = {cover.specialty.slug: cover for cover in duty.specialties_without_cover(now)}
+    assert "cardiology" in covers and covers["cardiology"].fallback == general

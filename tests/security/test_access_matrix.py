@@ -388,6 +388,20 @@ WORKBENCH_ROWS = [
         expect(NOT_FOUND, **NO_WORKBENCH, doctor=redirect(lambda w: w.draft.get_absolute_url(), "the article")),
     ),
     Row("workbench_unknown_page", lambda w: "/doctor/no-such-page/", expect(NOT_FOUND, **NO_WORKBENCH)),
+    Row(
+        "workbench_duty_switch",
+        lambda w: "/doctor/duty/",
+        expect(
+            **no_workbench_unchanged(),
+            # Each verified doctor switches only themselves (issue 14); staff have no duty.
+            doctor=redirect(workbench("changelist"), "the queue").changing(),
+            other_doctor=redirect(workbench("changelist"), "the queue").changing(),
+            staff=FORBIDDEN.unchanged(),
+        ),
+        method="post",
+        data=lambda w: {"on": "0"},
+        probe=lambda w: list(DoctorProfile.objects.order_by("pk").values_list("pk", "off_duty", "on_duty_until")),
+    ),
 ]
 
 # --- The staff admin (/admin/): pages beyond the generated ones ------------------------------------

@@ -1,0 +1,102 @@
+"""Telling doctors of new work: a new question in their specialty, a follow-up to
+their answer, the patient's reply to their request for information.
+
+Written through the outbox in the transaction that creates the work, so an e-mail
+exists exactly when the work does. Only doctors on duty (consultations.duty) hear
+of it; escalations addressed to a doctor by name are the sweep's and ignore this.
+
+Batched by a quiet period: the first piece of work of a kind in each
+NEW_WORK_EMAIL_MINUTES slot (counted from the epoch) e-mails the doctor at once;
+more of the same kind in that slot add nothing, since the outbox's unique dedupe
+key (kind, doctor, slot) already holds that doctor's e-mail. A burst of 50
+questions is one e-mail per doctor, two if it straddles a slot's end.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.urls import reverse
+
+from consultations import duty
+from consultations.models import DoctorProfile, Notification, Question, ReplyKind
+from consultations.notifications import queue_notification
+from portal.times import format_time
+
+NEW_QUESTION = "new_question"
+FOLLOW_UP = "follow_up_received"
+INFO_RESPONSE = "info_response_received"
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def quiet_period() -> timedelta:
+    return timedelta(minutes=settings.NEW_WORK_EMAIL_MINUTES)
+
+
+def slot_start(now: datetime) -> datetime:
+    """The start of the quiet-period slot `now` falls in."""
+    period = quiet_period()
+    return EPOCH + ((now - EPOCH) // period) * period
+
+
+def dedupe_key(kind: str, doctor: DoctorProfile, now: datetime) -> str:
+    return f"new_work:{kind}:{doctor.pk}:{slot_start(now):%Y%m%dT%H%M}"
+
+
+def workbench_url(question: Question | None = None) -> str:
+    if question is None:
+        return settings.SITE_URL + reverse("doctor_admin:consultations_question_changelist")
+    return settings.SITE_URL + reverse("doctor_admin:consultations_question_change", args=[question.pk])
+
+
+def tell_doctors(kind: str, question: Question, doctors, now: datetime) -> list[Notification]:
+    """Queue `kind` for each doctor (with an address) who has no e-mail of this kind in
+    this slot yet. Returns the rows queued."""
+    doctors = [doctor for doctor in doctors if doctor.user.email]
+    keys = {doctor.pk: dedupe_key(kind, doctor, now) for doctor in doctors}
+    # One query instead of a failed insert per doctor for every question of a burst.
+    already = set(Notification.objects.filter(dedupe_key__in=keys.values()).values_list("dedupe_key", flat=True))
+    quiet_until = slot_start(now) + quiet_period()
+    queued = []
+    for doctor in doctors:
+        if keys[doctor.pk] in already:
+            continue
+        notification = queue_notification(
+            recipient=doctor.user,
+            to_email=doctor.user.email,
+            kind=kind,
+            context={
+                "question": question,
+                "doctor": doctor,
+                "specialty": question.specialty.name,
+                "url": workbench_url(question),
+                "queue_url": workbench_url(),
+                "minutes": settings.NEW_WORK_EMAIL_MINUTES,
+                "quiet_until": format_time(quiet_until, "H:i", doctor.user.time_zone),
+            },
+            dedupe_key=keys[doctor.pk],
+            question=question,
+        )
+        if notification is not None:
+            queued.append(notification)
+    return queued
+
+
+def notify_new_question(question: Question, now: datetime) -> list[Notification]:
+    """The verified doctors of the question's specialty who are on duty now."""
+    doctors = duty.doctors_on_duty(question.specialty_id, now).select_related("user").order_by("pk")
+    return tell_doctors(NEW_QUESTION, question, doctors, now)
+
+
+def notify_patient_reply(question: Question, *, answered: bool, now: datetime) -> list[Notification]:
+    """A follow-up after an answer goes to the doctor who holds the question (the one
+    who answered); a reply to a request for information, to the doctor who asked.
+    Nobody hears of it while that doctor is off duty: the sweep still escalates."""
+    if answered:
+        doctor, kind = question.claimed_by or question.answered_by, FOLLOW_UP
+    else:
+        request = question.replies.filter(kind=ReplyKind.INFO_REQUEST).select_related("doctor").last()
+        doctor = request.doctor if request is not None and request.doctor else question.claimed_by
+        kind = INFO_RESPONSE
+    if doctor is None or not duty.is_on_duty(doctor, now):
+        return []
+    return tell_doctors(kind, question, [doctor], now)
