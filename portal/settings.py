@@ -231,6 +231,11 @@ if not 0 < SLA_WARN_FRACTION < 1:
 if SLA_ANSWER_HOURS <= 0 or SLA_URGENT_ANSWER_HOURS <= 0:
     raise ImproperlyConfigured("SLA_ANSWER_HOURS and SLA_URGENT_ANSWER_HOURS must be positive")
 
+# How often an open workbench queue asks for new questions (a small JSON poll; 304 when unchanged).
+WORKBENCH_POLL_SECONDS = env_int("WORKBENCH_POLL_SECONDS", 15)
+if WORKBENCH_POLL_SECONDS < 1:
+    raise ImproperlyConfigured("WORKBENCH_POLL_SECONDS must be at least 1")
+
 ARTICLE_REVIEW_MONTHS = env_int("ARTICLE_REVIEW_MONTHS", 12)
 
 # --- Asking ---------------------------------------------------------------------
