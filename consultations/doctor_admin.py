@@ -120,9 +120,9 @@ def live_row(question: Question, now: datetime) -> dict:
     return row
 
 
-def live_etag(rows: list[dict], capped: bool) -> str:
+def live_etag(rows: list[dict], extra) -> str:
     """Changes when anything the rows show changes (a state crossing included), not as time passes."""
-    digest = hashlib.sha256(json.dumps([rows, capped], sort_keys=True).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(json.dumps([rows, extra], sort_keys=True).encode()).hexdigest()[:32]
     return f'"{digest}"'
 
 
@@ -526,7 +526,9 @@ class QuestionQueueAdmin(admin.ModelAdmin):
         now = timezone.now()
         results = list(cl.result_list)
         rows = [live_row(question, now) for question in results]
-        etag = live_etag(rows, cl.paginator.capped)
+        # The header's figures, as the page counts them (one query).
+        counts = services.queue_counts(questions_visible_to(request.user), verified_doctor(request.user), now)
+        etag = live_etag(rows, [counts, cl.paginator.capped])
         # A proxy that compresses may have weakened the tag ("W/..."): the rows are the same.
         sent = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
         if etag in sent:
@@ -536,7 +538,9 @@ class QuestionQueueAdmin(admin.ModelAdmin):
                 # The row exactly as the queue page renders it (its own columns and buttons).
                 cells = "".join(items_for_result(cl, question, None))
                 row["html"] = format_html('<tr data-question-id="{}">{}</tr>', question.pk, mark_safe(cells))
-            response = JsonResponse({"generated_at": now.isoformat(), "rows": rows, "capped": cl.paginator.capped})
+            response = JsonResponse(
+                {"generated_at": now.isoformat(), "rows": rows, "counts": counts, "capped": cl.paginator.capped}
+            )
         response["ETag"] = etag
         return response
 

@@ -68,6 +68,10 @@ def test_rows_are_the_queue_in_the_queue_order_with_only_what_the_row_shows(
     assert first["due_at"] == late.clock_due_at.isoformat()
     assert first["warn_at"] == late.clock_warn_at.isoformat()
     assert body["rows"][0]["urgent"] is True
+    assert body["counts"] == {
+        "on_track": 2, "at_risk": 1, "breached": 0, "paused": 0, "total": 3, "unclaimed": 2, "follow_ups": 0,
+        "urgent": 1, "mine": 1,
+    }  # fmt: skip
     # The row as the queue renders it, and nothing about the patient but age and sex.
     html = first["html"]
     assert html.startswith(f'<tr data-question-id="{late.pk}">')

@@ -19,7 +19,8 @@ document.addEventListener("submit", function (event) {
 // at risk, breached) changing in words as well as colour. Plain polling of a small JSON
 // view (the production proxy buffers responses, so no server-sent events): paused while
 // the tab is hidden, slower after errors, and a 304 when nothing changed.
-(function () {
+// The admin loads this file in <head>: it starts once the page is parsed.
+function startLiveQueue() {
   "use strict";
 
   var live = document.querySelector(".queue-live[data-live-url]");
@@ -123,6 +124,49 @@ document.addEventListener("submit", function (event) {
       title.insertBefore(document.createTextNode(" "), title.firstChild);
       title.insertBefore(tag, title.firstChild);
     }
+  }
+
+  function plural(count, word) {
+    return word + (count === 1 ? "" : "s");
+  }
+
+  // The header's figures, worded as the page words them (doctor_admin/queue.html).
+  function applyCounts(counts) {
+    if (!counts) {
+      return;
+    }
+    document.querySelectorAll("[data-count]").forEach(function (number) {
+      var value = counts[number.getAttribute("data-count")];
+      if (typeof value === "number") {
+        number.textContent = String(value);
+      }
+    });
+    var lead = document.querySelector("[data-live-lead]");
+    if (!lead) {
+      return;
+    }
+    if (!counts.total) {
+      lead.textContent = "No questions waiting right now.";
+      return;
+    }
+    var parts = [[counts.total, plural(counts.total, "question") + " waiting"]];
+    if (counts.urgent) {
+      parts.push([counts.urgent, "urgent"]);
+    }
+    if (counts.follow_ups) {
+      parts.push([counts.follow_ups, plural(counts.follow_ups, "follow-up")]);
+    }
+    lead.textContent = "";
+    parts.forEach(function (part, index) {
+      if (index) {
+        lead.appendChild(document.createTextNode(", "));
+      }
+      var strong = document.createElement("strong");
+      strong.textContent = String(part[0]);
+      lead.appendChild(strong);
+      lead.appendChild(document.createTextNode(" " + part[1]));
+    });
+    lead.appendChild(document.createTextNode("."));
   }
 
   // Returns false (and changes nothing) while the doctor is using the list.
@@ -230,6 +274,7 @@ document.addEventListener("submit", function (event) {
         failures = 0;
         // A list in use is left alone: the tag is kept only once the rows are shown.
         if (data && apply(data)) {
+          applyCounts(data.counts);
           etag = answerTag;
         }
         setStatus("New questions appear here by themselves (checked every " + seconds + " s, last at " + clock() + ").");
@@ -262,4 +307,10 @@ document.addEventListener("submit", function (event) {
   });
   setStatus("New questions appear here by themselves (checked every " + seconds + " s).");
   schedule(seconds);
-})();
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", startLiveQueue);
+} else {
+  startLiveQueue();
+}
