@@ -500,6 +500,8 @@ class QuestionQueueAdmin(admin.ModelAdmin):
             "workbench_doctor": doctor,
             "live_url": self._url("live"),
             "live_poll_seconds": settings.WORKBENCH_POLL_SECONDS,
+            # The countdown runs on the server's clock, whatever the doctor's computer says.
+            "live_server_now": timezone.now().isoformat(),
             **(extra_context or {}),
         }
         response = super().changelist_view(request, extra_context=context)

@@ -136,3 +136,66 @@ def test_an_empty_queue_fills_in_and_fits_a_phone(chromium, live_server, dermato
         assert page.console_errors == []
     finally:
         page.context.close()
+
+
+def test_polling_pauses_while_the_tab_is_hidden_and_backs_off_after_errors(
+    chromium, live_server, dermatology, dana, settings
+):
+    settings.WORKBENCH_POLL_SECONDS = 1
+    QuestionFactory(specialty=dermatology, title="Itchy scalp")
+    page = open_page(chromium, live_server.url, width=1280)
+    polls = []
+    page.on("request", lambda request: "/question/live/" in request.url and polls.append(request.url))
+    status = page.locator("[data-live-status]")
+    try:
+        doctor_signs_in(page)
+        expect(status).to_contain_text("last at", timeout=5_000)
+
+        # The tab goes to the background: no poll at all until it comes back.
+        page.evaluate(
+            "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
+            "document.dispatchEvent(new Event('visibilitychange'))"
+        )
+        page.wait_for_timeout(1_500)  # a poll already on its way may land
+        hidden_since = len(polls)
+        page.wait_for_timeout(3_000)
+        assert len(polls) == hidden_since
+        page.evaluate(
+            "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
+            "document.dispatchEvent(new Event('visibilitychange'))"
+        )
+        page.wait_for_timeout(500)
+        assert len(polls) > hidden_since
+
+        # The server fails: the wait doubles (2 s, then 4 s), said in words.
+        page.route("**/question/live/**", lambda route: route.fulfill(status=503, body=""))
+        expect(status).to_have_text("Could not check for new questions; trying again in 2 s.", timeout=5_000)
+        expect(status).to_have_text("Could not check for new questions; trying again in 4 s.", timeout=5_000)
+        expect(status).to_have_class(re.compile(r"\bis-error\b"))
+        page.unroute("**/question/live/**")
+        expect(status).to_contain_text("New questions appear here by themselves", timeout=10_000)
+        expect(status).not_to_have_class(re.compile(r"\bis-error\b"))
+        assert [error for error in page.console_errors if "503" not in error] == []
+    finally:
+        page.context.close()
+
+
+def test_the_countdown_follows_the_server_clock_not_a_wrong_computer_clock(
+    chromium, live_server, dermatology, dana, settings
+):
+    settings.WORKBENCH_POLL_SECONDS = 1
+    waiting = QuestionFactory(
+        specialty=dermatology, title="Itchy scalp", submitted_at=timezone.now() - timedelta(hours=3.5)
+    )
+    page = open_page(chromium, live_server.url, width=1280)
+    try:
+        # This computer's clock is an hour fast.
+        page.clock.set_system_time(timezone.now() + timedelta(hours=1))
+        doctor_signs_in(page)
+        badge = row_of(page, waiting.pk).locator(".sla-badge")
+        detail = row_of(page, waiting.pk).locator(".sla-detail")
+        page.wait_for_timeout(2_500)
+        expect(badge).to_have_text("At risk")
+        expect(detail).to_have_text(re.compile(r"^29 min \d\d s left$"))
+    finally:
+        page.context.close()

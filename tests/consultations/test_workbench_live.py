@@ -85,7 +85,7 @@ def test_the_queue_page_carries_the_poll_url_interval_and_due_times(signed_in, s
     settings.WORKBENCH_POLL_SECONDS = 7
     question = ask(specialty, hours_ago=1)
     html = signed_in.get(QUEUE).content.decode()
-    assert f'data-live-url="{LIVE}" data-poll-seconds="7"' in html
+    assert f'data-live-url="{LIVE}" data-poll-seconds="7" data-server-now="' in html
     assert f'data-question="{question.pk}"' in html
     assert f'data-due-at="{question.clock_due_at.isoformat()}"' in html
     assert 'aria-live="polite"' in html

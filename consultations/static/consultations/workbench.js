@@ -37,6 +37,15 @@ function startLiveQueue() {
   var timer = null;
   var failures = 0;
   var stopped = false;
+  // Server time minus this computer's time: a clock set wrong must not move the deadlines.
+  var skew = 0;
+
+  function syncClock(serverIso) {
+    var server = Date.parse(serverIso || "");
+    if (!isNaN(server)) {
+      skew = server - Date.now();
+    }
+  }
 
   function setStatus(text, isError) {
     if (status) {
@@ -65,7 +74,7 @@ function startLiveQueue() {
   }
 
   function tick() {
-    var now = Date.now();
+    var now = Date.now() + skew;
     document.querySelectorAll(".sla-live[data-due-at]").forEach(function (cell) {
       var due = Date.parse(cell.getAttribute("data-due-at"));
       var warn = Date.parse(cell.getAttribute("data-warn-at"));
@@ -273,6 +282,9 @@ function startLiveQueue() {
       .then(function (data) {
         failures = 0;
         // A list in use is left alone: the tag is kept only once the rows are shown.
+        if (data) {
+          syncClock(data.generated_at);
+        }
         if (data && apply(data)) {
           applyCounts(data.counts);
           etag = answerTag;
@@ -294,6 +306,7 @@ function startLiveQueue() {
   }
 
   var url = pollUrl();
+  syncClock(live.getAttribute("data-server-now"));
   window.setInterval(tick, 1000);
   tick();
   if (!url || !window.fetch) {
