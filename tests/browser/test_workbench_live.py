@@ -97,6 +97,8 @@ def test_a_new_question_appears_and_the_time_left_counts_down_without_a_reload(
         expect(row_of(page, waiting.pk)).not_to_have_class(re.compile(r"\bis-new\b"))
         assert page.evaluate("window.notReloaded") is True
         assert page.evaluate("document.activeElement === document.body")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "workbench-live-1280.png"))
 
         # The new row's Claim button works like any other.
         new_row.get_by_role("button", name="Claim").click()
@@ -133,6 +135,10 @@ def test_an_empty_queue_fills_in_and_fits_a_phone(chromium, live_server, dermato
         box = time_left.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # Basics an accessibility checker looks at: every control in the row has a name.
+        assert row.locator("input.action-select").get_attribute("aria-label")
+        expect(row.get_by_role("button", name="Claim")).to_be_visible()
+        expect(row.get_by_role("link", name="Rash after a new soap, spreading to both arms")).to_be_visible()
         assert page.console_errors == []
     finally:
         page.context.close()
