@@ -114,7 +114,7 @@ def _session(cookies: bool = False) -> aiohttp.ClientSession:
 # --- Pages ----------------------------------------------------------------------------
 
 
-async def _get_loop(session, url, deadline, result: LoadResult, headers: dict | None):
+async def _get_loop(session, url, deadline, result: LoadResult, headers: dict | None, expected: int = 200):
     while time.monotonic() < deadline:
         started = time.perf_counter()
         try:
@@ -124,27 +124,35 @@ async def _get_loop(session, url, deadline, result: LoadResult, headers: dict | 
         except (TimeoutError, aiohttp.ClientError) as exc:
             result.record(type(exc).__name__, False, 0.0, repr(exc))
             continue
-        result.record(str(status), status == 200, time.perf_counter() - started, f"HTTP {status} for {url}")
+        result.record(str(status), status == expected, time.perf_counter() - started, f"HTTP {status} for {url}")
 
 
-async def _run_get(url: str, concurrency: int, seconds: float, headers: dict | None) -> LoadResult:
+async def _run_get(url: str, concurrency: int, seconds: float, headers: dict | None, expected: int = 200) -> LoadResult:
     result = LoadResult(concurrency)
     async with _session() as session:
         cpu_start, started = time.process_time(), time.monotonic()
         deadline = started + seconds
-        await asyncio.gather(*(_get_loop(session, url, deadline, result, headers) for _ in range(concurrency)))
+        await asyncio.gather(
+            *(_get_loop(session, url, deadline, result, headers, expected) for _ in range(concurrency))
+        )
         result.seconds = time.monotonic() - started
         result.client_cpu_seconds = time.process_time() - cpu_start
     return result
 
 
 def measure_get(
-    url: str, concurrency: int, seconds: float, warmup: float = 2.0, headers: dict | None = None
+    url: str,
+    concurrency: int,
+    seconds: float,
+    warmup: float = 2.0,
+    headers: dict | None = None,
+    expected: int = 200,
 ) -> LoadResult:
-    """GET `url` from `concurrency` clients for `seconds` after a warm-up (discarded)."""
+    """GET `url` from `concurrency` clients for `seconds` after a warm-up (discarded);
+    a response counts as ok with the `expected` status (304 for a conditional GET)."""
     if warmup:
-        asyncio.run(_run_get(url, concurrency, warmup, headers))
-    return asyncio.run(_run_get(url, concurrency, seconds, headers))
+        asyncio.run(_run_get(url, concurrency, warmup, headers, expected))
+    return asyncio.run(_run_get(url, concurrency, seconds, headers, expected))
 
 
 # --- Asking through the real form -------------------------------------------------------

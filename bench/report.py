@@ -242,6 +242,37 @@ def _staff_page_rows(results: dict, key: str, label: str) -> list[Row]:
     return rows
 
 
+def _poll_rows(results: dict) -> list[Row]:
+    """The live queue's poll (issue 14): every open queue page sends one each WORKBENCH_POLL_SECONDS."""
+    rows = []
+    entry = results.get("queue_poll") or {}
+    missing = _missing(entry) if entry.get("available") is False else None
+    for size in ("100000", "1000000"):
+        title = f"Workbench poll (live queue JSON), {int(size):,} questions (1,000 open)"
+        target = "p50 < 300 ms" if size == "100000" else ""
+        measured = entry.get(size)
+        problem = missing or _missing(measured)
+        if problem:
+            rows.append(Row(f"queue_poll.{size}", title, problem, target=target))
+            continue
+        unchanged = measured["unchanged"]
+        passed = measured["p50_ms"] < 300 if target else None
+        rows.append(
+            Row(
+                f"queue_poll.{size}",
+                title,
+                f"changed: p50 {_n(measured['p50_ms'])} ms, p99 {_n(measured['p99_ms'])} ms over "
+                f"{measured['ok']} requests, {measured['queries']} queries; "
+                f"unchanged (304): p50 {_n(unchanged['p50_ms'])} ms, p99 {_n(unchanged['p99_ms'])} ms over "
+                f"{unchanged['ok']} requests, {unchanged['queries']} queries",
+                measured["p50_ms"],
+                target,
+                passed,
+            )
+        )
+    return rows
+
+
 def _sweep_rows(results: dict) -> list[Row]:
     sweep = results.get("sweep") or {}
     missing = _missing(sweep) if sweep.get("available") is False else None
@@ -338,6 +369,7 @@ def rows(results: dict) -> list[Row]:
         *_page_rows(results),
         *_asking_rows(results),
         *_staff_page_rows(results, "queue", "Doctor queue page"),
+        *_poll_rows(results),
         *_sweep_rows(results),
         *_escalation_rows(results),
         *_staff_page_rows(results, "dashboard", "SLA dashboard"),

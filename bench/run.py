@@ -4,7 +4,7 @@ Order of work (about 8 minutes on 2 cores):
 1. a fresh `bench` database and Redis db; people and 50 articles;
 2. gunicorn; public pages against the trivial view; asking; the load test;
 3. questions grown to 10^4, 10^5, 10^6 stored (1,000 of them open and due):
-   one sweep timed at each size, the doctor queue and the SLA dashboard at 10^5
+   one sweep timed at each size, the doctor queue (and its live poll) and the SLA dashboard at 10^5
    and 10^6;
 4. escalation latency with a live beat and worker;
 5. query counts again with ten times the articles.
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         data.clear_questions()
         due_ids = data.add_due(people)
         stored = len(due_ids)
-        results["sweep"], results["queue"], results["dashboard"] = {}, {}, {}
+        results["sweep"], results["queue"], results["queue_poll"], results["dashboard"] = {}, {}, {}, {}
         doctor = people.queue_doctor
         staff = people.staff[0]
         for size in sizes:
@@ -148,16 +148,17 @@ def main(argv=None) -> int:
                         progress(f"    {outcome['seconds']:.3f} s (runs {outcome['runs_seconds']})")
             data.reset_due(due_ids)
             if size >= 100_000:
-                for key, path_of, user in (
-                    ("queue", staff_pages.queue_path, doctor),
-                    ("dashboard", staff_pages.dashboard_path, staff),
+                for key, path_of, user, measure in (
+                    ("queue", staff_pages.queue_path, doctor, staff_pages.page_latency),
+                    ("queue_poll", staff_pages.queue_poll_path, doctor, staff_pages.poll_latency),
+                    ("dashboard", staff_pages.dashboard_path, staff, staff_pages.page_latency),
                 ):
                     if results[key].get("available") is False:
                         continue
                     progress(f"  {key} page with {stored:,} stored")
 
-                    def one_page(path_of=path_of, user=user):
-                        return staff_pages.page_latency(web.base_url, path_of(), user, seconds=6.0)
+                    def one_page(path_of=path_of, user=user, measure=measure):
+                        return measure(web.base_url, path_of(), user, seconds=6.0)
 
                     outcome = results.measure(key, one_page)
                     if outcome.get("available") is False and "error" not in outcome.get("reason", ""):

@@ -1,4 +1,5 @@
-"""Pages doctors and staff work in, with a large question table: the queue and the SLA dashboard.
+"""Pages doctors and staff work in, with a large question table: the queue, its live
+poll and the SLA dashboard.
 
 One signed-in client at a time, as a doctor or staff member uses them; the
 latency is what one person waits for the page.
@@ -14,6 +15,11 @@ DASHBOARD_PATH = "/staff/sla/"
 
 def queue_path() -> str:
     return resolve_path("doctor_admin:consultations_question_changelist")
+
+
+def queue_poll_path() -> str:
+    """The JSON the open queue page polls every WORKBENCH_POLL_SECONDS (issue 14)."""
+    return resolve_path("doctor_admin:consultations_question_live")
 
 
 def dashboard_path() -> str:
@@ -37,3 +43,45 @@ def page_latency(base_url: str, path: str, user, seconds: float) -> dict:
         f"over {result.ok} requests, {queries} queries"
     )
     return {"path": path, "queries": queries, **result.as_dict()}
+
+
+def _poll_once(path: str, user, headers: dict | None = None) -> tuple[int, int, str]:
+    """(status, queries, ETag) of one poll through Django's test client in this process."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, headers=headers or {})
+    return response.status_code, len(queries), response.get("ETag", "")
+
+
+def poll_latency(base_url: str, path: str, user, seconds: float) -> dict:
+    """The live queue's poll, as one open queue page sends it: with the queue changed
+    (a full JSON answer) and unchanged (If-None-Match: a 304). Latency and queries of each."""
+    status, queries, etag = _poll_once(path, user)
+    if status != 200 or not etag:
+        raise NotAvailable(f"{path} answered HTTP {status} (ETag {etag!r}) for {user.email} through the test client")
+    status, unchanged_queries, _ = _poll_once(path, user, {"If-None-Match": etag})
+    if status != 304:
+        raise NotAvailable(f"{path} answered HTTP {status}, not 304, to its own ETag")
+    cookie = session_cookie(user)
+    changed = measure_get(base_url + path, 1, seconds / 2, warmup=1.0, headers=cookie)
+    unchanged = measure_get(
+        base_url + path, 1, seconds / 2, warmup=1.0, headers={**cookie, "If-None-Match": etag}, expected=304
+    )
+    for name, result in (("changed", changed), ("unchanged", unchanged)):
+        if result.ok == 0:
+            raise NotAvailable(f"{path} ({name}) through gunicorn: {result.first_error or dict(result.outcomes)}")
+    progress(
+        f"    {path}: changed p50 {changed.percentile_ms(50):.0f} ms, {queries} queries; "
+        f"unchanged (304) p50 {unchanged.percentile_ms(50):.0f} ms, {unchanged_queries} queries"
+    )
+    return {
+        "path": path,
+        "queries": queries,
+        **changed.as_dict(),
+        "unchanged": {"queries": unchanged_queries, **unchanged.as_dict()},
+    }

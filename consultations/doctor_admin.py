@@ -8,16 +8,21 @@ its question through consultations.access, and the patient is only ever
 Only the queue's own filters are accepted in the URL.
 """
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.templatetags.admin_list import items_for_result, result_headers
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseNotModified, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -69,6 +74,56 @@ def sla_badge(question: Question, now: datetime):
     return format_html(
         '<span class="sla-badge sla-{}">{}</span> <span class="sla-detail">{}</span>', state, label, detail
     )
+
+
+def running_clock(question: Question) -> tuple[datetime, datetime] | None:
+    """(warn_at, due_at) of a clock that is running now, for the page to count down; else None."""
+    if question.clock_due_at is None or question.clock_paused_at is not None or question.clock_warn_at is None:
+        return None
+    return question.clock_warn_at, question.clock_due_at
+
+
+def live_sla_badge(question: Question, now: datetime):
+    """The queue's time-left cell: the badge, with the times the workbench script counts
+    down from (data attributes only: the CSP allows no inline script or style)."""
+    clock = running_clock(question)
+    times = (
+        format_html(' data-warn-at="{}" data-due-at="{}"', clock[0].isoformat(), clock[1].isoformat()) if clock else ""
+    )
+    return format_html(
+        '<span class="sla-live" data-question="{}" data-sig="{}"{}>{}</span>',
+        question.pk,
+        live_row(question, now)["sig"],
+        times,
+        sla_badge(question, now),
+    )
+
+
+def live_row(question: Question, now: datetime) -> dict:
+    """What the live queue tells the page about one row: no more than the row shows."""
+    state = sla.sla_state(question, now)
+    clock = running_clock(question)
+    row = {
+        "id": question.pk,
+        "title": question.title,
+        "follow_up": question.is_follow_up,
+        "state": state,
+        "state_label": QUEUE_STATE_LABELS.get(state) or sla.STATE_LABELS.get(state, state),
+        "warn_at": clock[0].isoformat() if clock else None,
+        "due_at": clock[1].isoformat() if clock else None,
+        "urgent": question.is_urgent,
+        "claimed": None if question.claimed_by_id is None else ("you" if question.claimed_by_viewer else "other"),
+        "status": question.status,
+    }
+    # The page swaps a row only when its signature changes (so a ticked box stays ticked).
+    row["sig"] = hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:16]
+    return row
+
+
+def live_etag(rows: list[dict], extra) -> str:
+    """Changes when anything the rows show changes (a state crossing included), not as time passes."""
+    digest = hashlib.sha256(json.dumps([rows, extra], sort_keys=True).encode()).hexdigest()[:32]
+    return f'"{digest}"'
 
 
 # --- Login ------------------------------------------------------------------------
@@ -408,7 +463,7 @@ class QuestionQueueAdmin(admin.ModelAdmin):
 
     @admin.display(description="Time left")
     def time_left_column(self, obj):
-        return sla_badge(obj, timezone.now())
+        return live_sla_badge(obj, timezone.now())
 
     @admin.display(description="Claimed by")
     def claimed_by_column(self, obj):
@@ -447,6 +502,7 @@ class QuestionQueueAdmin(admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
+            path("live/", wrap(self.live_view), name="consultations_question_live"),
             path("<path:object_id>/claim/", wrap(self.claim_view), name="consultations_question_claim"),
             path("<path:object_id>/release/", wrap(self.release_view), name="consultations_question_release"),
             path("<path:object_id>/reassign/", wrap(self.reassign_view), name="consultations_question_reassign"),
@@ -462,9 +518,53 @@ class QuestionQueueAdmin(admin.ModelAdmin):
             "counts": counts,
             "workbench_doctor": doctor,
             "duty": duty.workbench_summary(doctor, now),
+            "live_url": self._url("live"),
+            "live_poll_seconds": settings.WORKBENCH_POLL_SECONDS,
+            # The countdown runs on the server's clock, whatever the doctor's computer says.
+            "live_server_now": timezone.now().isoformat(),
             **(extra_context or {}),
         }
-        return super().changelist_view(request, extra_context=context)
+        response = super().changelist_view(request, extra_context=context)
+        cl = getattr(response, "context_data", {}).get("cl")
+        if cl is not None and not cl.result_count:
+            # An empty queue still gets the table's head, hidden, for new rows to go into.
+            response.context_data["live_headers"] = list(result_headers(cl))
+        return response
+
+    def live_view(self, request):
+        """The queue's rows as JSON for the page to poll: the changelist itself (the same
+        queryset, access rule, filters, ordering and first page), so it can show nothing
+        the queue would not. Only the queue's four filters; an unchanged answer is a 304."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        allowed = {list_filter.parameter_name for list_filter in self.list_filter}
+        unknown = sorted(set(request.GET) - allowed)
+        if unknown:
+            return JsonResponse({"error": f"Unknown parameter: {', '.join(unknown)}."}, status=400)
+        try:
+            cl = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return JsonResponse({"error": "These filters do not fit the queue."}, status=400)
+        now = timezone.now()
+        results = list(cl.result_list)
+        rows = [live_row(question, now) for question in results]
+        # The header's figures, as the page counts them (one query).
+        counts = services.queue_counts(questions_visible_to(request.user), verified_doctor(request.user), now)
+        etag = live_etag(rows, [counts, cl.paginator.capped])
+        # A proxy that compresses may have weakened the tag ("W/..."): the rows are the same.
+        sent = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
+        if etag in sent:
+            response = HttpResponseNotModified()
+        else:
+            for row, question in zip(rows, results, strict=True):
+                # The row exactly as the queue page renders it (its own columns and buttons).
+                cells = "".join(items_for_result(cl, question, None))
+                row["html"] = format_html('<tr data-question-id="{}">{}</tr>', question.pk, mark_safe(cells))
+            response = JsonResponse(
+                {"generated_at": now.isoformat(), "rows": rows, "counts": counts, "capped": cl.paginator.capped}
+            )
+        response["ETag"] = etag
+        return response
 
     def _doctor_or_403(self, request) -> DoctorProfile:
         doctor = verified_doctor(request.user)

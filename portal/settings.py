@@ -252,6 +252,11 @@ if SLA_ANSWER_HOURS <= 0 or SLA_URGENT_ANSWER_HOURS <= 0:
 if SLA_BREACH_CREDIT not in ("refund", "free_question", "none"):
     raise ImproperlyConfigured("SLA_BREACH_CREDIT must be refund, free_question or none")
 
+# How often an open workbench queue asks for new questions (a small JSON poll; 304 when unchanged).
+WORKBENCH_POLL_SECONDS = env_int("WORKBENCH_POLL_SECONDS", 15)
+if WORKBENCH_POLL_SECONDS < 1:
+    raise ImproperlyConfigured("WORKBENCH_POLL_SECONDS must be at least 1")
+
 ARTICLE_REVIEW_MONTHS = env_int("ARTICLE_REVIEW_MONTHS", 12)
 
 # --- Asking ---------------------------------------------------------------------

@@ -101,3 +101,37 @@ def test_markdown_table_shows_the_previous_run_by_key():
     rows = [report.Row("sweep.growth", "Sweep growth", "× 1.10", 1.1, "< 2", True)]
     table = report.markdown(rows, {"sweep.growth": {"value": 1.5}})
     assert "| Sweep growth | × 1.10 | < 2 | pass | 1.5 |" in table
+
+
+def _poll(p50_changed, p50_unchanged):
+    return {
+        "path": "/doctor/consultations/question/live/",
+        "queries": 9,
+        "ok": 40,
+        "p50_ms": p50_changed,
+        "p99_ms": p50_changed * 2,
+        "unchanged": {"queries": 9, "ok": 90, "p50_ms": p50_unchanged, "p99_ms": p50_unchanged * 2},
+    }
+
+
+def test_the_workbench_poll_row_sits_next_to_the_queue_page_with_both_answers():
+    results = {"queue_poll": {"100000": _poll(41.0, 12.0)}}
+    table = report.rows(results)
+    keys = [row.key for row in table]
+    assert keys.index("queue_poll.100000") == keys.index("queue.1000000") + 1
+    row = {row.key: row for row in table}["queue_poll.100000"]
+    assert row.figure == (
+        "changed: p50 41 ms, p99 82 ms over 40 requests, 9 queries; "
+        "unchanged (304): p50 12 ms, p99 24 ms over 90 requests, 9 queries"
+    )
+    assert (row.value, row.passed) == (41.0, True)
+    assert {r.key: r for r in table}["queue_poll.1000000"].figure == "not measured"
+
+
+def test_a_slow_poll_fails_and_a_missing_one_says_why():
+    assert {r.key: r for r in report.rows({"queue_poll": {"100000": _poll(350.0, 20.0)}})}[
+        "queue_poll.100000"
+    ].passed is False
+    missing = {"queue_poll": {"available": False, "reason": "URL 'doctor_admin:consultations_question_live' is not"}}
+    row = {r.key: r for r in report.rows(missing)}["queue_poll.100000"]
+    assert row.figure.startswith("not available: URL") and row.passed is None

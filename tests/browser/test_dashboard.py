@@ -77,3 +77,34 @@ def test_figures_refresh_in_place_and_keep_the_chosen_period(
     assert page.evaluate("window.notReloaded") is True
     assert page.url.endswith("/staff/sla/?period=7d")
     assert page.console_errors == []
+
+
+def test_refresh_keeps_a_doctor_chosen_but_not_yet_sent(
+    browser_page, log_in, sla_staff, specialty, doctor, senior_doctor, settings, monkeypatch
+):
+    """Issue 14 (a live workbench): the 30 s refresh used to wipe a half-made reassign choice."""
+    settings.SLA_ANSWER_HOURS = 4
+    monkeypatch.setattr(staff_views, "REFRESH_SECONDS", 1)
+    question = breached_question(specialty)
+    page = browser_page
+    log_in(page, sla_staff.email, PASSWORD)
+    page.goto("/staff/sla/")
+    select = page.get_by_label(f"Reassign question #{question.pk} to")
+    select.select_option(label="Dr. Sena Senior")
+    # The user looks elsewhere before pressing the button: focus leaves the row.
+    page.evaluate("document.activeElement.blur()")
+    assert page.evaluate("document.activeElement.tagName") == "BODY"
+
+    # A new late question changes the list, so the section is really swapped.
+    late = breached_question(specialty)
+    expect(page.locator(f'table[data-list="breached"] tr#attention-{late.pk}')).to_be_visible(timeout=10_000)
+
+    expect(page.get_by_label(f"Reassign question #{question.pk} to")).to_have_value(str(senior_doctor.pk))
+    expect(page.get_by_label(f"Reassign question #{late.pk} to")).to_have_value("")
+    page.get_by_label(f"Reassign question #{question.pk} to").locator("xpath=ancestor::form").get_by_role(
+        "button", name="Reassign"
+    ).click()
+    expect(page.get_by_role("status").filter(has_text="is now assigned")).to_have_text(
+        f"Question #{question.pk} is now assigned to Dr. Sena Senior."
+    )
+    assert page.console_errors == []

@@ -189,7 +189,7 @@ def test_queue_counts_cover_open_questions_only(specialty, doctor, senior_doctor
 def test_queue_header_shows_the_counts_as_links_to_the_filters(signed_in, specialty):
     ask(specialty, hours_ago=5)
     html = signed_in.get(QUEUE).content.decode()
-    assert 'href="?sla=breached"><span class="count-number">1</span> Breached' in html
+    assert 'href="?sla=breached"><span class="count-number" data-count="breached">1</span> Breached' in html
 
 
 def test_time_left_is_written_in_words_as_well_as_colour(signed_in, specialty):

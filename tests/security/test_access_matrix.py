@@ -280,6 +280,8 @@ def no_workbench_unchanged():
 
 WORKBENCH_ROWS = [
     Row("workbench_queue", lambda w: "/doctor/consultations/question/", expect(OK, **NO_WORKBENCH)),
+    # Issue 14: the live queue's JSON poll, refused exactly like the queue page.
+    Row("workbench_queue_live", lambda w: "/doctor/consultations/question/live/", expect(OK, **NO_WORKBENCH)),
     Row(
         "workbench_question_of_assigned_doctor",
         lambda w: f"/doctor/consultations/question/{w.assigned_question.pk}/change/",

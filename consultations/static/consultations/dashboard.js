@@ -1,5 +1,6 @@
 // The staff SLA dashboard's refresh: every 30 seconds the figures and lists are
-// fetched again and swapped in place, for the period in the page's URL.
+// fetched again and swapped in place, for the period in the page's URL. A section the
+// user is in stays as it is; choices made but not sent survive the swap elsewhere.
 (function () {
   "use strict";
 
@@ -28,6 +29,56 @@
     return active && active !== document.body && section.contains(active);
   }
 
+  // What the user has chosen or typed but not sent yet (e.g. a doctor picked in a reassign
+  // select, then the mouse moved on to read the row): kept by id across the swap, so a
+  // refresh never undoes a half-made choice. Only values that differ from the page's own.
+  function choicesIn(section) {
+    var chosen = [];
+    section.querySelectorAll("select[id], input[id], textarea[id]").forEach(function (control) {
+      if (control.type === "hidden" || control.type === "submit") {
+        return;
+      }
+      if (control.tagName === "SELECT") {
+        var changed = Array.prototype.some.call(control.options, function (option) {
+          return option.selected !== option.defaultSelected;
+        });
+        if (changed) {
+          chosen.push({ id: control.id, value: control.value });
+        }
+      } else if (control.type === "checkbox" || control.type === "radio") {
+        if (control.checked !== control.defaultChecked) {
+          chosen.push({ id: control.id, checked: control.checked });
+        }
+      } else if (control.value !== control.defaultValue) {
+        chosen.push({ id: control.id, value: control.value });
+      }
+    });
+    return chosen;
+  }
+
+  function reapply(chosen) {
+    chosen.forEach(function (choice) {
+      var control = document.getElementById(choice.id);
+      if (!control) {
+        return; // The row left the list (answered or reassigned meanwhile).
+      }
+      if ("checked" in choice) {
+        control.checked = choice.checked;
+        return;
+      }
+      if (control.tagName === "SELECT") {
+        // Only a choice the new list still offers.
+        var offered = Array.prototype.some.call(control.options, function (option) {
+          return option.value === choice.value;
+        });
+        if (!offered) {
+          return;
+        }
+      }
+      control.value = choice.value;
+    });
+  }
+
   function liveUrl() {
     // The period lives in the page's URL, so a refresh (or a reload) keeps it.
     var url = new URL(root.getAttribute("data-live-url"), window.location.href);
@@ -48,7 +99,9 @@
       var opened = Array.prototype.map.call(section.querySelectorAll("details[id][open]"), function (el) {
         return el.id;
       });
+      var chosen = choicesIn(section);
       section.innerHTML = data.sections[name];
+      reapply(chosen);
       opened.forEach(function (id) {
         var details = document.getElementById(id);
         if (details) {
