@@ -124,6 +124,7 @@ def forecast(
         for specialty_id in doctor.specialty_ids:
             by_specialty.setdefault(specialty_id, []).append(doctor)
     ahead: dict[int, int] = {}
+    cover: dict[int, tuple[int, str]] = {}  # specialty -> (doctors on duty now, when next on)
     pace = f"~{minutes_per_answer:.0f} min each"
     result = {}
     for question in sorted(questions, key=queue_order):
@@ -137,15 +138,18 @@ def forecast(
                 best_doctor, best = doctor, done
         if best_doctor is not None:
             free_at[best_doctor.pk] = best
-        on_now = sum(1 for doctor in team if any(b <= now < e for b, e in doctor.intervals))
-        first_on = min((doctor.intervals[0][0] for doctor in team if doctor.intervals), default=None)
+        if question.specialty_id not in cover:  # once per specialty: who is on duty now, and when next
+            on_now = sum(1 for doctor in team if any(b <= now < e for b, e in doctor.intervals))
+            first_on = min((doctor.intervals[0][0] for doctor in team if doctor.intervals), default=None)
+            cover[question.specialty_id] = (on_now, _at(first_on, now) if first_on and not on_now else "")
+        on_now, next_on = cover[question.specialty_id]
         queue = f"{_plural(queued, 'question')} ahead"
-        if first_on is None:
-            reason = "nobody of this specialty on duty in the coming week"
-        elif on_now == 0:
-            reason = f"nobody on duty until {_at(first_on, now)}, then {queue} at {pace}"
-        else:
+        if on_now:
             reason = f"{queue}, {_plural(on_now, 'doctor')} on duty at {pace}"
+        elif next_on:
+            reason = f"nobody on duty until {next_on}, then {queue} at {pace}"
+        else:
+            reason = "nobody of this specialty on duty in the coming week"
         result[question.pk] = Forecast(
             question_id=question.pk,
             due_at=question.due_at,
