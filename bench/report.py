@@ -364,6 +364,37 @@ def _escalation_rows(results: dict) -> list[Row]:
     ]
 
 
+def _share(value) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def _forecast_rows(results: dict) -> list[Row]:
+    """The breach forecast's accuracy on a replayed synthetic day (issue 14, bench/forecast.py)."""
+    entry = results.get("forecast")
+    kinds = {
+        "at_arrival": "Breach forecast at each question's arrival",
+        "next_hour_list": "Breach forecast, 'likely in the next hour' list every 15 min",
+    }
+    missing = _missing(entry)
+    if missing:
+        return [Row(f"forecast.{kind}", label, missing) for kind, label in kinds.items()]
+    rows = []
+    for kind, label in kinds.items():
+        measured = entry[kind]
+        rows.append(
+            Row(
+                f"forecast.{kind}",
+                f"{label} (seed {entry['seed']}, {entry['questions']} questions, {entry['breached']} breached)",
+                f"precision {_share(measured['precision'])}, recall {_share(measured['recall'])} "
+                f"over {measured['forecasts']} forecasts ({measured['true_positive']} right, "
+                f"{measured['false_positive']} false alarms, {measured['false_negative']} missed); "
+                f"pace {entry['pace_minutes']} min",
+                measured["precision"],
+            )
+        )
+    return rows
+
+
 def rows(results: dict) -> list[Row]:
     return [
         *_page_rows(results),
@@ -373,6 +404,7 @@ def rows(results: dict) -> list[Row]:
         *_sweep_rows(results),
         *_escalation_rows(results),
         *_staff_page_rows(results, "dashboard", "SLA dashboard"),
+        *_forecast_rows(results),
     ]
 
 

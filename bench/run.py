@@ -6,7 +6,7 @@ Order of work (about 8 minutes on 2 cores):
 3. questions grown to 10^4, 10^5, 10^6 stored (1,000 of them open and due):
    one sweep timed at each size, the doctor queue (and its live poll) and the SLA dashboard at 10^5
    and 10^6;
-4. escalation latency with a live beat and worker;
+4. escalation latency with a live beat and worker; the breach forecast on a replayed day;
 5. query counts again with ten times the articles.
 """
 
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     from django.conf import settings
     from django.db import DatabaseError
 
-    from bench import asking, data, engine, pages, processes, report, staff_pages
+    from bench import asking, data, engine, forecast, pages, processes, report, staff_pages
 
     previous = report.previous_rows()
     info, git = report.machine(), report.commit()
@@ -169,6 +169,9 @@ def main(argv=None) -> int:
         data.answer_due(due_ids)
         progress("Escalation latency: live beat and worker on Redis")
         results["escalation"] = results.measure("escalation", engine.escalation_latency, people)
+
+        progress("Breach forecast: a synthetic day replayed in memory")
+        results["forecast"] = results.measure("forecast", forecast.replay)
 
         if isinstance(results["pages"].get("queries"), dict):
             progress(f"Query counts again with {large_articles} articles")

@@ -34,6 +34,7 @@ LIVE_SECTIONS = {
     "period": "consultations/staff/_period.html",
     "trend": "consultations/staff/_trend.html",
     "attention": "consultations/staff/_attention.html",
+    "forecast": "consultations/staff/_forecast.html",
     "escalations": "consultations/staff/_escalations.html",
 }
 
@@ -85,8 +86,9 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
     figures = dashboard.now_figures(now)
     trend = dashboard.daily_trend(now, timezone.get_current_timezone())
     attention = dashboard.attention_lists(now)
+    likely, likely_count = dashboard.likely_to_breach(now)
     if reassign_error:
-        dashboard.mark_reassign_error(attention, **reassign_error)
+        dashboard.mark_reassign_error({**attention, "likely": likely}, **reassign_error)
     return {
         "now": now,
         "period": period,
@@ -99,6 +101,8 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
             ("breached", "Breached: past the due time", attention["breached"], figures.breached),
             ("at_risk", "At risk: past the warning time", attention["at_risk"], figures.at_risk),
         ],
+        "likely": likely,
+        "likely_count": likely_count,
         "escalations": dashboard.latest_escalations(),
         "can_reassign": may_reassign(request.user),
         # Counts and question numbers for every dashboard user; patients' codes and the
@@ -164,7 +168,7 @@ def sla_now_prometheus(request):
 @require_POST
 @dashboard_access
 def reassign(request, pk):
-    """One-click reassign from the at-risk and breached lists."""
+    """One-click reassign from the at-risk, breached and likely-to-breach lists."""
     if not may_reassign(request.user):
         raise PermissionDenied
     question = get_object_or_404(Question.objects.only("pk", "specialty_id", "status"), pk=pk)

@@ -135,3 +135,50 @@ def test_a_slow_poll_fails_and_a_missing_one_says_why():
     missing = {"queue_poll": {"available": False, "reason": "URL 'doctor_admin:consultations_question_live' is not"}}
     row = {r.key: r for r in report.rows(missing)}["queue_poll.100000"]
     assert row.figure.startswith("not available: URL") and row.passed is None
+
+
+def test_the_forecast_rows_show_precision_and_recall_and_a_missing_replay_says_so():
+    measured = {
+        "forecasts": 10,
+        "breached": 4,
+        "true_positive": 3,
+        "false_positive": 1,
+        "false_negative": 1,
+        "precision": 0.75,
+        "recall": 0.75,
+    }
+    entry = {"seed": 14, "questions": 10, "breached": 4, "pace_minutes": 20.4}
+    table = {r.key: r for r in report.rows({"forecast": {**entry, "at_arrival": measured, "next_hour_list": measured}})}
+    row = table["forecast.at_arrival"]
+    assert row.label == "Breach forecast at each question's arrival (seed 14, 10 questions, 4 breached)"
+    assert row.figure == (
+        "precision 75.0 %, recall 75.0 % over 10 forecasts (3 right, 1 false alarms, 1 missed); pace 20.4 min"
+    )
+    assert (row.value, row.passed) == (0.75, None)
+    assert {r.key: r for r in report.rows({})}["forecast.next_hour_list"].figure == "not measured"
+
+
+def test_the_forecast_replay_scores_forecasts_against_outcomes():
+    from bench import forecast
+
+    assert forecast.scores([(True, True), (True, False), (False, True), (False, False)]) == {
+        "forecasts": 4,
+        "breached": 2,
+        "true_positive": 1,
+        "false_positive": 1,
+        "false_negative": 1,
+        "precision": 0.5,
+        "recall": 0.5,
+    }
+    assert forecast.scores([])["precision"] is None
+
+
+def test_the_replayed_day_is_the_same_for_the_same_seed_and_uses_the_real_forecast():
+    from bench import forecast
+
+    first, again = forecast.replay(seed=3), forecast.replay(seed=3)
+    assert first == again
+    assert first["questions"] > 100 and 0 < first["breached"] < first["questions"]
+    for kind in ("at_arrival", "next_hour_list"):
+        assert 0 < first[kind]["precision"] <= 1 and 0 < first[kind]["recall"] <= 1
+    assert first["at_arrival"]["forecasts"] == first["questions"]
