@@ -76,20 +76,31 @@ def _serve(request: HttpRequest, build: Callable[[], Page], params: tuple[str, .
     Security headers (CSP and the rest) are added by middleware after this,
     so a cached page gets them fresh on every response.
     """
-    shared = False
-    if _visitor_may_share(request):
-        query = [(name, value) for name in params for value in request.GET.getlist(name)]
-        key = article_cache.page_key(request.path, query)
-        version, stored = article_cache.get_page(key)
-        if stored is not None:
-            page, shared = Page.from_payload(stored), True
-        else:
-            page = build()
-            shared = _page_is_shareable(request, page.response)
-            if shared and version is not None:
-                article_cache.put_page(key, version, page.payload(), page.valid_seconds)
-    else:
-        page = build()
+    if not _visitor_may_share(request):
+        return _finish(request, build(), shared=False)
+    key = shared_page_key(request, params)
+    version, stored = article_cache.get_page(key)
+    if stored is not None:
+        return _finish(request, Page.from_payload(stored), shared=True)
+    page = build()
+    shared = _page_is_shareable(request, page.response)
+    if shared and version is not None:
+        article_cache.put_page(key, version, page.payload(), page.valid_seconds)
+    return _finish(request, page, shared=shared)
+
+
+def shared_page_key(request: HttpRequest, params: tuple[str, ...]) -> str:
+    query = [(name, value) for name in params for value in request.GET.getlist(name)]
+    return article_cache.page_key(request.path, query)
+
+
+def serve_stored(request: HttpRequest, stored: tuple) -> HttpResponse:
+    """The shared copy as a response, exactly as `_serve` answers it (also used by
+    articles.middleware.EarlyPageCacheMiddleware, which answers before the view)."""
+    return _finish(request, Page.from_payload(stored), shared=True)
+
+
+def _finish(request: HttpRequest, page: Page, shared: bool) -> HttpResponse:
     if shared:
         patch_cache_control(page.response, public=True, max_age=SHARED_MAX_AGE)
     else:
@@ -318,3 +329,8 @@ def newsletter_unsubscribe(request, token):
     except newsletter.NewsletterError as error:
         return render(request, "articles/newsletter_done.html", {"error": str(error)}, status=400)
     return render(request, "articles/newsletter_action.html", {"action": "unsubscribe", "subscriber": subscriber})
+
+
+# The pages `_serve` shares between anonymous visitors, with the query
+# parameters each one's copy is keyed on (read by articles.middleware).
+SHARED_PAGES = {home: (), article_list: LIST_PARAMS, article_detail: ()}

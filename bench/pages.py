@@ -1,9 +1,14 @@
-"""Public pages against the trivial baseline view, under the same gunicorn, in the same run.
+"""Public pages against three baselines, under the same gunicorn settings, in the same run.
+
+The baselines: the trivial view inside the portal (all of its middleware),
+and the bare-Django app (bench/bare_app.py: Security, Common and Clickjacking
+middleware only, its own gunicorn with the same arguments) with a view that
+returns "ok" and one that renders a ~15 KB template.
 
 The machine is shared (other work may start or stop at any moment), so each
-page is measured in alternating slices with the baseline: trivial, page,
-trivial, page, ... Each pair gives a ratio measured under the same
-background; the median of those ratios is the page's figure.
+page is measured in alternating slices with the baselines: trivial, bare ok,
+bare template, page, trivial, ... Each round gives ratios measured under the
+same background; the median of those ratios is the page's figure.
 """
 
 import statistics
@@ -17,6 +22,12 @@ from bench.load import LoadResult, measure_get
 CONCURRENCY = 20
 ROUNDS = 3
 TRIVIAL_PATH = "/bench/trivial/"
+BARE_OK_PATH = "/ok/"
+BARE_TEMPLATE_PATH = "/page/"
+# A query parameter no page reads: the view still answers from its stored copy,
+# but the request goes through the whole middleware stack (the early page cache,
+# articles/middleware.py, leaves unkeyed parameters to the normal path).
+FULL_STACK_QUERY = "?utm_source=bench"
 
 
 def public_paths() -> dict[str, str]:
@@ -56,38 +67,83 @@ def _summary(result: LoadResult) -> str:
     )
 
 
-def throughput(base_url: str, paths: dict[str, str], seconds: float, warmup: float) -> dict[str, dict]:
-    """Requests per second and latency of each page, and its ratio to the trivial view.
+def full_stack_paths(paths: dict[str, str]) -> dict[str, str]:
+    """The same public pages by the normal path: what they cost before the early page cache."""
+    return {f"{name}_full_stack": path + FULL_STACK_QUERY for name, path in paths.items()}
+
+
+def my_questions(people) -> tuple[str, dict[str, str]]:
+    """A signed-in patient's "my questions" (12 past questions): its path and Cookie header."""
+    from dataclasses import replace
+
+    from bench.common import session_cookie
+    from bench.data import add_history
+    from portal.models import User
+
+    patient = User.objects.get(pk=people.patient_ids[0])
+    add_history(replace(people, patient_ids=[patient.pk]), 12, first_index=0)
+    return resolve_path("consultations:my_questions"), session_cookie(patient)
+
+
+def throughput(
+    base_url: str,
+    paths: dict[str, str],
+    seconds: float,
+    warmup: float,
+    bare_url: str,
+    headers: dict[str, dict[str, str]] | None = None,
+) -> dict[str, dict]:
+    """Requests per second and latency of each page, and its ratio to each baseline.
 
     `seconds` is each page's total measuring time, split into ROUNDS slices,
-    each preceded by a baseline slice of the same length.
+    each preceded by one slice of the same length per baseline. `headers`
+    gives a page's request headers by name (a session cookie).
     """
+    baselines = {
+        "trivial": base_url + TRIVIAL_PATH,
+        "bare_ok": bare_url + BARE_OK_PATH,
+        "bare_template": bare_url + BARE_TEMPLATE_PATH,
+    }
+    headers = headers or {}
     slice_seconds = seconds / ROUNDS
-    results, baseline_slices = {}, []
+    results = {}
+    baseline_slices: dict[str, list[LoadResult]] = {key: [] for key in baselines}
     for name, path in paths.items():
-        progress(f"  {name} ({path}) vs trivial: {ROUNDS} rounds of {slice_seconds:.1f} s each, {CONCURRENCY} clients")
-        measure_get(base_url + path, CONCURRENCY, warmup, warmup=0)  # templates compiled, caches filled
-        page_slices, ratios = [], []
-        for _ in range(ROUNDS):
-            trivial = measure_get(base_url + TRIVIAL_PATH, CONCURRENCY, slice_seconds, warmup=0)
-            page = measure_get(base_url + path, CONCURRENCY, slice_seconds, warmup=0)
-            baseline_slices.append(trivial)
-            page_slices.append(page)
-            ratios.append(page.per_second / trivial.per_second if trivial.per_second else 0.0)
-        page_total = LoadResult.merged(page_slices)
-        trivial_here = LoadResult.merged(baseline_slices[-ROUNDS:])
-        results[name] = {
-            "path": path,
-            **page_total.as_dict(),
-            "ratio_to_trivial": round(statistics.median(ratios), 3),
-            "round_ratios": [round(r, 3) for r in ratios],
-            "trivial_per_second_alongside": round(trivial_here.per_second, 1),
-        }
         progress(
-            f"    {_summary(page_total)}; trivial alongside {trivial_here.per_second:.0f} req/s; "
-            f"ratio {statistics.median(ratios):.2f} (rounds {', '.join(f'{r:.2f}' for r in ratios)})"
+            f"  {name} ({path}) vs {', '.join(baselines)}: {ROUNDS} rounds of {slice_seconds:.1f} s each, "
+            f"{CONCURRENCY} clients"
         )
-    baseline = LoadResult.merged(baseline_slices)
-    results["trivial"] = {"path": TRIVIAL_PATH, **baseline.as_dict()}
-    progress(f"  trivial view over all rounds: {_summary(baseline)}")
+        extra = headers.get(name)
+        measure_get(base_url + path, CONCURRENCY, warmup, warmup=0, headers=extra)  # compiled, caches filled
+        page_slices, ratios = [], {key: [] for key in baselines}
+        for _ in range(ROUNDS):
+            alongside = {}
+            for key, url in baselines.items():
+                alongside[key] = measure_get(url, CONCURRENCY, slice_seconds, warmup=0)
+                baseline_slices[key].append(alongside[key])
+            page = measure_get(base_url + path, CONCURRENCY, slice_seconds, warmup=0, headers=extra)
+            page_slices.append(page)
+            for key, result in alongside.items():
+                ratios[key].append(page.per_second / result.per_second if result.per_second else 0.0)
+        page_total = LoadResult.merged(page_slices)
+        results[name] = {"path": path, "signed_in": extra is not None, **page_total.as_dict()}
+        for key in baselines:
+            here = LoadResult.merged(baseline_slices[key][-ROUNDS:])
+            results[name][f"ratio_to_{key}"] = round(statistics.median(ratios[key]), 3)
+            results[name][f"round_ratios_{key}"] = [round(r, 3) for r in ratios[key]]
+            results[name][f"{key}_per_second_alongside"] = round(here.per_second, 1)
+        # The names the first version of this file saved under (bench/results/latest.json).
+        results[name]["round_ratios"] = results[name]["round_ratios_trivial"]
+        progress(
+            f"    {_summary(page_total)}; "
+            + "; ".join(
+                f"{key} alongside {results[name][f'{key}_per_second_alongside']:.0f} req/s, "
+                f"ratio {results[name][f'ratio_to_{key}']:.2f}"
+                for key in baselines
+            )
+        )
+    for key, url in baselines.items():
+        merged = LoadResult.merged(baseline_slices[key])
+        results[key] = {"path": url.removeprefix(base_url).removeprefix(bare_url), **merged.as_dict()}
+        progress(f"  {key} over all rounds: {_summary(merged)}")
     return results

@@ -75,14 +75,22 @@ class Service:
 
 
 class Gunicorn(Service):
-    def __init__(self, workers: int | None = None, port: int | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workers: int | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        app: str = "portal.wsgi",
+        name: str = "gunicorn",
+    ):
+        # Every app the bench serves (the portal, the bare baseline) gets the same arguments.
         self.workers = workers or default_web_workers()
         self.port = port or free_port()
         super().__init__(
-            "gunicorn",
+            name,
             [
                 str(BIN / "gunicorn"),
-                "portal.wsgi",
+                app,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",

@@ -175,6 +175,78 @@ def _page_rows(results: dict) -> list[Row]:
     return rows
 
 
+# Issue 17: every page as a share of the bare-Django app (bench/bare_app.py) in the same run.
+BARE_TARGETS = {
+    # key: (label, minimum share of the bare "ok" view, at least as fast as the bare template page)
+    "article": ("Article page (anonymous, early page cache)", 0.70, True),
+    "article_list": ("Article list (anonymous, early page cache)", 0.70, True),
+    "home": ("Home page (anonymous, early page cache)", 0.70, True),
+    "my_questions": ('A signed-in patient\'s "my questions" (12 questions)', 0.35, False),
+}
+FULL_STACK_LABELS = {
+    "article_full_stack": "Article page, stored copy through the whole stack",
+    "article_list_full_stack": "Article list, stored copy through the whole stack",
+    "home_full_stack": "Home page, stored copy through the whole stack",
+}
+
+
+def _shares(page: dict) -> str:
+    def rounds(key):
+        return ", ".join(f"{r:.0%}" for r in page.get(f"round_ratios_{key}", []))
+
+    return (
+        f"{_n(page['per_second'])} req/s = {_n(100 * page['ratio_to_bare_ok'])}% of bare ok "
+        f"(rounds {rounds('bare_ok')}), "
+        f"{page['ratio_to_bare_template']:.2f}× bare template (rounds {rounds('bare_template')}), "
+        f"{_n(100 * page['ratio_to_trivial'])}% of the portal's trivial view; "
+        f"p50 {_n(page['p50_ms'], 1)} ms, p99 {_n(page['p99_ms'], 1)} ms"
+        + (f"; {page['errors']} errors" if page["errors"] else "")
+    )
+
+
+def _bare_rows(results: dict) -> list[Row]:
+    pages = results.get("pages")
+    missing = _missing(pages)
+    load = None if missing else pages["throughput"]
+    if load is not None and "bare_ok" not in load:
+        missing = "not measured (a run from before the bare-Django baseline)"
+    if missing:
+        return [Row(f"bare.{key}", label, missing) for key, (label, _, _) in BARE_TARGETS.items()]
+    rows = [
+        Row(
+            f"bare.{key}",
+            label,
+            f"{_n(load[key]['per_second'])} req/s over all baseline slices; p50 {_n(load[key]['p50_ms'], 1)} ms, "
+            f"p99 {_n(load[key]['p99_ms'], 1)} ms",
+            load[key]["per_second"],
+        )
+        for key, label in (
+            ("bare_ok", 'Bare Django, view returning "ok" (baseline), 20 clients'),
+            ("bare_template", "Bare Django, ~15 KB template (baseline), 20 clients"),
+        )
+    ]
+    for key, (label, minimum, beat_template) in BARE_TARGETS.items():
+        page = load.get(key)
+        if page is None:
+            rows.append(Row(f"bare.{key}", label, "not measured"))
+            continue
+        share, versus_template = page["ratio_to_bare_ok"], page["ratio_to_bare_template"]
+        passed = share >= minimum and page["errors"] == 0 and (versus_template >= 1 or not beat_template)
+        target = f"≥ {minimum:.0%} of bare ok" + (" and ≥ 1× bare template" if beat_template else "")
+        rows.append(Row(f"bare.{key}", f"{label}, 20 clients", _shares(page), share, target, passed))
+    for key, label in FULL_STACK_LABELS.items():
+        if key in load:
+            rows.append(
+                Row(
+                    f"bare.{key}",
+                    f"{label} (as before issue 17), 20 clients",
+                    _shares(load[key]),
+                    load[key]["ratio_to_bare_ok"],
+                )
+            )
+    return rows
+
+
 def _asking_rows(results: dict) -> list[Row]:
     rows = []
     asking = results.get("asking")
@@ -398,6 +470,7 @@ def _forecast_rows(results: dict) -> list[Row]:
 def rows(results: dict) -> list[Row]:
     return [
         *_page_rows(results),
+        *_bare_rows(results),
         *_asking_rows(results),
         *_staff_page_rows(results, "queue", "Doctor queue page"),
         *_poll_rows(results),
@@ -442,7 +515,8 @@ def machine_line(info: dict, git: dict) -> str:
         f"Machine: {info['cpu_model']}, {info['cores']} cores, {info['memory_gib']} GiB; "
         f"Python {info['python']}, Django {info['django']}, PostgreSQL {info['postgres']}, Redis {info['redis']}, "
         f"gunicorn {info['gunicorn']} ({info.get('web_workers', '?')} sync workers); "
-        f"commit {git['hash'][:10]}{dirty}; load average at start {info['load_average_at_start']}."
+        f"commit {git['hash'][:10]}{dirty}; load average at start {info['load_average_at_start']}"
+        f"{', at end ' + str(info['load_average_at_end']) if 'load_average_at_end' in info else ''}."
     )
 
 

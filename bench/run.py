@@ -29,6 +29,12 @@ def _parse(argv):
     )
     parser.add_argument("--page-seconds", type=float, default=float(os.environ.get("BENCH_PAGE_SECONDS", 10)))
     parser.add_argument("--no-save", action="store_true", help="print the table without writing latest.json")
+    parser.add_argument(
+        "--only",
+        choices=["pages"],
+        default=os.environ.get("BENCH_ONLY") or None,
+        help="run one phase alone (BENCH_ONLY=pages: the public pages against the baselines, about 6 minutes)",
+    )
     return parser.parse_args(argv)
 
 
@@ -53,6 +59,10 @@ class Results(dict):
             self.failed.append(name)
             value = {"available": False, "reason": f"error: {type(exc).__name__}: {exc}"}
         return value
+
+
+class OnlyPages(Exception):
+    """Ends the run after the pages phase (BENCH_ONLY=pages); the table is still printed."""
 
 
 def main(argv=None) -> int:
@@ -92,20 +102,31 @@ def main(argv=None) -> int:
     web = processes.Gunicorn()
     info["web_workers"] = web.workers
     progress(f"Starting gunicorn with {web.workers} sync workers on {web.base_url}")
+    # The bare-Django baseline (bench/bare_app.py): same gunicorn arguments, idle while the portal is measured.
+    bare = processes.Gunicorn(workers=web.workers, app="bench.bare_app", name="gunicorn-bare")
     web.start()
+    bare.start()
     try:
         web.wait_ready()
+        bare.wait_ready(pages.BARE_OK_PATH)
 
-        progress("Public pages against the trivial view")
+        progress("Public pages against the trivial view and the bare-Django app")
 
         def public_pages():
             paths = pages.public_paths()
+            queries = {"small_articles": small_articles, "small": pages.query_counts(paths)}
+            path, cookie = pages.my_questions(people)
+            measured = {**paths, **pages.full_stack_paths(paths), "my_questions": path}
             return {
-                "queries": {"small_articles": small_articles, "small": pages.query_counts(paths)},
-                "throughput": pages.throughput(web.base_url, paths, args.page_seconds, warmup=2.0),
+                "queries": queries,
+                "throughput": pages.throughput(
+                    web.base_url, measured, args.page_seconds, 2.0, bare.base_url, headers={"my_questions": cookie}
+                ),
             }
 
         results["pages"] = results.measure("pages", public_pages)
+        if args.only == "pages":
+            raise OnlyPages
 
         progress("Asking through the real form")
         results["asking"] = results.measure(
@@ -183,12 +204,15 @@ def main(argv=None) -> int:
             large = results.measure("pages", more_articles)
             if large.get("available") is not False:
                 results["pages"]["queries"].update(large=large, large_articles=large_articles)
+    except OnlyPages:
+        progress("BENCH_ONLY=pages: the other phases were left out")
     except Exception as exc:  # noqa: BLE001 - print what was measured before the failure
         traceback.print_exc()
         progress(f"The run stopped early: {type(exc).__name__}: {exc}")
         results.failed.append("run")
     finally:
         web.stop()
+        bare.stop()
         database.flush_redis()
 
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

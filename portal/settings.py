@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Anonymous repeat visits to home, the article list and articles: the stored
+    # copy, before the layers below, which cannot change it (articles/middleware.py).
+    "articles.middleware.EarlyPageCacheMiddleware",
     "portal.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # A NUL in the URL or a form reaches PostgreSQL as an error: 400 before any view.

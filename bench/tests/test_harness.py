@@ -182,3 +182,44 @@ def test_the_replayed_day_is_the_same_for_the_same_seed_and_uses_the_real_foreca
     for kind in ("at_arrival", "next_hour_list"):
         assert 0 < first[kind]["precision"] <= 1 and 0 < first[kind]["recall"] <= 1
     assert first["at_arrival"]["forecasts"] == first["questions"]
+
+
+def _page(per_second, ok_share, template_share, errors=0):
+    return {
+        "per_second": per_second,
+        "p50_ms": 5.0,
+        "p99_ms": 20.0,
+        "errors": errors,
+        "ratio_to_trivial": 1.2,
+        "ratio_to_bare_ok": ok_share,
+        "ratio_to_bare_template": template_share,
+        "round_ratios_bare_ok": [ok_share],
+        "round_ratios_bare_template": [template_share],
+    }
+
+
+def test_pages_are_judged_against_both_bare_django_baselines():
+    """Issue 17: every page as a share of the bare "ok" view and of the bare 15 KB template page."""
+    baseline = {"per_second": 1000.0, "p50_ms": 4.0, "p99_ms": 9.0}
+    throughput = {
+        "trivial": baseline,
+        "bare_ok": baseline,
+        "bare_template": {**baseline, "per_second": 600.0},
+        "article": _page(750, 0.75, 1.25),
+        "article_list": _page(650, 0.65, 1.08),  # under 70% of bare ok
+        "home": _page(720, 0.72, 0.98),  # slower than the bare template page
+        "my_questions": _page(360, 0.36, 0.6),  # no template target for signed-in pages
+        "home_full_stack": _page(300, 0.30, 0.5),
+    }
+    rows = {row.key: row for row in report._bare_rows({"pages": {"throughput": throughput, "queries": {}}})}
+    assert rows["bare.article"].passed is True
+    assert rows["bare.article_list"].passed is False
+    assert rows["bare.home"].passed is False
+    assert rows["bare.my_questions"].passed is True
+    assert rows["bare.home_full_stack"].passed is None
+    assert "75% of bare ok" in rows["bare.article"].figure and "1.25× bare template" in rows["bare.article"].figure
+
+
+def test_a_run_from_before_the_bare_baseline_says_so():
+    rows = report._bare_rows({"pages": {"throughput": {"trivial": {}}, "queries": {}}})
+    assert all(row.figure.startswith("not measured") and row.passed is None for row in rows)

@@ -86,3 +86,19 @@ def test_newsletter_sign_up_works_while_redis_is_down(client, settings):
         response = client.post("/articles/newsletter/", {"email": "down@example.com", "consent": "on"}, follow=True)
     assert response.status_code == 200
     assert b"we have sent it a confirmation link" in response.content
+
+
+def test_the_early_page_path_falls_back_to_rendering_while_redis_is_down(client, article):
+    """Issue 17: the early cache path (articles/middleware.py) with a dead Redis: the
+    normal path renders the page from the database, with the same headers."""
+    url = article.get_absolute_url()
+    client.get(url)
+    early = client.get(url)
+    assert not hasattr(early.wsgi_request, "user")  # answered early while Redis is up
+    with REDIS_DOWN:
+        for _ in range(2):
+            down = client.get(url)
+            assert down.status_code == 200 and down.templates
+            assert "What causes adult acne?" in down.content.decode()
+    assert set(down.headers) == set(early.headers)
+    assert down["Cache-Control"] == early["Cache-Control"] and down["Vary"] == early["Vary"]
