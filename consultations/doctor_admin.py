@@ -32,7 +32,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from consultations import duty, services, sla
+from consultations import duty, pictures, services, sla
 from consultations.access import (
     may_read_medical_records,
     may_reassign,
@@ -648,6 +648,11 @@ class QuestionQueueAdmin(admin.ModelAdmin):
         is_open = question.status in services.OPEN_STATUSES
         holder = question.claimed_by
         mine = doctor is not None and holder is not None and holder.pk == doctor.pk
+        replies = list(
+            question.replies.select_related("doctor").prefetch_related("attachments").order_by("created_at", "pk")
+        )
+        for reply in replies:
+            reply.shown_attachments = pictures.shown_attachments(reply.attachments.all())
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -655,8 +660,8 @@ class QuestionQueueAdmin(admin.ModelAdmin):
             "question": question,
             "patient_label": question.patient_label,
             "sla_badge": sla_badge(question, now),
-            "replies": question.replies.select_related("doctor").order_by("created_at", "pk"),
-            "attachments": question.attachments.all(),
+            "replies": replies,
+            "attachments": pictures.shown_attachments(question.attachments.filter(reply__isnull=True)),
             "doctor": doctor,
             "holder": holder,
             "is_open": is_open,

@@ -71,6 +71,17 @@ def legal_links_label(text: str):
     )
 
 
+def attachments_help_text() -> str:
+    limit_mb = settings.QUESTION_ATTACHMENT_MAX_BYTES // (1024 * 1024)
+    return (
+        f"Up to {settings.QUESTION_MAX_ATTACHMENTS} files, JPEG, PNG or PDF, {limit_mb} MB each. "
+        "We remove the location and camera details from photos before storing them."
+    )
+
+
+ATTACHMENT_ACCEPT = "image/jpeg,image/png,application/pdf,.jpg,.jpeg,.png,.pdf"
+
+
 class AskForm(forms.Form):
     specialty = forms.ModelChoiceField(
         queryset=Specialty.objects.all(),
@@ -119,7 +130,7 @@ class AskForm(forms.Form):
     )
     attachments = AttachmentsField(
         label="Photos or documents (optional)",
-        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,application/pdf,.jpg,.jpeg,.png,.pdf"}),
+        widget=MultipleFileInput(attrs={"accept": ATTACHMENT_ACCEPT}),
     )
     consent = forms.BooleanField(
         label="I agree to the terms",
@@ -137,11 +148,7 @@ class AskForm(forms.Form):
         super().__init__(*args, **kwargs)
         self._ensure_submission_token()
         self.fields["consent"].label = legal_links_label("I have read and agree to the")
-        limit_mb = settings.QUESTION_ATTACHMENT_MAX_BYTES // (1024 * 1024)
-        self.fields["attachments"].help_text = (
-            f"Up to {settings.QUESTION_MAX_ATTACHMENTS} files, JPEG, PNG or PDF, {limit_mb} MB each. "
-            "We remove the location and camera details from photos before storing them."
-        )
+        self.fields["attachments"].help_text = attachments_help_text()
 
     @property
     def files_were_sent(self) -> bool:
@@ -168,12 +175,28 @@ class AskForm(forms.Form):
 
 
 class FollowUpForm(forms.Form):
+    """A patient's message in the thread (a follow-up, or the reply to a doctor's request
+    for information), with files checked exactly as on the ask form."""
+
     body = TextField(
         label="Your message",
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": "Write your message before sending it."},
     )
+    attachments = AttachmentsField(
+        label="Photos or documents (optional)",
+        widget=MultipleFileInput(attrs={"accept": ATTACHMENT_ACCEPT}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["attachments"].help_text = attachments_help_text()
+
+    @property
+    def files_were_sent(self) -> bool:
+        """True when the patient attached files that this redisplay cannot keep."""
+        return self.is_bound and bool(self.files.getlist(self.add_prefix("attachments")))
 
 
 class RatingForm(forms.Form):

@@ -106,19 +106,7 @@ def submit_question(
                 submission_token=submission_token,
                 **clock,
             )
-            for upload, content_type in files:
-                attachment = Attachment(
-                    question=question,
-                    original_name=(upload.name or "attachment")[:255],
-                    content_type=content_type,
-                    size=upload.size,
-                    uploaded_at=now,
-                )
-                # Copied, never moved: storage moves a large upload's temporary file
-                # away, and a retry after a database error must find it again.
-                attachment.file.save(upload.name or "attachment", File(upload), save=False)
-                stored.append(attachment.file.name)
-                attachment.save()
+            _store_attachments(question, files, now, stored)
             queue_notification(
                 recipient=patient,
                 to_email=patient.email,
@@ -129,14 +117,37 @@ def submit_question(
             )
             new_work.notify_new_question(question, now)
         except BaseException:
-            # Rolled back: a patient's file must not stay on disk with no question
-            # pointing at it. (A failed COMMIT is not caught here: the rows may exist.)
-            for name in stored:
-                # Never hide the error that got us here (a folder's OSError, a bucket's client error).
-                with contextlib.suppress(Exception):
-                    private_storage().delete(name)
+            # (A failed COMMIT is not caught here: the rows may exist.)
+            _forget_stored(stored)
             raise
     return question
+
+
+def _store_attachments(question: Question, files, now: datetime, stored: list[str], reply: Reply | None = None):
+    """Save checked `(file, content_type)` pairs to the question (and to a patient's reply);
+    each stored name is appended to `stored` so a rollback can remove the files."""
+    for upload, content_type in files:
+        attachment = Attachment(
+            question=question,
+            reply=reply,
+            original_name=(upload.name or "attachment")[:255],
+            content_type=content_type,
+            size=upload.size,
+            uploaded_at=now,
+        )
+        # Copied, never moved: storage moves a large upload's temporary file
+        # away, and a retry after a database error must find it again.
+        attachment.file.save(upload.name or "attachment", File(upload), save=False)
+        stored.append(attachment.file.name)
+        attachment.save()
+
+
+def _forget_stored(stored: list[str]) -> None:
+    """Rolled back: a patient's file must not stay in storage with no record pointing at it."""
+    for name in stored:
+        # Never hide the error that got us here (a folder's OSError, a bucket's client error).
+        with contextlib.suppress(Exception):
+            private_storage().delete(name)
 
 
 @dataclass(frozen=True)
@@ -389,15 +400,25 @@ def request_information(question: Question, doctor: DoctorProfile, body: str, no
     return reply
 
 
-@transaction.atomic
-def post_follow_up(question: Question, patient, body: str, now: datetime | None = None) -> Reply:
-    """A patient's message. After an answer it starts a follow-up clock with the
-    answering doctor; after a request for information it resumes the paused clock."""
-    now = now or timezone.now()
+def post_follow_up(question: Question, patient, body: str, now: datetime | None = None, files=()) -> Reply:
+    """A patient's message, with its checked `(file, content_type)` attachments. After an
+    answer it starts a follow-up clock with the answering doctor; after a request for
+    information it resumes the paused clock."""
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            return _post_follow_up(question, patient, body, now or timezone.now(), files, stored)
+    except BaseException:
+        _forget_stored(stored)
+        raise
+
+
+def _post_follow_up(question: Question, patient, body: str, now: datetime, files, stored: list[str]) -> Reply:
     question = Question.objects.select_for_update().get(pk=question.pk)
     if question.status == QuestionStatus.CLOSED:
         raise ValueError("A closed question cannot be followed up.")
     reply = Reply.objects.create(question=question, author=patient, kind=ReplyKind.FOLLOW_UP, body=body, created_at=now)
+    _store_attachments(question, files, now, stored, reply=reply)
     was_info_request = question.status == QuestionStatus.INFO_REQUESTED
     if question.status == QuestionStatus.INFO_REQUESTED and question.clock_due_at is not None:
         fields = {"status": QuestionStatus.OPEN, "clock_paused_at": None}

@@ -179,6 +179,33 @@ def _reencoded(upload: UploadedFile, content_type: str) -> bytes:
     return output.getvalue()
 
 
+def thumbnail_bytes(source, content_type: str, max_side: int) -> bytes:
+    """A small copy of a stored picture, at most `max_side` pixels a side, re-encoded by us.
+
+    `source` is a readable file (a stored attachment). Decoding is bounded as for an
+    upload, and a JPEG is decoded by libjpeg at a reduced scale (Pillow's `draft`,
+    used by `thumbnail`), so a 12-megapixel photo costs a few milliseconds.
+    Raises ValidationError when the file is not a readable picture of its type.
+    """
+    with _image_errors(getattr(source, "name", None) or "The file"), _open_bounded(source, content_type) as image:
+        image.thumbnail((max_side, max_side), reducing_gap=2.0)
+        ImageOps.exif_transpose(image, in_place=True)
+        image.info = {}
+        output = io.BytesIO()
+        if content_type == JPEG:
+            picture = image if image.mode in ("RGB", "L") else image.convert("RGB")
+            picture.save(output, format="JPEG", quality=80)
+        else:
+            picture = image if image.mode in ("RGB", "RGBA", "L", "LA", "P") else image.convert("RGBA")
+            picture.save(output, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return output.getvalue()
+
+
+def has_signature_of(head: bytes, content_type: str) -> bool:
+    """True when the first bytes of a stored file are those of its recorded type."""
+    return sniff_content_type(head) == content_type
+
+
 # --- PDFs --------------------------------------------------------------------------------
 
 # Keys that make a PDF act on its own: scripts, actions run on open or on an

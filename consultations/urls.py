@@ -1,4 +1,4 @@
-"""Patients' question pages, and the attachment download shared with doctors and staff."""
+"""Patients' question pages, and the attachment download, picture and thumbnail shared with doctors and staff."""
 
 from django.urls import path
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("<int:pk>/rate/", views.rate, name="rate"),
     path("<int:pk>/close/", views.close, name="close"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
+    path("attachments/<int:pk>/picture/", views.attachment_picture, name="attachment_picture"),
+    path("attachments/<int:pk>/thumbnail/", views.attachment_thumbnail, name="attachment_thumbnail"),
 ]

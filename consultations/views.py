@@ -5,6 +5,7 @@ Rules live in `services`, `access` and `uploads`; these views only translate
 between HTTP and those functions.
 """
 
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, credits, duty, services
+from consultations import access, credits, duty, pictures, services
 from consultations.forms import AskForm, FollowUpForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
@@ -197,7 +198,9 @@ def my_questions(request):
 
 
 def _render_question(request, question, *, follow_up_form=None, rating_form=None, close_error="", status=200):
-    replies = question.replies.select_related("doctor").prefetch_related("doctor__specialties")
+    replies = list(question.replies.select_related("doctor").prefetch_related("doctor__specialties", "attachments"))
+    for reply in replies:
+        reply.shown_attachments = pictures.shown_attachments(reply.attachments.all())
     if rating_form is None and question.rating:
         rating_form = RatingForm(initial={"rating": question.rating, "comment": question.rating_comment})
     now = timezone.now()
@@ -205,7 +208,7 @@ def _render_question(request, question, *, follow_up_form=None, rating_form=None
     context = {
         "question": question,
         "replies": replies,
-        "attachments": question.attachments.all(),
+        "attachments": pictures.shown_attachments(question.attachments.filter(reply__isnull=True)),
         "clock": patient_clock(question, now),
         "overdue": credits.overdue(question, now, breach_credits),
         "overdue_later": credits.upcoming(question, now),
@@ -249,16 +252,27 @@ def question_detail(request, pk):
 def follow_up(request, pk):
     """A follow-up, or the reply to a doctor's request for information."""
     question = _own_question(request, pk)
-    form = FollowUpForm(request.POST)
-    if not form.is_valid():
+    form = FollowUpForm(request.POST, request.FILES)
+    kept = "Your message is still in the box below, not sent yet. "
+    if form.files_were_sent:
+        kept += "Please attach your files again when you retry. "
+    # Files cost real work to check (decoding, PDF parsing), so a post with files is
+    # counted before they are checked; a text-only post only once it is valid.
+    wait = _over_limit(request, "follow_up", kept=kept) if form.files_were_sent else ""
+    if not wait and not form.is_valid():
         return _render_question(request, question, follow_up_form=form, status=400)
-    wait = _over_limit(request, "follow_up", kept="Your message is still in the box below, not sent yet. ")
+    if not wait and not form.files_were_sent:
+        wait = _over_limit(request, "follow_up", kept=kept)
     if wait:
+        # Shown again without the files, so they are not checked after all.
+        form = FollowUpForm(request.POST)
         form.add_error("body", wait)
         return _render_question(request, question, follow_up_form=form, status=429)
     was_waiting_for_patient = question.status == QuestionStatus.INFO_REQUESTED
     try:
-        services.post_follow_up(question, request.user, form.cleaned_data["body"])
+        services.post_follow_up(
+            question, request.user, form.cleaned_data["body"], files=form.cleaned_data["attachments"]
+        )
     except ValueError:
         messages.error(request, "This question is closed. Please ask a new question instead.")
         return redirect(question)
@@ -330,27 +344,83 @@ def download_name(original_name: str, extension: str) -> str:
     return f"{stem if dot and stem else original_name}.{extension}"
 
 
+def _file_response(content, *, inline: bool, filename: str, content_type: str) -> FileResponse:
+    """A patient's file with the headers every variant shares: the browser may not guess
+    another type, nothing in it may run (sandboxed, no sources), and caching is private
+    and never stored (the views are `never_cache`)."""
+    response = FileResponse(content, as_attachment=not inline, filename=filename, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def _checked_attachment(request, pk, action: str):
+    """The attachment if the user may see its question (else 404), whether they own it,
+    and the access logged as `action` for anyone but its patient."""
+    attachment = access.attachment_for(request.user, pk)
+    is_owner = attachment.question.patient_id == request.user.pk
+    if not is_owner:
+        services.log_access(request.user, attachment.question, action, request=request, attachment=attachment)
+    return attachment, is_owner
+
+
+def _open_stored(attachment):
+    try:
+        return attachment.file.open("rb")
+    except FileNotFoundError:
+        logger.error("Attachment %s is missing from private storage", attachment.pk)
+        raise Http404("This file is no longer available.") from None
+
+
+def _served_name(attachment, is_owner: bool) -> str:
+    return download_name(attachment.original_name, attachment.extension) if is_owner else attachment.neutral_name
+
+
 @login_required
 @never_cache
 def attachment_download(request, pk):
     """Serve one attachment to whoever may see its question. Doctors and staff get a
     neutral file name (never the patient's own) and their download is logged."""
-    attachment = access.attachment_for(request.user, pk)
-    question = attachment.question
-    is_owner = question.patient_id == request.user.pk
-    if not is_owner:
-        services.log_access(request.user, question, "download", request=request, attachment=attachment)
-    try:
-        handle = attachment.file.open("rb")
-    except FileNotFoundError:
-        logger.error("Attachment %s is missing from private storage", attachment.pk)
-        raise Http404("This file is no longer available.") from None
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=download_name(attachment.original_name, attachment.extension) if is_owner else attachment.neutral_name,
+    attachment, is_owner = _checked_attachment(request, pk, "download")
+    return _file_response(
+        _open_stored(attachment),
+        inline=False,
+        filename=_served_name(attachment, is_owner),
         content_type=attachment.content_type,
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+
+
+@login_required
+@never_cache
+def attachment_picture(request, pk):
+    """A picture at full size, shown in the browser (Content-Disposition: inline).
+
+    Only JPEG and PNG, which we re-encoded when they were uploaded, and only when the
+    stored bytes still start as their recorded type; anything else (PDFs, a file that
+    is not what its record says) is served as a download, never inline."""
+    attachment, is_owner = _checked_attachment(request, pk, "view picture")
+    handle = _open_stored(attachment)
+    inline = pictures.is_picture(attachment) and pictures.stored_as_recorded(attachment, handle)
+    content_type = attachment.content_type if inline else "application/octet-stream"
+    if pictures.is_picture(attachment) and not inline:
+        logger.error("Attachment %s is not the picture its record says; served as a download", attachment.pk)
+    return _file_response(handle, inline=inline, filename=_served_name(attachment, is_owner), content_type=content_type)
+
+
+@login_required
+@never_cache
+def attachment_thumbnail(request, pk):
+    """A small copy of a picture (at most 320 px a side), made and kept on first use;
+    404 for documents and for files that cannot be read as pictures."""
+    attachment, is_owner = _checked_attachment(request, pk, "view thumbnail")
+    try:
+        data = pictures.thumbnail(attachment)
+    except pictures.NoThumbnail:
+        raise Http404("No preview for this file.") from None
+    stem = _served_name(attachment, is_owner).rpartition(".")[0]
+    return _file_response(
+        io.BytesIO(data),
+        inline=True,
+        filename=f"{stem}-preview.{attachment.extension}",
+        content_type=attachment.content_type,
+    )

@@ -147,6 +147,17 @@ PATIENT_ROWS = [
         lambda w: f"/questions/attachments/{w.attachment.pk}/",
         expect(NOT_FOUND, anonymous=SITE_LOGIN, patient=OK, doctor=OK, staff=OK),
     ),
+    # Issue 15 "pictures you can see": the photo full size and its thumbnail, same rule.
+    Row(
+        "attachment_picture",
+        lambda w: f"/questions/attachments/{w.attachment.pk}/picture/",
+        expect(NOT_FOUND, anonymous=SITE_LOGIN, patient=OK, doctor=OK, staff=OK),
+    ),
+    Row(
+        "attachment_thumbnail",
+        lambda w: f"/questions/attachments/{w.attachment.pk}/thumbnail/",
+        expect(NOT_FOUND, anonymous=SITE_LOGIN, patient=OK, doctor=OK, staff=OK),
+    ),
     Row("my_questions", lambda w: "/questions/", expect(OK, anonymous=SITE_LOGIN)),
 ]
 
