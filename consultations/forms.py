@@ -71,7 +71,9 @@ def legal_links_label(text: str):
     )
 
 
-class AskForm(forms.Form):
+class QuestionDraftForm(forms.Form):
+    """What a visitor may type before signing up or logging in (issue 15, question first)."""
+
     specialty = forms.ModelChoiceField(
         queryset=Specialty.objects.all(),
         empty_label="Choose a specialty",
@@ -88,6 +90,9 @@ class AskForm(forms.Form):
         help_text="What happened, since when, what makes it better or worse, and what you want to know.",
         error_messages={"required": "Describe your symptoms or your question."},
     )
+
+
+class AskForm(QuestionDraftForm):
     age = forms.IntegerField(
         min_value=0,
         max_value=120,
