@@ -72,6 +72,7 @@ def test_a_visitor_writes_the_question_first_and_is_sent_to_sign_up(client, draf
     assert 'name="csrfmiddlewaretoken"' in html
     assert 'name="title"' in html and 'name="age"' not in html and 'name="attachments"' not in html
     assert page["X-Robots-Tag"] == "noindex, nofollow"
+    assert '<meta name="robots" content="noindex, nofollow">' in html
     assert "no-store" in page["Cache-Control"] and "private" in page["Cache-Control"]
 
     response = client.post(ASK_URL, draft_data)
@@ -83,7 +84,9 @@ def test_a_visitor_writes_the_question_first_and_is_sent_to_sign_up(client, draf
     assert (draft.title, draft.description, draft.specialty, draft.owner) == (TITLE, DESCRIPTION, specialty, None)
     assert Question.objects.count() == 0
     assert WAITING in client.get(response.url).content.decode()
-    assert WAITING in client.get(f"{LOGIN_URL}?next={ASK_URL}").content.decode()
+    login_page = client.get(f"{LOGIN_URL}?next={ASK_URL}").content.decode()
+    assert WAITING in login_page
+    assert f'href="{SIGNUP_URL}?next={ASK_URL}">Create an account</a> instead.' in login_page
     # Back on the ask page, what was typed is still there.
     again = client.get(ASK_URL)
     assert again.context["form"].initial["title"] == TITLE
@@ -128,7 +131,9 @@ def test_the_draft_is_kept_through_login_and_sent_only_when_confirmed(client, dr
 def test_the_draft_is_kept_through_a_sign_up_finished_in_the_same_browser(client, draft_data, signup_data):
     client.post(ASK_URL, draft_data)
     client.post(f"{SIGNUP_URL}?next={ASK_URL}", {**signup_data, "next": ASK_URL})
-    assert "Your question is saved" in client.get(reverse("signup_sent")).content.decode()
+    sent = client.get(reverse("signup_sent")).content.decode()
+    assert "Your question is saved" in sent
+    assert f'href="{LOGIN_URL}?next={ASK_URL}">Log in</a>' in sent
     (message,) = mail.outbox
     assert "rash" not in message.subject.lower() and "rash" not in message.body.lower()
 
@@ -222,3 +227,17 @@ def test_the_anonymous_ask_form_is_rate_limited(client, draft_data, settings):
 
 def test_the_ask_page_is_disallowed_to_robots(client):
     assert "Disallow: /questions/" in client.get("/robots.txt").content.decode()
+
+
+def test_beat_deletes_expired_drafts(settings):
+    from consultations.tasks import purge_question_drafts
+    from portal.celery import app
+
+    schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "consultations.tasks.purge_question_drafts" in schedule
+    QuestionDraft.objects.create(
+        token_hash="1" * 64, title="old", description="old", saved_at=timezone.now() - timedelta(days=2)
+    )
+    QuestionDraft.objects.create(token_hash="2" * 64, title="new", description="new")
+    assert purge_question_drafts() == 1
+    assert list(QuestionDraft.objects.values_list("title", flat=True)) == ["new"]
