@@ -241,3 +241,20 @@ def test_beat_deletes_expired_drafts(settings):
     QuestionDraft.objects.create(token_hash="2" * 64, title="new", description="new")
     assert purge_question_drafts() == 1
     assert list(QuestionDraft.objects.values_list("title", flat=True)) == ["new"]
+
+
+def test_the_anonymous_ask_page_never_goes_through_the_shared_page_cache(client, monkeypatch):
+    """The anonymous page cache (articles/cache.py) shares one copy among visitors: the
+    ask page, which carries a CSRF token and may carry a visitor's draft, never enters it."""
+    from articles import cache as article_cache
+
+    touched = []
+    monkeypatch.setattr(article_cache, "get_page", lambda *args: touched.append("get") or (None, None))
+    monkeypatch.setattr(article_cache, "put_page", lambda *args, **kwargs: touched.append("put"))
+    assert client.get("/").status_code == 200
+    assert touched  # the check is live: the home page does use the shared cache
+    touched.clear()
+    for _ in range(2):
+        response = client.get(ASK_URL)
+        assert "public" not in response["Cache-Control"]
+    assert touched == []
