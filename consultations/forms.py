@@ -82,7 +82,9 @@ def attachments_help_text() -> str:
 ATTACHMENT_ACCEPT = "image/jpeg,image/png,application/pdf,.jpg,.jpeg,.png,.pdf"
 
 
-class AskForm(forms.Form):
+class QuestionDraftForm(forms.Form):
+    """What a visitor may type before signing up or logging in (issue 15, question first)."""
+
     specialty = forms.ModelChoiceField(
         queryset=Specialty.objects.all(),
         empty_label="Choose a specialty",
@@ -99,6 +101,9 @@ class AskForm(forms.Form):
         help_text="What happened, since when, what makes it better or worse, and what you want to know.",
         error_messages={"required": "Describe your symptoms or your question."},
     )
+
+
+class AskForm(QuestionDraftForm):
     age = forms.IntegerField(
         min_value=0,
         max_value=120,

@@ -480,3 +480,31 @@ class BreachCredit(models.Model):
         if answered_at is None:
             return None
         return max(1, math.ceil((answered_at - self.clock_due_at).total_seconds() / 60))
+
+
+class QuestionDraft(models.Model):
+    """A question typed before signing up or logging in (issue 15, "question first").
+
+    Reached only through a random token kept in the visitor's session (stored
+    here as its SHA-256), or, once claimed, by its owner. A sign-up made in the
+    same session links it to the pending account, so finishing the sign-up
+    through the e-mailed link (which asks for the sign-up password) hands it to
+    that account even in another browser. Nothing is sent to a doctor until the
+    signed-in patient confirms the ask form; drafts expire after
+    QUESTION_DRAFT_HOURS (consultations/drafts.py).
+    """
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    pending_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    specialty = models.ForeignKey(Specialty, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=150)
+    description = models.TextField(max_length=5000)
+    saved_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"Question draft #{self.pk}"

@@ -7,7 +7,7 @@ them and their arguments stable.
 from celery import shared_task
 from celery.signals import worker_ready
 
-from consultations import duty, notifications, sweep
+from consultations import drafts, duty, notifications, sweep
 
 
 @shared_task(ignore_result=True)
@@ -58,3 +58,9 @@ def alert_uncovered_specialties() -> list[int]:
     """Run by beat every DUTY_COVER_CHECK_SECONDS: tell staff once per gap when a specialty
     has open questions and no doctor on duty."""
     return duty.alert_uncovered_specialties()
+
+
+@shared_task(ignore_result=True)
+def purge_question_drafts() -> int:
+    """Run by beat every 15 minutes: delete question-first drafts past QUESTION_DRAFT_HOURS."""
+    return drafts.purge_expired()

@@ -17,12 +17,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, credits, duty, pictures, services
-from consultations.forms import AskForm, FollowUpForm, RatingForm
+from consultations import access, credits, drafts, duty, pictures, services
+from consultations.forms import AskForm, FollowUpForm, QuestionDraftForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
 from portal import ratelimit, times
@@ -98,13 +100,17 @@ def _own_question(request, pk) -> Question:
     )
 
 
-def _ask_initial(request) -> dict:
-    initial = {"age": request.user.age, "sex": request.user.sex}
+def _ask_initial(request, draft=None) -> dict:
+    initial = {"age": request.user.age, "sex": request.user.sex} if request.user.is_authenticated else {}
     slug = request.GET.get("specialty")
     if slug:
         specialty = Specialty.objects.filter(slug=slug).first()
         if specialty is not None:
             initial["specialty"] = specialty.pk
+    if draft is not None:
+        initial.update(title=draft.title, description=draft.description)
+        if draft.specialty_id:
+            initial["specialty"] = draft.specialty_id
     return initial
 
 
@@ -129,10 +135,52 @@ def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
     return notes
 
 
-@login_required
+def _not_indexed(response):
+    # A page that may hold a patient's words: never indexed, whatever robots.txt says.
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _ask_first(request):
+    """Question first (issue 15): an anonymous visitor types the question, which is kept
+    server side (consultations/drafts.py) while they sign up or log in."""
+    draft = drafts.in_session(request)
+    if request.method == "POST":
+        form = QuestionDraftForm(request.POST)
+        if form.is_valid():
+            drafts.save_for_visitor(request, **form.cleaned_data)
+            ask_url = reverse("consultations:ask")
+            return redirect(f"{reverse('signup')}?{urlencode({'next': ask_url})}")
+    else:
+        form = QuestionDraftForm(initial=_ask_initial(request, draft))
+    red_flags = []
+    if form.is_bound:
+        red_flags = find_red_flags(*(form.data.get(name, "") for name in ("title", "description")))
+    return render(
+        request,
+        "consultations/ask_first.html",
+        {
+            "form": form,
+            "red_flags": red_flags,
+            "duty_notes": _duty_notes(form, settings.TIME_ZONE),
+            "red_flag_phrases_json": json.dumps(RED_FLAG_PHRASES),
+            "draft_kept": draft is not None and not form.is_bound,
+            "draft_hours": settings.QUESTION_DRAFT_HOURS,
+        },
+    )
+
+
 @rate_limited("ask")
 @cache_control(private=True, no_cache=True)
+@never_cache
 def ask(request):
+    if not request.user.is_authenticated:
+        return _not_indexed(_ask_first(request))
+    return _not_indexed(_ask_signed_in(request))
+
+
+def _ask_signed_in(request):
+    draft = drafts.for_patient(request)
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
         if form.is_valid():
@@ -142,15 +190,18 @@ def ask(request):
                 files=form.cleaned_data["attachments"],
                 **form.question_fields(),
             )
+            drafts.discard(request)
             if not submission.is_new:
                 messages.info(request, "We had already received this question, so it was sent only once. Here it is.")
             return redirect("consultations:question_submitted", pk=submission.question.pk)
     else:
-        form = AskForm(initial=_ask_initial(request))
+        form = AskForm(initial=_ask_initial(request, draft))
     red_flags = []
     duty_notes = _duty_notes(form, request.user.time_zone)
     if form.is_bound:
         red_flags = find_red_flags(*(form.data.get(name, "") for name in ("title", "description", "medical_history")))
+    elif draft is not None:
+        red_flags = find_red_flags(draft.title, draft.description)
     return render(
         request,
         "consultations/ask.html",
@@ -161,6 +212,7 @@ def ask(request):
             "red_flag_phrases_json": json.dumps(RED_FLAG_PHRASES),
             "max_files": settings.QUESTION_MAX_ATTACHMENTS,
             "max_bytes": settings.QUESTION_ATTACHMENT_MAX_BYTES,
+            "draft_kept": draft is not None and not form.is_bound,
         },
     )
 

@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import user_has_device
 
+from consultations import drafts
 from portal import session_policy
 from portal import signup as signup_service
 from portal.forms import (
@@ -54,16 +55,28 @@ def signup(request):
     if request.method == "POST":
         form = SignUpForm(request.POST)
         if form.is_valid():
-            signup_service.register(form)
+            user = signup_service.register(form)
+            # A question typed first goes with this sign-up, wherever its link is opened.
+            drafts.link_to_signup(request, user)
             request.session[SIGNUP_NEXT_SESSION_KEY] = safe_next(request)
             return redirect("signup_sent")
     else:
         form = SignUpForm()
-    return render(request, "registration/signup.html", {"form": form, "next": safe_next(request)})
+    return render(
+        request,
+        "registration/signup.html",
+        {"form": form, "next": safe_next(request), "question_waiting": question_waiting(request)},
+    )
+
+
+def question_waiting(request) -> bool:
+    """The visitor came from the ask page with a question kept for them (issue 15)."""
+    return drafts.in_session(request) is not None
 
 
 def signup_sent(request):
-    return render(request, "registration/signup_sent.html")
+    context = {"question_waiting": question_waiting(request), "draft_hours": settings.QUESTION_DRAFT_HOURS}
+    return render(request, "registration/signup_sent.html", context)
 
 
 @sensitive_post_parameters("password")
@@ -76,6 +89,7 @@ def signup_confirm(request, uidb64, token):
     form = FinishSignUpForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         signup_service.activate(user)
+        drafts.claim_signup(user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome! Your account is ready.")
         return redirect(request.session.pop(SIGNUP_NEXT_SESSION_KEY, "") or resolve_url("consultations:ask"))
@@ -153,6 +167,7 @@ class LoginView(auth_views.LoginView):
             **super().get_context_data(**kwargs),
             "remember_days": settings.PATIENT_REMEMBER_DAYS,
             "idle_minutes": settings.PATIENT_SESSION_IDLE_SECONDS // 60,
+            "question_waiting": question_waiting(self.request),
         }
 
 

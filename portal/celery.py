@@ -39,6 +39,12 @@ def _configure_beat(sender, **kwargs):
             "schedule": float(settings.DUTY_COVER_CHECK_SECONDS),
             "options": {"expires": float(settings.DUTY_COVER_CHECK_SECONDS)},
         },
+        # Question-first drafts (typed before signing up) are deleted once past their age.
+        "purge-question-drafts": {
+            "task": "consultations.tasks.purge_question_drafts",
+            "schedule": 900.0,
+            "options": {"expires": 900.0},
+        },
         "articles-flag-overdue-reviews": {
             "task": "articles.tasks.flag_overdue_reviews",
             "schedule": 3600.0,

@@ -265,6 +265,8 @@ ARTICLE_REVIEW_MONTHS = env_int("ARTICLE_REVIEW_MONTHS", 12)
 # --- Asking ---------------------------------------------------------------------
 QUESTION_MAX_ATTACHMENTS = 5
 QUESTION_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+# A question typed before signing up or logging in is kept this long (consultations/drafts.py).
+QUESTION_DRAFT_HOURS = env_int("QUESTION_DRAFT_HOURS", 24)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_TASK_ACKS_LATE = True

@@ -78,6 +78,9 @@ def test_anonymous_reader_is_sent_through_login_and_keeps_the_specialty(browser_
 
     _search_open_and_ask(page, published_articles)
 
+    # Issue 15: the question comes first; a returning patient logs in from there.
+    page.wait_for_url("**/questions/ask/**")
+    page.locator("#ask-first-login").click()
     page.wait_for_url("**/accounts/login/**")
     page.get_by_label("E-mail address").fill("reader@example.com")
     page.locator("#id_password").fill(PASSWORD)

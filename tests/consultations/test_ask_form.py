@@ -78,11 +78,11 @@ def assert_typed_values_kept(response, data: dict):
 # --- Happy path -------------------------------------------------------------------------
 
 
-def test_anonymous_visitor_is_sent_to_log_in_first(client):
-    response = client.get(ASK_URL + "?specialty=dermatology")
-    assert response.status_code == 302
-    assert response.url.startswith(reverse("login") + "?next=")
-    assert "specialty" in response.url
+def test_anonymous_visitor_starts_with_the_question_and_the_specialty_link(client, specialty):
+    """Issue 15 (question first): no login wall; the specialty link still preselects."""
+    response = client.get(ASK_URL + f"?specialty={specialty.slug}")
+    assert response.status_code == 200
+    assert response.context["form"]["specialty"].value() == specialty.pk
 
 
 def test_form_is_prefilled_from_profile_and_specialty_link(patient_client, specialty, other_specialty):

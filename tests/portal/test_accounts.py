@@ -48,7 +48,8 @@ def test_sign_up_then_the_e_mailed_link_signs_in_and_goes_to_the_ask_page(client
     assert (user.full_name, user.age, user.sex, user.time_zone) == ("Nora Newpatient", 29, "female", "Europe/Warsaw")
     assert user.check_password(NEW_PASSWORD)
     assert not user.is_active  # nothing opens until the owner of the address says so
-    assert client.get(reverse("consultations:ask")).status_code == 302
+    # Not signed in yet: the ask page offers only the question-first form (issue 15).
+    assert 'name="age"' not in client.get(reverse("consultations:ask")).content.decode()
 
     (message,) = mail.outbox
     assert message.to == ["new.patient@example.com"]

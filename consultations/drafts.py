@@ -1,0 +1,103 @@
+"""Question first (issue 15): a visitor types the question before signing up or
+logging in, and finds it on the ask form once signed in.
+
+The draft lives in the database (QuestionDraft), reached by a random token kept
+in the visitor's session; the session's own data survives login (Django keeps
+it when it rotates the key), so logging in or finishing a sign-up in the same
+browser finds it. A sign-up made with a draft in the session also links the
+draft to the pending account: finishing the sign-up through the e-mailed link,
+which asks for the sign-up password, hands it to that account even in another
+browser or app. Nothing here submits a question: the patient confirms the ask
+form. No clinical text goes into a URL or an e-mail; drafts expire after
+settings.QUESTION_DRAFT_HOURS and are deleted by the next draft saved or by
+`purge_expired` (run with the sweep).
+"""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from consultations.models import QuestionDraft
+
+SESSION_KEY = "question_draft"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def max_age() -> timedelta:
+    return timedelta(hours=settings.QUESTION_DRAFT_HOURS)
+
+
+def live(now: datetime | None = None) -> QuerySet[QuestionDraft]:
+    """Drafts saved within the last QUESTION_DRAFT_HOURS."""
+    return QuestionDraft.objects.filter(saved_at__gt=(now or timezone.now()) - max_age())
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    """Delete drafts past their age; returns how many."""
+    deleted, _ = QuestionDraft.objects.filter(saved_at__lte=(now or timezone.now()) - max_age()).delete()
+    return deleted
+
+
+def in_session(request) -> QuestionDraft | None:
+    """The live, not yet claimed draft whose token this session holds."""
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str) or not token:
+        return None
+    return live().filter(token_hash=_hash(token), owner__isnull=True).select_related("specialty").first()
+
+
+def save_for_visitor(request, *, specialty, title: str, description: str) -> QuestionDraft:
+    """Keep what the visitor typed; a second save from the same session replaces the first."""
+    purge_expired()
+    draft = in_session(request)
+    if draft is None:
+        token = secrets.token_urlsafe(32)
+        draft = QuestionDraft(token_hash=_hash(token))
+        request.session[SESSION_KEY] = token
+    draft.specialty, draft.title, draft.description = specialty, title, description
+    draft.saved_at = timezone.now()
+    draft.save()
+    return draft
+
+
+def link_to_signup(request, user) -> None:
+    """After a sign-up in this session: the draft goes with the pending account, so
+    whoever finishes that sign-up (the link asks for its password) finds it. Only
+    the newest sign-up's draft goes along, as only its link works."""
+    from portal.signup import is_pending
+
+    draft = in_session(request)
+    if draft is None or not is_pending(user):
+        return
+    QuestionDraft.objects.filter(pending_user=user).exclude(pk=draft.pk).update(pending_user=None)
+    draft.pending_user = user
+    draft.save(update_fields=["pending_user"])
+
+
+def claim_signup(user) -> None:
+    """The sign-up was finished: its draft now belongs to the account."""
+    live().filter(pending_user=user, owner__isnull=True).update(owner=user, pending_user=None)
+
+
+def for_patient(request) -> QuestionDraft | None:
+    """The signed-in patient's draft: this session's unclaimed one becomes theirs;
+    else their newest live one (kept through a sign-up finished elsewhere)."""
+    draft = in_session(request)
+    if draft is not None:
+        draft.owner, draft.pending_user = request.user, None
+        draft.save(update_fields=["owner", "pending_user"])
+        return draft
+    return live().filter(owner=request.user).select_related("specialty").order_by("-saved_at").first()
+
+
+def discard(request) -> None:
+    """The question was sent (or the patient dropped it): forget every draft of theirs."""
+    request.session.pop(SESSION_KEY, None)
+    QuestionDraft.objects.filter(owner=request.user).delete()
