@@ -55,9 +55,12 @@ test-fast: install
 
 ## make browser-tools: axe-core for the accessibility browser test, at the exact version of
 ## tests/browser/axe/package-lock.json (npm registry, once; the test reads it from disk).
-browser-tools:
-	@command -v npm >/dev/null || { echo "npm is missing: the accessibility test will be skipped"; exit 0; }; \
-	test -f tests/browser/axe/node_modules/axe-core/axe.min.js || npm ci --prefix tests/browser/axe --no-audit --no-fund
+AXE_JS := tests/browser/axe/node_modules/axe-core/axe.min.js
+browser-tools: $(AXE_JS)
+
+$(AXE_JS): tests/browser/axe/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/browser/axe --no-audit --no-fund && touch $@; \
+	else echo "npm is missing: the accessibility browser test will be skipped"; fi
 
 test-browser: install browser-tools
 	$(BIN)/pytest -m browser
