@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 export PORT
 
-.PHONY: install run run-prod test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
+.PHONY: install browser-tools run run-prod test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,13 +47,22 @@ run-prod: install
 	$(BIN)/python deploy/run_prod.py
 
 ## make test: set up, lint, check migrations, run the whole suite.
-test: install lint migrations-check
+test: install browser-tools lint migrations-check
 	$(BIN)/pytest
 
 test-fast: install
 	$(BIN)/pytest -m "not browser and not integration"
 
-test-browser: install
+## make browser-tools: axe-core for the accessibility browser test, at the exact version of
+## tests/browser/axe/package-lock.json (npm registry, once; the test reads it from disk).
+AXE_JS := tests/browser/axe/node_modules/axe-core/axe.min.js
+browser-tools: $(AXE_JS)
+
+$(AXE_JS): tests/browser/axe/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/browser/axe --no-audit --no-fund && touch $@; \
+	else echo "npm is missing: the accessibility browser test will be skipped"; fi
+
+test-browser: install browser-tools
 	$(BIN)/pytest -m browser
 
 lint: install

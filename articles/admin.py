@@ -54,8 +54,11 @@ class ReviewStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SourceInline(admin.TabularInline):
-    """Sources are part of the article: whoever may edit the article edits them."""
+class SourceInline(admin.StackedInline):
+    """Sources are part of the article: whoever may edit the article edits them.
+
+    Stacked, not tabular: the tabular inline's inputs have no <label> (axe "label",
+    critical) and its table is wider than a phone (issue 15)."""
 
     model = Source
     extra = 1

@@ -477,7 +477,7 @@ class QuestionQueueAdmin(admin.ModelAdmin):
     def urgent_column(self, obj):
         return mark_safe('<span class="tag tag-urgent">Urgent</span>') if obj.is_urgent else "—"
 
-    @admin.display(description="")
+    @admin.display(description="Actions")
     def row_actions(self, obj):
         # Buttons post the changelist form (CSRF token included) to the
         # question's own claim/release URL: no nested forms, no inline script.
