@@ -94,7 +94,12 @@ def test_patient_signs_up_asks_with_a_photo_and_finds_the_question(browser_page,
         in_browser = page.evaluate(f"window.portalCountdown.countdownText({seconds * 1000})")
         assert in_browser == countdown_text(timedelta(seconds=seconds))
 
-    # The question page links the photo through the checked download view.
+    # The question page shows the photo as a thumbnail, through the checked views only.
     row.get_by_role("link", name="Itchy red patch on my forearm").click()
-    assert page.get_by_role("link", name="forearm-rash.png").get_attribute("href").startswith("/questions/attachments/")
+    thumbnail = page.get_by_role("img", name="Photo 1 of 1")
+    assert thumbnail.get_attribute("src").startswith("/questions/attachments/")
+    thumbnail.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+    download = page.get_by_role("link", name="Download photo 1 of 1")
+    assert download.get_attribute("href").startswith("/questions/attachments/")
     assert page.console_errors == []
