@@ -406,6 +406,7 @@ def reset_due(ids: list[int]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM consultations_notification WHERE question_id = ANY(%s)", [ids])
         cursor.execute("DELETE FROM consultations_escalation WHERE question_id = ANY(%s)", [ids])
+        cursor.execute("DELETE FROM consultations_breachcredit WHERE question_id = ANY(%s)", [ids])
         cursor.execute(
             "UPDATE consultations_question SET breached_at = NULL, lead_escalated_at = NULL, "
             "sweep_error = '', sweep_retry_at = NULL, warned_at = clock_warn_at + interval '10 seconds' "
@@ -428,7 +429,7 @@ def answer_due(ids: list[int]) -> None:
 def clear_questions() -> None:
     """Drop every question and what hangs off it (replies, escalations, notifications, logs)."""
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE consultations_question, consultations_sweeprun CASCADE")
+        cursor.execute("TRUNCATE consultations_question, consultations_sweeprun CASCADE")  # credits too
         cursor.execute("TRUNCATE consultations_notification")
 
 

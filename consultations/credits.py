@@ -61,6 +61,16 @@ def record_breaches(questions: list[Question], now: datetime, run: SweepRun | No
     `clock_due_at` as it was when they breached.
     """
     kind = credit_kind()
+    # A clock that already has its credit (its breach was recorded before, and the
+    # question's breach mark was later cleared by hand) gets no second one and no
+    # second apology, and must not fail the escalation: skip it. The sweep holds
+    # these questions' rows locked, so nothing adds one meanwhile.
+    recorded = set(
+        BreachCredit.objects.filter(question_id__in=[question.pk for question in questions]).values_list(
+            "question_id", "clock_due_at"
+        )
+    )
+    questions = [question for question in questions if (question.pk, question.clock_due_at) not in recorded]
     credits = [
         BreachCredit(
             patient_id=question.patient_id,

@@ -160,23 +160,31 @@ def test_the_row_by_row_fallback_writes_the_credit_and_apology_of_every_good_row
     assert not BreachCredit.objects.filter(question=bad).exists()
 
 
-def test_a_credit_already_on_the_ledger_fails_only_its_own_row(specialty, patient):
-    """Belt and braces: the ledger's unique constraint stops a second credit for the same
-    clock even if the question's breach marker were lost; that row waits, with its error."""
+def test_a_credit_already_on_the_ledger_never_blocks_the_escalation(specialty, patient):
+    """If a question's breach marker were lost (cleared by hand, a restored backup) while its
+    credit stayed on the ledger, the sweep still records the breach and alerts the seniors:
+    the clock keeps its one credit and gets no second apology. (Before, the ledger's unique
+    constraint failed the row, and the question waited, never escalated, with an error.)"""
     good = breached_by(NOW, specialty, patient=patient, warned_at=NOW)
-    bad = breached_by(NOW, specialty, patient=patient, late=timedelta(minutes=2), warned_at=NOW)
+    credited = breached_by(NOW, specialty, patient=patient, late=timedelta(minutes=2), warned_at=NOW)
     BreachCredit.objects.create(
-        patient=patient, question=bad, clock_due_at=bad.clock_due_at, breached_at=NOW, minutes_late=2, kind="none"
+        patient=patient,
+        question=credited,
+        clock_due_at=credited.clock_due_at,
+        breached_at=NOW,
+        minutes_late=2,
+        kind="none",
     )
 
     result = sweep.run_sweep(now=NOW)
 
-    assert (result.breached, result.errors) == (1, 1)
-    assert BreachCredit.objects.filter(question=bad).count() == 1
+    assert (result.breached, result.errors) == (2, 0)
+    assert BreachCredit.objects.filter(question=credited).count() == 1
     assert BreachCredit.objects.filter(question=good).count() == 1
     assert list(apologies().values_list("question_id", flat=True)) == [good.pk]
-    bad.refresh_from_db()
-    assert bad.breached_at is None and "IntegrityError" in bad.sweep_error
+    credited.refresh_from_db()
+    assert credited.breached_at == NOW and credited.sweep_error == ""
+    assert Escalation.objects.filter(question=credited, level=EscalationLevel.BREACHED).count() == 1
     with pytest.raises(IntegrityError):
         BreachCredit.objects.create(
             patient=patient, question=good, clock_due_at=good.clock_due_at, breached_at=NOW, minutes_late=1, kind="none"
