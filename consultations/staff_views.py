@@ -21,10 +21,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from consultations import dashboard, services
-from consultations.access import is_staff_member, may_read_medical_records, may_reassign
+from consultations.access import (
+    may_read_medical_records,
+    may_reassign,
+    may_view_dashboard,
+)
 from consultations.models import Question
-
-VIEW_PERMISSION = "consultations.view_sla_dashboard"
 
 REFRESH_SECONDS = 30
 
@@ -36,10 +38,6 @@ LIVE_SECTIONS = {
     "attention": "consultations/staff/_attention.html",
     "escalations": "consultations/staff/_escalations.html",
 }
-
-
-def may_view_dashboard(user) -> bool:
-    return is_staff_member(user) and user.has_perm(VIEW_PERMISSION)
 
 
 def dashboard_access(view):

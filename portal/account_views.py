@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import user_has_device
 
+from consultations.access import home_url_name
 from portal import session_policy
 from portal import signup as signup_service
 from portal.forms import (
@@ -142,6 +143,11 @@ class LoginView(auth_views.LoginView):
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
 
+    def get_default_redirect_url(self):
+        """Without a `next`: each role's home (the doctor's queue, the staff dashboard or
+        admin), a patient's questions (consultations.access.home_url_name)."""
+        return resolve_url(home_url_name(self.request.user))
+
     def form_valid(self, form):
         response = super().form_valid(form)
         if form.cleaned_data.get("remember_me") and session_policy.may_stay_signed_in(form.get_user()):
@@ -167,6 +173,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Choosing a new password through the e-mailed link also lifts a login lockout:
     the person proved they own the address."""
+
+    def get_default_redirect_url(self):
+        """Without a `next`: each role's home (the doctor's queue, the staff dashboard or
+        admin), a patient's questions (consultations.access.home_url_name)."""
+        return resolve_url(home_url_name(self.request.user))
 
     def form_valid(self, form):
         response = super().form_valid(form)

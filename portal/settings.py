@@ -178,6 +178,8 @@ if env_bool("FAST_PASSWORD_HASHER", False):
 LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Dates Django formats itself (the admin) as the product writes them: "2 Dec 2026, 00:55".
+FORMAT_MODULE_PATH = ["portal.formats"]
 USE_TZ = True
 
 # --- Static, media and private files --------------------------------------------
