@@ -181,7 +181,7 @@ def reassign(request, pk):
     if refusal:
         error = {"question_id": question.pk, "selected": doctor_id, "message": refusal}
         context = dashboard_context(request, timezone.now(), period_key, reassign_error=error)
-        return render(request, "consultations/staff/sla_dashboard.html", context, status=400)
+        return render(request, "consultations/staff/sla_dashboard.html", context)
     if moved:
         messages.success(request, f"Question #{question.pk} is now assigned to {doctor.display_name}.")
     else:

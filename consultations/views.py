@@ -251,7 +251,7 @@ def follow_up(request, pk):
     question = _own_question(request, pk)
     form = FollowUpForm(request.POST)
     if not form.is_valid():
-        return _render_question(request, question, follow_up_form=form, status=400)
+        return _render_question(request, question, follow_up_form=form)
     wait = _over_limit(request, "follow_up", kept="Your message is still in the box below, not sent yet. ")
     if wait:
         form.add_error("body", wait)
@@ -280,7 +280,7 @@ def rate(request, pk):
         return redirect(question)
     form = RatingForm(request.POST)
     if not form.is_valid():
-        return _render_question(request, question, rating_form=form, status=400)
+        return _render_question(request, question, rating_form=form)
     wait = _over_limit(request, "rating", kept="Your rating and comment are still below, not saved yet. ")
     if wait:
         form.add_error("rating", wait)

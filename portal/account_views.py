@@ -129,7 +129,7 @@ def sign_out_other_devices(request):
     """
     form = ConfirmPasswordForm(request.user, request.POST)
     if not form.is_valid():
-        return _render_profile(request, sign_out_form=form, status=400)
+        return _render_profile(request, sign_out_form=form)
     request.user.set_password(form.cleaned_data["password"])
     request.user.save(update_fields=["password"])
     update_session_auth_hash(request, request.user)
