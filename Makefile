@@ -9,6 +9,7 @@ export PORT
 .PHONY: install browser-tools run run-prod test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt
+	@echo "Setting up: creating $(VENV) and installing the requirements (about a minute on a first run)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -18,6 +19,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 ## make run: set up, migrate, load the demo data, then web + Celery worker + beat.
+# Links in e-mails (also those the sweep below queues before the web server starts) use $(PORT).
+run: export SITE_URL := $(or $(SITE_URL),http://127.0.0.1:$(PORT))
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -25,20 +28,21 @@ run: install
 	$(BIN)/python manage.py sla_sweep
 	@# beat keeps its schedule file there (with REDIS_URL set nothing else creates the folder).
 	@mkdir -p $${VAR_DIR:-var}
-	@echo ""
-	@echo "  Ask a Doctor is starting at http://127.0.0.1:$(PORT)/"
-	@echo "  Demo logins (password portal-demo):"
-	@echo "    patient  patient@example.com   http://127.0.0.1:$(PORT)/questions/"
-	@echo "    doctor   doctor@example.com    http://127.0.0.1:$(PORT)/doctor/"
-	@echo "    staff    staff@example.com     http://127.0.0.1:$(PORT)/admin/  (SLA dashboard: /staff/sla/)"
-	@echo "  Watch the guarantee: the demo question \"Earache since swimming at the weekend\" turns at risk"
-	@echo "  about a minute after seeding and is breached two minutes later; the worker prints the e-mails."
-	@echo "  Press Ctrl+C to stop web, worker and beat."
-	@echo ""
+	@printf '%s\n' "" \
+		"  Ask a Doctor is running at http://127.0.0.1:$(PORT)/" \
+		"  Demo logins (password portal-demo):" \
+		"    patient  patient@example.com   http://127.0.0.1:$(PORT)/questions/" \
+		"    doctor   doctor@example.com    http://127.0.0.1:$(PORT)/doctor/" \
+		"    staff    staff@example.com     http://127.0.0.1:$(PORT)/staff/sla/  (staff admin: /admin/)" \
+		"  Watch the guarantee: the demo question \"Earache since swimming at the weekend\" turns at risk" \
+		"  about a minute after seeding and is breached two minutes later; the worker logs each e-mail." \
+		"  Press Ctrl+C to stop web, worker and beat." "" >$${VAR_DIR:-var}/run-banner.txt
+	@echo "Starting web, worker and beat: the URL and logins follow once all three are up."
 	@# The venv goes first on PATH: Procfile.dev names plain `python` and `celery`.
-	@# deploy/supervise.py restarts a process that exits (with back-off) instead of stopping them all.
-	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
-		$(BIN)/python deploy/supervise.py Procfile.dev
+	@# deploy/supervise.py restarts a process that exits (with back-off) instead of stopping them all;
+	@# --foreground: Ctrl+C reaches it alone, so it stops everything and make ends without "Error 130".
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} \
+		$(BIN)/python deploy/supervise.py --foreground --banner $${VAR_DIR:-var}/run-banner.txt Procfile.dev
 
 ## make run-prod: the production shape on one machine (nginx with HTTPS -> two gunicorn -> PostgreSQL
 ## + Redis, two Celery workers, two beats) under the supervisor; needs DATABASE_URL and REDIS_URL.

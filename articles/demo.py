@@ -785,9 +785,9 @@ def _pick_author_and_reviewer(
     if not own:
         return None
     author = own[0]
-    # Prefer a colleague of the same specialty; otherwise any other doctor, in the mapping's order.
-    candidates = own[1:] + [doctor for slug, group in doctors.items() if slug != specialty_slug for doctor in group]
-    reviewer = next((doctor for doctor in candidates if doctor.pk != author.pk), None)
+    # As an editorial board would: a colleague of the article's own specialty reviews it,
+    # never a doctor of an unrelated one. Without one the article waits in review.
+    reviewer = next((doctor for doctor in own[1:] if doctor.pk != author.pk), None)
     return author, reviewer
 
 
@@ -834,9 +834,9 @@ def seed_articles(doctors_by_specialty_slug: Mapping, now: datetime) -> int:
       of them. The Specialty rows must already exist; articles whose
       specialty slug is missing from the mapping or the database are skipped.
     - The first doctor of a specialty is the author; the reviewer is the next
-      doctor of the same specialty or else the first other doctor in the
-      mapping (never the author). With a single doctor overall, articles stay
-      "in review" instead of being published (nobody may review their own).
+      doctor of the same specialty (never the author, never a doctor of another
+      specialty). A specialty with a single doctor keeps its articles "in
+      review" instead of publishing them (nobody may review their own).
     - `now` (aware datetime) anchors the published / reviewed dates. One
       article ("cold-or-flu-how-to-tell") is created with an expired review so
       the overdue sweep has something to flag; one ("palpitations-when-to-get-

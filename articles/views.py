@@ -172,6 +172,8 @@ def _list_page(request) -> Page:
             "canonical_url": canonical,
             "ask_url": ask_url(page.specialty),
             "noindex": bool(text),
+            # Nothing found: the most read articles instead of an empty page.
+            "suggestions": selectors.popular(3) if not page.count else [],
         },
     )
     return Page(response)
@@ -273,7 +275,6 @@ def _posted_from_another_site(request) -> bool:
 @rate_limited("newsletter")
 @require_http_methods(["GET", "POST"])
 def newsletter_signup(request):
-    status = 200
     if request.method == "POST" and _posted_from_another_site(request):
         # Nothing from the forged post is kept or shown: a fresh, empty form.
         form = NewsletterForm()
@@ -289,13 +290,18 @@ def newsletter_signup(request):
             newsletter.sign_up(form.cleaned_data["email"])
             messages.success(request, newsletter.SIGN_UP_REPLY)
             back = _safe_next(request, form.cleaned_data.get("next", ""))
-            target = reverse("articles:newsletter")
-            return redirect(f"{target}?{urlencode({'next': back})}" if back else target)
-        status = 400
+            # The reply page: the reply (as a message, which also keeps the page from the
+            # page cache) and what next, without the form again. It names no address.
+            query = {"sent": "1", **({"next": back} if back else {})}
+            return redirect(f"{reverse('articles:newsletter')}?{urlencode(query)}")
+        # Invalid: the form again with its errors, 200 as every form of the site.
     else:
         form = NewsletterForm(initial={"next": _safe_next(request, request.GET.get("next", ""))})
     back = _safe_next(request, form["next"].value() or "")
-    return render(request, "articles/newsletter.html", {"form": form, "back_url": back}, status=status)
+    context = {"form": form, "back_url": back, "sent": request.method == "GET" and "sent" in request.GET}
+    if context["sent"]:
+        context["reply"] = newsletter.SIGN_UP_REPLY
+    return render(request, "articles/newsletter.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -101,3 +101,34 @@ def may_reassign(user) -> bool:
 def may_change_specialty(user) -> bool:
     """Moving a question to another specialty: clinical staff allowed to change questions."""
     return may_read_medical_records(user) and user.has_perm("consultations.change_question")
+
+
+SLA_DASHBOARD_PERMISSION = "consultations.view_sla_dashboard"
+
+
+def may_view_dashboard(user) -> bool:
+    """The staff SLA dashboard at /staff/sla/: staff holding its permission."""
+    return is_staff_member(user) and user.has_perm(SLA_DASHBOARD_PERMISSION)
+
+
+def work_links(user) -> list[tuple[str, str]]:
+    """The tools this user works in, as (label, URL name), the user's home first: a
+    doctor's queue, then the staff dashboard, then the staff admin. Patients have none."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    links = []
+    if verified_doctor(user) is not None:
+        links.append(("Question queue", "doctor_admin:index"))
+    if may_view_dashboard(user):
+        links.append(("SLA dashboard", "staff:sla_dashboard"))
+    if is_staff_member(user):
+        links.append(("Staff admin", "admin:index"))
+    if verified_doctor(user) is None and may_read_medical_records(user):
+        links.append(("Doctors' workbench", "doctor_admin:index"))  # clinical staff oversee the queue
+    return links
+
+
+def home_url_name(user) -> str:
+    """Where a user lands after logging in: their first tool, else their questions."""
+    links = work_links(user)
+    return links[0][1] if links else "consultations:my_questions"

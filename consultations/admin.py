@@ -13,11 +13,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import ngettext
 
 from consultations import (
     admin_sla,  # noqa: F401 - registers escalations, the outbox and sweep runs
@@ -26,6 +29,15 @@ from consultations import (
 from consultations.access import may_change_specialty, may_read_medical_records, may_reassign
 from consultations.doctor_admin import ReassignForm, sla_badge
 from consultations.models import AccessLog, Attachment, DoctorProfile, DutyPeriod, Question, Reply, Specialty
+
+# The staff list's sort key, as the doctors' queue sorts: 0 urgent with a running clock,
+# 1 other running clocks, 2 no clock running (answered, closed, paused...).
+QUEUE_RANK = Case(
+    When(Q(clock_due_at__isnull=False, is_urgent=True), then=Value(0)),
+    When(clock_due_at__isnull=False, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
 
 
 def attachment_link(attachment: Attachment):
@@ -108,12 +120,28 @@ class DoctorProfileAdmin(admin.ModelAdmin):
     @admin.action(description="Verify the selected doctors (they get the queue)")
     def mark_verified(self, request, queryset):
         changed = queryset.update(is_verified=True)
-        self.message_user(request, f"{changed} doctor(s) verified: they can now sign in at /doctor/.")
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d doctor verified: they can now sign in at /doctor/.",
+                "%(count)d doctors verified: they can now sign in at /doctor/.",
+                changed,
+            )
+            % {"count": changed},
+        )
 
     @admin.action(description="Withdraw verification (they lose the queue)")
     def mark_unverified(self, request, queryset):
         changed = queryset.update(is_verified=False)
-        self.message_user(request, f"{changed} doctor(s) can no longer open the doctors' workbench.")
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d doctor can no longer open the doctors' workbench.",
+                "%(count)d doctors can no longer open the doctors' workbench.",
+                changed,
+            )
+            % {"count": changed},
+        )
 
 
 class ReplyInline(ReadOnlyMixin, admin.StackedInline):
@@ -150,18 +178,15 @@ class QuestionAdmin(MedicalRecordMixin, admin.ModelAdmin):
     changes only through services. Routing has its own logged actions: reassign
     (a doctor of the specialty) and move to another specialty."""
 
-    list_display = (
-        "title",
-        "specialty",
-        "status",
-        "time_left",
-        "is_urgent",
-        "is_follow_up",
-        "claimed_by",
-        "answered_by",
-        "submitted_at",
-    )
+    # Few, narrow columns so the list fits 1280 px beside its filters: the urgent and
+    # follow-up tags ride in the title cell, one "doctor" column for claim and answer.
+    list_display = ("title_column", "specialty", "status", "time_left", "doctor_column", "submitted_at")
+    list_display_links = ("title_column",)
     list_filter = ("status", "is_urgent", "is_follow_up", "specialty")
+    # Like the doctors' queue: running clocks first, urgent ones first among them, then
+    # the clock that runs out first; questions without a running clock newest first.
+    # (Newest by pk, not submitted_at: the list then marks "time left" as its sort column.)
+    ordering = (QUEUE_RANK.asc(), F("clock_due_at").asc(nulls_last=True), "-pk")
     search_fields = ("title", "=patient__patient_code", "=patient__email")
     search_help_text = "Title words, a patient code (exact) or a patient's e-mail (exact)."
     list_select_related = ("specialty", "claimed_by", "answered_by")
@@ -221,9 +246,26 @@ class QuestionAdmin(MedicalRecordMixin, admin.ModelAdmin):
     def has_reassign_permission(self, request):
         return may_reassign(request.user)
 
-    @admin.display(description="time left")
+    @admin.display(description="question", ordering="title")
+    def title_column(self, obj):
+        tags = [
+            mark_safe('<span class="tag tag-urgent">Urgent</span>') if obj.is_urgent else "",
+            mark_safe('<span class="tag tag-follow-up">Follow-up</span>') if obj.is_follow_up else "",
+        ]
+        return format_html("{} {}{}", obj.title, *tags)
+
+    @admin.display(description="time left", ordering="clock_due_at")
     def time_left(self, obj):
         return sla_badge(obj, timezone.now())
+
+    @admin.display(description="doctor")
+    def doctor_column(self, obj):
+        """Who answered it, else who holds the claim."""
+        if obj.answered_by_id:
+            return obj.answered_by.display_name
+        if obj.claimed_by_id:
+            return format_html("{} <small>(claimed)</small>", obj.claimed_by.display_name)
+        return "—"
 
     class Media:
         css = {"all": ["consultations/workbench.css"]}
@@ -284,10 +326,26 @@ class QuestionAdmin(MedicalRecordMixin, admin.ModelAdmin):
             except services.AssignmentRefused as refusal:
                 refused.append(f"Question #{pk}: {refusal}")
         if moved:
-            self.message_user(request, f"{moved} question(s) now belong to {doctor.display_name}.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d question now belongs to %(doctor)s.",
+                    "%(count)d questions now belong to %(doctor)s.",
+                    moved,
+                )
+                % {"count": moved, "doctor": doctor.display_name},
+                messages.SUCCESS,
+            )
         if closed:
             self.message_user(
-                request, f"{closed} question(s) were not open any more and were left as they are.", messages.WARNING
+                request,
+                ngettext(
+                    "%(count)d question was not open any more and was left as it is.",
+                    "%(count)d questions were not open any more and were left as they are.",
+                    closed,
+                )
+                % {"count": closed},
+                messages.WARNING,
             )
         for line in refused:
             self.message_user(request, line, messages.ERROR)

@@ -9,6 +9,7 @@ the staff site (`django.contrib.admin.site`) when this module is imported.
 
 from django.contrib import admin, messages
 from django.db import transaction
+from django.utils.translation import ngettext
 
 from consultations import credits, notifications
 from consultations.access import may_read_medical_records
@@ -63,7 +64,14 @@ class NotificationAdmin(ReadOnlyAdmin):
         with transaction.atomic():
             queued = notifications.requeue(queryset.values_list("pk", flat=True))
         skipped = queryset.count() - queued
-        self.message_user(request, f"{queued} notification(s) queued for sending.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d notification queued for sending.", "%(count)d notifications queued for sending.", queued
+            )
+            % {"count": queued},
+            messages.SUCCESS,
+        )
         if skipped:
             self.message_user(
                 request,

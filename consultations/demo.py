@@ -147,10 +147,11 @@ EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
 WEEKDAYS = (0, 1, 2, 3, 4)
 # General Medicine is covered around the clock (a day doctor and a night doctor whose
 # shift crosses midnight), so the ask form always has somewhere to send a patient.
-# Cardiology has nobody on duty: its one verified doctor has switched off.
+# Cardiology has nobody on duty: both its verified doctors have switched off.
 DAY_SHIFT = ((EVERY_DAY, time(7), time(19)),)
 NIGHT_SHIFT = ((EVERY_DAY, time(19), time(7)),)
 OFFICE_HOURS = ((WEEKDAYS, time(8), time(16)),)
+WEEKENDS = (((5, 6), time(9), time(17)),)
 
 DOCTORS = [
     DemoDoctor(
@@ -227,6 +228,71 @@ DOCTORS = [
         "Hanna has spent her career in women's health, from contraception and cycle problems to pregnancy "
         "planning and menopause. She answers frankly and without embarrassment.",
         schedule=OFFICE_HOURS,
+    ),
+    # The editorial board's second specialists: every article is reviewed by a doctor of
+    # its own specialty (articles.demo), so each specialty with articles has two. They
+    # answer questions too, at the weekend; the cardiologist is on leave, so Cardiology
+    # still has nobody on duty.
+    DemoDoctor(
+        "elena.vasquez@example.com",
+        "Elena Vasquez",
+        "MD, specialist in plastic, reconstructive and aesthetic surgery",
+        "MED-2008-31276",
+        ("plastic-surgery",),
+        "Elena operates on eyelids, breasts and scars after injury or cancer surgery. She sits on the editorial "
+        "board for plastic surgery and makes sure every article is frank about risks and recovery times.",
+        schedule=WEEKENDS,
+    ),
+    DemoDoctor(
+        "jonas.lindqvist@example.com",
+        "Jonas Lindqvist",
+        "MD, specialist in orthopedic surgery and sports medicine",
+        "MED-2007-44910",
+        ("orthopedics",),
+        "Jonas treats back, knee and ankle problems in runners and desk workers alike. He reviews the "
+        "orthopedics articles and checks that every exercise in them is safe to start at home.",
+        schedule=WEEKENDS,
+    ),
+    DemoDoctor(
+        "maya.rosen@example.com",
+        "Maya Rosen",
+        "MD, specialist in psychiatry; specialist in sleep medicine",
+        "MED-2005-19833",
+        ("psychiatry",),
+        "Maya runs a sleep clinic and sees adults with depression and anxiety. She reviews the mental health "
+        "articles with an eye on clear, stigma-free language and on when to seek help urgently.",
+        schedule=WEEKENDS,
+    ),
+    DemoDoctor(
+        "clara.dubois@example.com",
+        "Clara Dubois",
+        "MD, specialist in pediatrics and pediatric infectious diseases",
+        "MED-2010-52148",
+        ("pediatrics",),
+        "Clara has looked after sick children on hospital wards and in emergency departments. She reviews the "
+        "articles for parents and checks every dose and every warning sign against current guidance.",
+        schedule=WEEKENDS,
+    ),
+    DemoDoctor(
+        "leila.haddad@example.com",
+        "Leila Haddad",
+        "MD, specialist in obstetrics and gynecology",
+        "MED-2012-27605",
+        ("gynecology",),
+        "Leila works in a hospital gynecology clinic with a special interest in endometriosis and period pain. "
+        "She reviews the women's health articles.",
+        schedule=WEEKENDS,
+    ),
+    DemoDoctor(
+        "rafael.costa@example.com",
+        "Rafael Costa",
+        "MD, specialist in cardiology; fellow in heart rhythm disorders",
+        "MED-2004-16342",
+        ("cardiology",),
+        "Rafael looks after people with high blood pressure and heart rhythm problems, and reviews the "
+        "cardiology articles. He is on research leave this term and answers no questions until he is back.",
+        schedule=OFFICE_HOURS,
+        off_duty=True,
     ),
     DemoDoctor(
         "piotr.zielinski@example.com",

@@ -21,10 +21,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from consultations import dashboard, services
-from consultations.access import is_staff_member, may_read_medical_records, may_reassign
+from consultations.access import (
+    may_read_medical_records,
+    may_reassign,
+    may_view_dashboard,
+)
 from consultations.models import Question
-
-VIEW_PERMISSION = "consultations.view_sla_dashboard"
 
 REFRESH_SECONDS = 30
 
@@ -37,10 +39,6 @@ LIVE_SECTIONS = {
     "forecast": "consultations/staff/_forecast.html",
     "escalations": "consultations/staff/_escalations.html",
 }
-
-
-def may_view_dashboard(user) -> bool:
-    return is_staff_member(user) and user.has_perm(VIEW_PERMISSION)
 
 
 def dashboard_access(view):
@@ -187,7 +185,7 @@ def reassign(request, pk):
     if refusal:
         error = {"question_id": question.pk, "selected": doctor_id, "message": refusal}
         context = dashboard_context(request, timezone.now(), period_key, reassign_error=error)
-        return render(request, "consultations/staff/sla_dashboard.html", context, status=400)
+        return render(request, "consultations/staff/sla_dashboard.html", context)
     if moved:
         messages.success(request, f"Question #{question.pk} is now assigned to {doctor.display_name}.")
     else:

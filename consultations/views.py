@@ -312,7 +312,7 @@ def follow_up(request, pk):
     # counted before they are checked; a text-only post only once it is valid.
     wait = _over_limit(request, "follow_up", kept=kept) if form.files_were_sent else ""
     if not wait and not form.is_valid():
-        return _render_question(request, question, follow_up_form=form, status=400)
+        return _render_question(request, question, follow_up_form=form)
     if not wait and not form.files_were_sent:
         wait = _over_limit(request, "follow_up", kept=kept)
     if wait:
@@ -346,7 +346,7 @@ def rate(request, pk):
         return redirect(question)
     form = RatingForm(request.POST)
     if not form.is_valid():
-        return _render_question(request, question, rating_form=form, status=400)
+        return _render_question(request, question, rating_form=form)
     wait = _over_limit(request, "rating", kept="Your rating and comment are still below, not saved yet. ")
     if wait:
         form.add_error("rating", wait)

@@ -15,7 +15,9 @@ a compound shell command), so that a Celery worker or gunicorn shuts down warm
 and its own children finish their work; SIGKILL to each whole group once it
 has exited or after the grace period (--grace, 10 s). The exit code is 0 after
 a clean stop, non-zero only for the supervisor's own errors (an unreadable or
-empty file).
+empty file). --banner FILE prints the file once every process is up and the
+output has gone quiet (`make run`'s URL and logins); --foreground takes the
+terminal so that Ctrl+C reaches the supervisor alone, not the `make` above it.
 
 Why not honcho: it stops every process when one exits, so one Celery worker
 that dies (issue 13 item 2) took the web server and beat down with it.
@@ -37,6 +39,10 @@ STABLE_AFTER = 60.0  # seconds of uptime after which the back-off starts again a
 LINE = re.compile(r"^([A-Za-z0-9_.-]+):\s*(.+)$")
 
 _print_lock = threading.Lock()
+_last_output = [0.0]  # time.monotonic() of the last line printed
+# --banner: printed once every process has been up this long and the output has been quiet.
+BANNER_UP_FOR = 3.0
+BANNER_QUIET_FOR = 1.5
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -69,6 +75,57 @@ def say(name: str, text: str, width: int) -> None:
     with _print_lock:
         sys.stdout.write(f"{stamp} {name.ljust(width)} | {text}\n")
         sys.stdout.flush()
+        _last_output[0] = time.monotonic()
+
+
+def all_up_and_quiet(processes: list, now: float) -> bool:
+    """Every process running for BANNER_UP_FOR seconds, and nothing printed for BANNER_QUIET_FOR."""
+    return all(p.running() and now - p.started_at >= BANNER_UP_FOR for p in processes) and (
+        now - _last_output[0] >= BANNER_QUIET_FOR
+    )
+
+
+def take_terminal():
+    """Make this process the terminal's foreground process group, so that Ctrl+C reaches
+    the supervisor alone (its processes have sessions of their own) and not `make`,
+    which would end with "Interrupt" and "Error 130" whatever the supervisor returned.
+    Returns (tty fd, previous foreground group) to give it back, or None (no terminal,
+    or not in the foreground)."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        previous = os.tcgetpgrp(tty)
+        if previous != os.getpgrp():
+            os.close(tty)
+            return None
+        os.setpgid(0, 0)
+        _set_foreground(tty, os.getpgrp())
+    except OSError:
+        os.close(tty)
+        return None
+    return tty, previous
+
+
+def give_back_terminal(taken) -> None:
+    if taken is None:
+        return
+    tty, previous = taken
+    try:
+        _set_foreground(tty, previous)
+    except OSError:
+        pass  # the previous group is gone: the shell takes the terminal back itself
+    os.close(tty)
+
+
+def _set_foreground(tty: int, pgid: int) -> None:
+    # A process that is not (or no longer) in the foreground gets SIGTTOU for this.
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(tty, pgid)
+    finally:
+        signal.signal(signal.SIGTTOU, old)
 
 
 def read_procfile(path: str) -> list[tuple[str, str]]:
@@ -178,7 +235,7 @@ def _signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
-def supervise(entries: list[tuple[str, str]], grace: float) -> int:
+def supervise(entries: list[tuple[str, str]], grace: float, banner: str = "") -> int:
     width = max(len(name) for name, _ in entries + [("supervise", "")])
     processes = [Process(name, command, width) for name, command in entries]
     stop = threading.Event()
@@ -193,6 +250,11 @@ def supervise(entries: list[tuple[str, str]], grace: float) -> int:
         now = time.monotonic()
         for process in processes:
             process.check(now)
+        if banner and all_up_and_quiet(processes, now):
+            with _print_lock:
+                sys.stdout.write(banner if banner.endswith("\n") else banner + "\n")
+                sys.stdout.flush()
+            banner = ""
         stop.wait(0.2)
 
     say("supervise", f"stopping: SIGTERM to every process, SIGKILL after {grace:.0f} s", width)
@@ -216,13 +278,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("procfile", help="a file of 'name: command' lines")
     parser.add_argument("--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL on stop")
+    parser.add_argument(
+        "--banner", default="", help="a text file printed once every process is up and the output is quiet"
+    )
+    parser.add_argument(
+        "--foreground", action="store_true", help="take the terminal, so that Ctrl+C reaches the supervisor alone"
+    )
     args = parser.parse_args(argv)
     try:
         entries = read_procfile(args.procfile)
+        banner = open(args.banner, encoding="utf-8").read() if args.banner else ""
     except (OSError, ValueError) as error:
         print(f"supervise: {error}", file=sys.stderr)
         return 2
-    return supervise(entries, args.grace)
+    taken = take_terminal() if args.foreground else None
+    try:
+        return supervise(entries, args.grace, banner)
+    finally:
+        give_back_terminal(taken)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django_otp import user_has_device
 
 from consultations import drafts
+from consultations.access import home_url_name
 from portal import session_policy
 from portal import signup as signup_service
 from portal.forms import (
@@ -142,7 +143,7 @@ def sign_out_other_devices(request):
     """
     form = ConfirmPasswordForm(request.user, request.POST)
     if not form.is_valid():
-        return _render_profile(request, sign_out_form=form, status=400)
+        return _render_profile(request, sign_out_form=form)
     request.user.set_password(form.cleaned_data["password"])
     request.user.save(update_fields=["password"])
     update_session_auth_hash(request, request.user)
@@ -155,6 +156,11 @@ class LoginView(auth_views.LoginView):
 
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        """Without a `next`: each role's home (the doctor's queue, the staff dashboard or
+        admin), a patient's questions (consultations.access.home_url_name)."""
+        return resolve_url(home_url_name(self.request.user))
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -182,6 +188,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Choosing a new password through the e-mailed link also lifts a login lockout:
     the person proved they own the address."""
+
+    def get_default_redirect_url(self):
+        """Without a `next`: each role's home (the doctor's queue, the staff dashboard or
+        admin), a patient's questions (consultations.access.home_url_name)."""
+        return resolve_url(home_url_name(self.request.user))
 
     def form_valid(self, form):
         response = super().form_valid(form)

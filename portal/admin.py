@@ -8,12 +8,14 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.utils.translation import ngettext
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import two_factor
 from portal.forms import LoginNameLengthMixin
 from portal.models import User
+from portal.times import format_time
 
 
 class StaffAdminLoginForm(LoginNameLengthMixin, AdminAuthenticationForm):
@@ -79,7 +81,7 @@ class PortalUserAdmin(UserAdmin):
     @admin.display(description="paired authenticator apps")
     def two_factor_apps(self, obj):
         devices = two_factor.confirmed_devices(obj) if obj.pk else []
-        rows = [(d.name, d.created_at.strftime("%Y-%m-%d %H:%M")) for d in devices]
+        rows = [(d.name, format_time(d.created_at)) for d in devices]
         return format_html_join(", ", "{} (added {})", rows) or "none"
 
     @admin.action(description="Reset two-factor sign-in of the selected users", permissions=["change"])
@@ -88,9 +90,16 @@ class PortalUserAdmin(UserAdmin):
         and e-mailed to them. With REQUIRE_2FA they pair a new app at next sign-in."""
         for user in queryset:
             removed = two_factor.reset_devices(user)
-            self.log_change(request, user, f"Reset two-factor sign-in: {removed} authenticator app(s) removed.")
+            apps = ngettext("%(count)d authenticator app", "%(count)d authenticator apps", removed) % {"count": removed}
+            self.log_change(request, user, f"Reset two-factor sign-in: {apps} removed.")
         count = len(queryset)
-        self.message_user(request, f"Two-factor devices reset for {count} user{'s' if count != 1 else ''}.")
+        self.message_user(
+            request,
+            ngettext(
+                "Two-factor devices reset for %(count)d user.", "Two-factor devices reset for %(count)d users.", count
+            )
+            % {"count": count},
+        )
 
     @admin.display(description="doctor", boolean=True)
     def is_doctor(self, obj):

@@ -24,6 +24,7 @@ EXAMPLE_SECRET_KEY_MARKERS = ("change-me", "changeme")
 # one-machine production shape) stay allowed, as do third-party backends.
 UNDELIVERED_EMAIL_BACKENDS = {
     "django.core.mail.backends.console.EmailBackend": "prints every e-mail to the log",
+    "portal.dev_email.SummaryEmailBackend": "logs one line per e-mail",
     "django.core.mail.backends.locmem.EmailBackend": "keeps every e-mail in memory",
     "django.core.mail.backends.dummy.EmailBackend": "drops every e-mail",
 }

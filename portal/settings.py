@@ -181,6 +181,8 @@ if env_bool("FAST_PASSWORD_HASHER", False):
 LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Dates Django formats itself (the admin) as the product writes them: "2 Dec 2026, 00:55".
+FORMAT_MODULE_PATH = ["portal.formats"]
 USE_TZ = True
 
 # --- Static, media and private files --------------------------------------------
@@ -208,7 +210,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # --- E-mail -------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Default: one log line per e-mail (portal/dev_email.py); production refuses it.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "portal.dev_email.SummaryEmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")

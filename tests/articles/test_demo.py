@@ -26,12 +26,11 @@ SPECIALTIES = {
 
 @pytest.fixture
 def doctors_by_specialty():
+    """Two doctors of each specialty: the first writes, the second reviews."""
     mapping = {}
     for slug, name in SPECIALTIES.items():
         specialty = SpecialtyFactory(slug=slug, name=name)
-        mapping[slug] = [DoctorFactory(specialties=[specialty])]
-    # A second dermatologist: dermatology articles are reviewed within the specialty.
-    mapping["dermatology"].append(DoctorFactory(specialties=[mapping["dermatology"][0].specialties.first()]))
+        mapping[slug] = [DoctorFactory(specialties=[specialty]), DoctorFactory(specialties=[specialty])]
     return mapping
 
 
@@ -98,3 +97,17 @@ def test_with_a_single_doctor_nothing_is_self_reviewed():
     assert Article.objects.exists()
     assert not Article.objects.published().exists()
     assert not Article.objects.filter(reviewer=lone).exists()
+
+
+def test_a_doctor_of_another_specialty_never_reviews(doctors_by_specialty):
+    """Issue 15: reviewers match the article's specialty, as a real editorial board's do.
+    A specialty with one doctor keeps its articles in review rather than borrow one."""
+    lone_orthopedist = doctors_by_specialty["orthopedics"][:1]
+    seed_articles({**doctors_by_specialty, "orthopedics": lone_orthopedist}, timezone.now())
+    for article in Article.objects.published():
+        assert article.reviewer.specialties.filter(pk=article.specialty_id).exists(), article.slug
+        assert article.reviewer in doctors_by_specialty[article.specialty.slug][1:]
+    orthopedics = Article.objects.filter(specialty__slug="orthopedics")
+    assert orthopedics.exists()
+    assert set(orthopedics.values_list("status", flat=True)) == {ArticleStatus.IN_REVIEW}
+    assert not orthopedics.exclude(reviewer=None).exists()

@@ -355,7 +355,7 @@ def test_reassign_to_a_doctor_outside_the_specialty_is_refused_next_to_the_field
     value = typed[choice] if choice in typed else request.getfixturevalue(choice).pk
     late = clinic["late"]
     response = staff_client.post(DASHBOARD + f"questions/{late.pk}/reassign/", {"doctor": value})
-    assert response.status_code == 400
+    assert response.status_code == 200
     html = response.content.decode()
     assert f'id="reassign-{late.pk}-error">Choose a verified doctor of this question&#x27;s specialty.' in html
     late.refresh_from_db()

@@ -115,7 +115,7 @@ def test_limits_count_per_patient_not_per_question(patient_client, patient, spec
 
 def test_invalid_posts_are_answered_with_the_field_error_not_counted(patient_client, answered, limits):
     for _ in range(3):
-        assert patient_client.post(url("follow_up", answered), {"body": "  "}).status_code == 400
+        assert patient_client.post(url("follow_up", answered), {"body": "  "}).status_code == 200
     assert patient_client.post(url("follow_up", answered), {"body": "Now a real one"}).status_code == 302
 
 

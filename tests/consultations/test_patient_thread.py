@@ -47,7 +47,8 @@ def test_answer_shows_the_doctors_name_qualifications_photo_and_profile_link(pat
     assert f'href="{reverse("doctor_profile", args=[doctor.slug])}"' in html
     assert f'src="{doctor.photo.url}"' in html
     assert "This looks like contact dermatitis.<br>Stop the new soap for two weeks." in html
-    assert 'data-state="answered"' in html
+    # Issue 15: the "Answered" badge says it; no clock line repeats it.
+    assert "status-answered" in html and 'data-state="answered"' not in html
 
 
 def test_thread_is_shown_in_the_order_it_was_written(patient_client, answered, patient, doctor):
@@ -75,7 +76,7 @@ def test_rating_outside_one_to_five_is_refused_next_to_the_field(patient_client,
     response = patient_client.post(
         reverse("consultations:rate", args=[answered.pk]), {"rating": rating, "comment": "typed comment"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert response.context["rating_form"].errors["rating"]
     assert "typed comment</textarea>" in response.content.decode()
     answered.refresh_from_db()
@@ -125,7 +126,7 @@ def test_reply_to_a_request_for_information_restarts_the_paused_clock(patient_cl
 
 def test_empty_follow_up_is_refused_next_to_the_field(patient_client, answered):
     response = patient_client.post(reverse("consultations:follow_up", args=[answered.pk]), {"body": "   "})
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "Write your message before sending it." in response.content.decode()
     answered.refresh_from_db()
     assert answered.status == QuestionStatus.ANSWERED
@@ -135,7 +136,7 @@ def test_empty_follow_up_is_refused_next_to_the_field(patient_client, answered):
 def test_too_long_follow_up_is_refused_and_kept(patient_client, answered):
     body = "b" * 5001
     response = patient_client.post(reverse("consultations:follow_up", args=[answered.pk]), {"body": body})
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "at most 5000 characters" in response.content.decode()
     assert f">\n{body}</textarea>" in response.content.decode()
 

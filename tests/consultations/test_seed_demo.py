@@ -1,5 +1,6 @@
 """The demo data behind `make run`: complete, consistent, and safe to load again."""
 
+from collections import Counter
 from datetime import timedelta
 from io import StringIO
 
@@ -77,6 +78,16 @@ def test_articles_are_written_and_reviewed_by_the_demo_doctors():
         assert {article.author_id, article.reviewer_id} <= verified
         assert article.author_id != article.reviewer_id
     assert published.filter(author=demo_doctor()).exists()
+
+
+def test_each_article_is_reviewed_by_a_doctor_of_its_own_specialty():
+    """Issue 15: one family doctor reviewed 9 of 13 articles across unrelated specialties."""
+    demo.seed_demo()
+    published = Article.objects.published().select_related("reviewer")
+    for article in published:
+        assert article.reviewer.specialties.filter(pk=article.specialty_id).exists(), article.slug
+    per_reviewer = Counter(published.values_list("reviewer_id", flat=True))
+    assert max(per_reviewer.values()) <= 2
 
 
 def test_demo_doctor_queue_has_open_questions_in_every_sla_state():

@@ -83,7 +83,7 @@ def test_resend_now_sends_a_failed_notification_once(client, staff, escalated, d
             follow=True,
         )
 
-    assert b"1 notification(s) queued for sending." in response.content
+    assert b"1 notification queued for sending." in response.content
     failed.refresh_from_db()
     assert failed.status == NotificationStatus.SENT
     assert [m.to for m in mail.outbox] == [[failed.to_email]]

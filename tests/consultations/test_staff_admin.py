@@ -1,8 +1,11 @@
 """The staff admin at /admin/: every page opens, questions can be reassigned,
 audit records stay read-only, and opening a question is logged."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.templatetags.admin_list import result_headers
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -11,7 +14,7 @@ from django.urls import reverse
 from consultations import services
 from consultations.models import AccessLog, Attachment, Notification, QuestionStatus
 from portal.models import User
-from tests.factories import DoctorFactory, QuestionFactory, ReplyFactory, UserFactory
+from tests.factories import DoctorFactory, QuestionFactory, ReplyFactory, UserFactory, hours_ago
 
 pytestmark = pytest.mark.django_db
 
@@ -199,7 +202,7 @@ def test_staff_reassign_a_question_from_its_page(signed_in, question, doctor, se
     assert response.status_code == 302
     question.refresh_from_db()
     assert question.claimed_by == senior_doctor
-    assert "1 question(s) now belong to Dr. Sena Senior." in messages_of(response)
+    assert "1 question now belongs to Dr. Sena Senior." in messages_of(response)
 
 
 def test_reassign_form_without_a_doctor_says_so_and_changes_nothing(signed_in, question):
@@ -224,8 +227,8 @@ def test_staff_reassign_several_questions_with_the_list_action(signed_in, questi
     answered.refresh_from_db()
     assert question.claimed_by == senior_doctor and answered.claimed_by is None
     shown = messages_of(response)
-    assert "1 question(s) now belong to Dr. Sena Senior." in shown
-    assert "1 question(s) were not open any more and were left as they are." in shown
+    assert "1 question now belongs to Dr. Sena Senior." in shown
+    assert "1 question was not open any more and was left as it is." in shown
 
 
 def test_staff_without_the_reassign_permission_cannot_reassign(client, question, senior_doctor):
@@ -370,3 +373,47 @@ def test_support_staff_see_the_outbox_without_what_the_emails_say(client, questi
     client.force_login(UserFactory(email="lead@example.com", is_staff=True, is_superuser=True))
     html = client.get(reverse("admin:consultations_notification_change", args=[mail.pk])).content.decode()
     assert question.title in html
+
+
+# --- The question list ---------------------------------------------------------------------
+
+
+def test_the_question_list_is_sorted_like_the_queue(signed_in, specialty, patient, doctor):
+    """Issue 15: urgent running clocks first, then the clock that runs out first, then the
+    questions without a running clock, newest first (it was newest submission first)."""
+    answered_old = QuestionFactory(specialty=specialty, submitted_at=hours_ago(30), answered_after=timedelta(hours=1))
+    answered_new = QuestionFactory(specialty=specialty, submitted_at=hours_ago(20), answered_after=timedelta(hours=1))
+    due_late = QuestionFactory(specialty=specialty, submitted_at=hours_ago(0.5))
+    due_soon = QuestionFactory(specialty=specialty, submitted_at=hours_ago(3))
+    urgent = QuestionFactory(specialty=specialty, submitted_at=hours_ago(0.1), is_urgent=True)
+    response = signed_in.get(reverse("admin:consultations_question_changelist"))
+    assert [q.pk for q in response.context["cl"].result_list] == [
+        urgent.pk,
+        due_soon.pk,
+        due_late.pk,
+        answered_new.pk,
+        answered_old.pk,
+    ]
+
+
+def test_the_question_list_has_few_columns_with_tags_in_the_title(signed_in, specialty, doctor):
+    question = QuestionFactory(specialty=specialty, title="Chest tightness", is_urgent=True, is_follow_up=True)
+    services.claim_question(question.pk, doctor)
+    response = signed_in.get(reverse("admin:consultations_question_changelist"))
+    html = response.content.decode()
+    headers = [str(header["text"]) for header in result_headers(response.context["cl"])]
+    assert headers[1:] == ["question", "specialty", "status", "time left", "doctor", "submitted at"]
+    assert "Chest tightness" in html and "tag-urgent" in html and "tag-follow-up" in html
+    assert "Dr. Dana Derm <small>(claimed)</small>" in html
+
+
+def test_reassigning_several_says_how_many_in_plain_english(signed_in, specialty, senior_doctor):
+    """Issue 15: "1 question(s)" pluralises properly."""
+    first, second = QuestionFactory(specialty=specialty), QuestionFactory(specialty=specialty)
+    selected = {"action": "reassign_selected", "_selected_action": [first.pk, second.pk]}
+    response = signed_in.post(
+        reverse("admin:consultations_question_changelist"),
+        {**selected, "apply": "1", "doctor": senior_doctor.pk},
+        follow=True,
+    )
+    assert "2 questions now belong to Dr. Sena Senior." in messages_of(response)

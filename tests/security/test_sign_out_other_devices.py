@@ -50,7 +50,7 @@ def test_wrong_password_changes_nothing_and_says_so(laptop_and_phone, patient):
     laptop, phone = laptop_and_phone
     hash_before = patient.password
     response = laptop.post(URL, {"password": "a-wrong-guess"})
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "That is not your current password. Nothing was changed." in response.content.decode()
     patient.refresh_from_db()
     assert patient.password == hash_before
@@ -60,7 +60,7 @@ def test_wrong_password_changes_nothing_and_says_so(laptop_and_phone, patient):
 def test_empty_password_is_asked_for(laptop_and_phone):
     laptop, _ = laptop_and_phone
     response = laptop.post(URL, {"password": ""})
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "Enter your password to confirm." in response.content.decode()
 
 
@@ -69,7 +69,7 @@ def test_guessing_the_password_here_is_rate_limited(client, patient, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_confirm": (3, 3600)}
     ratelimit.reset("password_confirm", f"user:{patient.pk}", 3600)
     client.force_login(patient)
-    assert [client.post(URL, {"password": f"guess-{n}"}).status_code for n in range(3)] == [400, 400, 400]
+    assert [client.post(URL, {"password": f"guess-{n}"}).status_code for n in range(3)] == [200, 200, 200]
     assert client.post(URL, {"password": PASSWORD}).status_code == 429
 
 

@@ -40,6 +40,15 @@
     return (bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "") + " MB";
   }
 
+  // crispy-forms writes a field's server errors as #error_<n>_<input id>.
+  function clearServerErrors(input) {
+    var group = input.closest(".mb-3") || input.parentNode;
+    group.querySelectorAll("[id^='error_'][id$='_" + input.id + "']").forEach(function (node) {
+      node.remove();
+    });
+    input.classList.remove("is-invalid");
+  }
+
   function watchAttachments(form) {
     var input = form.elements.namedItem("attachments");
     var message = document.getElementById("attachments-client-error");
@@ -47,6 +56,9 @@
     var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10);
     if (!input || !message) { return; }
     input.addEventListener("change", function () {
+      // The server's error was about the files chosen before: new files replace it,
+      // so it must not stay next to what this check says about the new ones.
+      clearServerErrors(input);
       var problems = [];
       if (maxFiles && input.files.length > maxFiles) {
         problems.push("You chose " + input.files.length + " files; at most " + maxFiles + " are allowed.");
@@ -60,6 +72,12 @@
       });
       message.textContent = problems.join(" ");
       message.hidden = problems.length === 0;
+      input.classList.toggle("is-invalid", problems.length > 0);
+      if (problems.length) {
+        input.setAttribute("aria-describedby", message.id);
+      } else {
+        input.removeAttribute("aria-describedby");
+      }
       input.setCustomValidity(problems.length ? problems.join(" ") : "");
       var again = document.getElementById("attach-again");
       if (again && input.files.length) { again.hidden = true; }
