@@ -63,9 +63,16 @@ def _visitor_may_share(request: HttpRequest) -> bool:
 
 
 def _page_is_shareable(request: HttpRequest, response: HttpResponse) -> bool:
-    # A page that asked for a CSRF token (a template gained a {% csrf_token %})
-    # or set a cookie belongs to one visitor, whatever the template meant.
-    return response.status_code == 200 and not response.cookies and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+    # Only what a GET shows everyone: an invalid form comes back as a 200 too (the one
+    # form convention), so a POST's answer is never stored. A page that asked for a
+    # CSRF token (a template gained a {% csrf_token %}) or set a cookie belongs to one
+    # visitor, whatever the template meant.
+    return (
+        request.method in ("GET", "HEAD")
+        and response.status_code == 200
+        and not response.cookies
+        and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+    )
 
 
 def _serve(request: HttpRequest, build: Callable[[], Page], params: tuple[str, ...] = ()) -> HttpResponse:

@@ -159,13 +159,15 @@ def test_a_form_error_is_never_stored_nor_answered_early(article):
     error = "does not look like an e-mail address"
     visitor = Client()
     refused = visitor.post("/articles/newsletter/", {"email": "not an address", "consent": "on", "next": url})
-    assert refused.status_code == 400 and error in refused.content.decode()
+    # The form again with its error (200, the one convention): it answers a POST, never stored.
+    assert refused.status_code == 200 and error in refused.content.decode()
     assert not _answered_early(refused)
     assert not _answered_early(visitor.get("/articles/newsletter/"))  # not a shared page: never early
     for client in (visitor, Client()):
         page = client.get(url)
         assert _answered_early(page) and error not in page.content.decode()
-    # Whatever page shows a form error answers 400, and only 200s are ever stored.
+    # Only a GET's plain 200, with no cookie, is ever stored.
+    assert not views._page_is_shareable(RequestFactory().post(url), HttpResponse("the form again, with errors"))
     request = RequestFactory().get(url)
     assert not views._page_is_shareable(request, HttpResponse("form error", status=400))
 
