@@ -110,12 +110,6 @@ def wait_for_more_runs(
     )
 
 
-def worker_idle(worker_log: str) -> bool:
-    """Every task the worker's log shows received has finished (succeeded, raised or retried)."""
-    received = len(re.findall(r"\] received", worker_log))
-    return received == len(re.findall(r"\] (?:succeeded|raised|retry)", worker_log))
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
