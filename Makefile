@@ -2,21 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+# Installs come from the dev lock (every package pinned and hashed); a new lock means a new stamp.
+LOCK := requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat $(LOCK) | sha1sum | cut -c1-12)
 PORT ?= 8000
 export PORT
 
-.PHONY: install browser-tools run run-prod test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
+.PHONY: install lock browser-tools run run-prod test test-fast test-browser lint format migrations-check seed sweep bench loadtest audit clean
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@echo "Setting up: creating $(VENV) and installing the requirements (about a minute on a first run)..."
+$(STAMP): $(LOCK)
+	@echo "Setting up: creating $(VENV) and installing the locked requirements (a few minutes on a first run)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The lock pins pip too; --require-hashes refuses any file whose hash is not in the lock.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## make lock: after editing requirements.txt or requirements-dev.txt, pin every package they pull in
+## (with hashes) into requirements.lock (runtime) and requirements-dev.lock (runtime + dev).
+## PyPI only: the local pip configuration's mirrors and wheel folders never reach the locks.
+PIP_COMPILE := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --index-url https://pypi.org/simple --no-emit-index-url
+lock: install
+	$(PIP_COMPILE) --output-file requirements.lock requirements.txt
+	$(PIP_COMPILE) --output-file requirements-dev.lock requirements-dev.txt
 
 ## make run: set up, migrate, load the demo data, then web + Celery worker + beat.
 # Links in e-mails (also those the sweep below queues before the web server starts) use $(PORT).

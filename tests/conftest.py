@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from tests import pinned
 from tests.factories import DoctorFactory, SpecialtyFactory, UserFactory
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
@@ -13,7 +14,18 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(settings, tmp_path, monkeypatch):
+    # The SLA, time and notification settings the tests assume, whatever the shell exports.
+    # Only those that differ: each change fires setting_changed, which resets caches.
+    for name, value in pinned.SETTINGS.items():
+        if getattr(settings, name) != value:
+            setattr(settings, name, value)
+    # A user's time zone defaults to TIME_ZONE as it was when portal.models was imported.
+    from portal.models import User
+
+    time_zone = User._meta.get_field("time_zone")
+    monkeypatch.setattr(time_zone, "default", pinned.SETTINGS["TIME_ZONE"])
+    time_zone.__dict__.pop("_get_default", None)  # Field caches what get_default() returns
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"

@@ -64,6 +64,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests import pinned
+
 BASE_DIR = Path(settings.BASE_DIR)
 ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
@@ -84,6 +86,28 @@ def wait_for(predicate, what: str, timeout: float = 20, interval: float = 0.2, l
         time.sleep(interval)
     details = f"\n--- process output ---\n{logs()}" if logs else ""
     pytest.fail(f"Timed out after {timeout}s waiting for: {what}{details}")
+
+
+def finished_runs(worker_log: str, task: str = "resend_pending_notifications") -> int:
+    """How many runs of `task` a worker's log shows finished (succeeded or raised)."""
+    return len(re.findall(rf"{re.escape(task)}\[[^\]]+\] (?:succeeded|raised)", worker_log))
+
+
+def wait_for_more_runs(
+    worker_log, runs: int = 2, task: str = "resend_pending_notifications", timeout: float = 20, logs=None
+):
+    """Wait until the worker finishes `runs` more runs of `task` than its log shows now.
+
+    Before an absence check ("nothing was sent twice"): with a solo pool at most one run
+    was under way now, so at least one run that started afterwards has finished; a
+    positive signal rather than a fixed sleep that may be too short on a busy machine."""
+    before = finished_runs(worker_log(), task)
+    wait_for(
+        lambda: finished_runs(worker_log(), task) >= before + runs,
+        f"{runs} more {task} runs to finish",
+        timeout,
+        logs=logs,
+    )
 
 
 def free_port() -> int:
@@ -108,6 +132,8 @@ def process_env(tmp_dir: Path, broker_url: str, extra: dict | None = None) -> di
     mail_dir = tmp_dir / "mail"
     mail_dir.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "CELERY_"))}
+    # The settings the tests assume, not the developer's shell's; what follows overrides some.
+    env.update(pinned.ENV)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "tests.integration.worker_settings",

@@ -24,7 +24,7 @@ from django.utils import timezone
 from consultations import notifications, sla
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
 from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
-from tests.integration.conftest import _header, requires_postgres_and_redis_server, wait_for
+from tests.integration.conftest import _header, requires_postgres_and_redis_server, wait_for, wait_for_more_runs
 
 pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytest.mark.django_db(transaction=True)]
 
@@ -116,8 +116,9 @@ def test_killing_the_workers_database_connections_while_it_sends_sends_no_email_
             interval=0.5,
             logs=cluster.logs,
         )
-    # Longer than the lease and a few re-send rounds: a row whose mark was lost would go out again now.
-    time.sleep(int(SEND_LOCK_SECONDS) + 3)
+    # Past the lease, then two whole re-send runs: a row whose mark was lost would go out again.
+    time.sleep(int(SEND_LOCK_SECONDS))
+    wait_for_more_runs(lambda: cluster.log("worker"), 2, timeout=20, logs=cluster.logs)
 
     log = cluster.log("worker")
     retried_marks = log.count("Database error while marking notification")
@@ -161,7 +162,9 @@ def test_killing_database_connections_during_sweeps_leaves_no_stale_error_and_no
         interval=0.5,
         logs=cluster.logs,
     )
-    time.sleep(int(SEND_LOCK_SECONDS) + 3)
+    # Past the lease, then two whole re-send runs: a row whose mark was lost would go out again.
+    time.sleep(int(SEND_LOCK_SECONDS))
+    wait_for_more_runs(lambda: cluster.log("worker"), 2, timeout=20, logs=cluster.logs)
 
     log = cluster.log("worker")
     print(

@@ -9,7 +9,14 @@ import pytest
 
 from consultations.models import Notification, NotificationStatus, QuestionStatus
 from tests.factories import QuestionFactory
-from tests.integration.conftest import BASE_DIR, free_port, process_env, requires_postgres_and_redis, wait_for
+from tests.integration.conftest import (
+    BASE_DIR,
+    free_port,
+    process_env,
+    requires_postgres_and_redis,
+    wait_for,
+    wait_for_more_runs,
+)
 
 pytestmark = [pytest.mark.integration, requires_postgres_and_redis, pytest.mark.django_db(transaction=True)]
 
@@ -63,14 +70,7 @@ def test_answer_email_is_sent_exactly_once_after_a_broker_outage(
         logs=stack.logs,
     )
     # Let the re-send run twice more: nothing is sent again.
-    resends = stack.log("beat").count("resend-pending-notifications")
-    wait_for(
-        lambda: stack.log("beat").count("resend-pending-notifications") >= resends + 2,
-        "two more re-send rounds",
-        15,
-        logs=stack.logs,
-    )
-    time.sleep(0.5)  # the last round's task reaches the worker
+    wait_for_more_runs(lambda: stack.log("worker"), 2, timeout=15, logs=stack.logs)
     emails = stack.emails()
     assert [m["To"] for m in emails] == ["patient@example.com"]
     assert emails[0]["Subject"].startswith("A doctor answered")

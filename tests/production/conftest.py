@@ -30,6 +30,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from tests import pinned
 from tests.integration.conftest import ON_POSTGRESQL, RedisServer, database_url_for_processes, free_port
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -232,6 +233,7 @@ def prod_shape(django_db_setup, django_db_blocker, tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "CELERY_"))}
     # Set by tests/conftest.py for Playwright; `check --deploy` rightly refuses it in production.
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(pinned.ENV)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "portal.settings",

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests import pinned
 from tests.integration.conftest import free_port
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -205,6 +206,7 @@ def test_make_run_shape_restarts_a_killed_worker_within_10_s_and_ctrl_c_stops_ev
     Issue 13 acceptance: a killed worker is restarted by the documented shape within 10 s."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "CELERY_"))}
     env.pop("REDIS_URL", None)
+    env.update(pinned.ENV)
     env.update(
         {
             "PATH": f"{Path(sys.executable).parent}:{env['PATH']}",
