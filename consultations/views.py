@@ -77,10 +77,10 @@ class PatientClock:
 
 
 def patient_clock(question: Question, now: datetime) -> PatientClock:
-    if question.status == QuestionStatus.CLOSED:
-        return PatientClock("closed", "closed")
-    if question.status == QuestionStatus.ANSWERED:
-        return PatientClock("answered", "answered")
+    if question.status in (QuestionStatus.CLOSED, QuestionStatus.ANSWERED):
+        # The status badge already says "Answered" or "Closed": the clock says when.
+        when = times.format_time(question.first_answered_at, "j M, H:i") if question.first_answered_at else "—"
+        return PatientClock(str(question.status), when)
     if question.status == QuestionStatus.INFO_REQUESTED or question.clock_paused_at is not None:
         return PatientClock("paused", "waiting for your reply")
     due_at = question.clock_due_at or question.due_at

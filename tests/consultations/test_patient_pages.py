@@ -12,6 +12,7 @@ from django.urls import reverse
 from consultations import services
 from consultations.models import Notification, Question
 from consultations.views import countdown_text, duration_text, patient_clock
+from portal import times
 from tests.factories import QuestionFactory
 
 SUBMITTED = datetime(2026, 11, 25, 14, 42, tzinfo=UTC)
@@ -50,10 +51,14 @@ def test_patient_clock_states(patient, specialty, doctor):
     assert patient_clock(question, now).state == "paused"
     services.post_answer(question, doctor, "Answer.")
     question.refresh_from_db()
-    assert patient_clock(question, now).state == "answered"
+    answered = patient_clock(question, now)
+    # Not "answered" again next to the "Answered" badge: when the first answer came.
+    assert answered.state == "answered"
+    assert answered.text == times.format_time(question.first_answered_at, "j M, H:i")
+    assert answered.text.endswith(" UTC") and "answered" not in answered.text
     services.close_question(question)
     question.refresh_from_db()
-    assert patient_clock(question, now).state == "closed"
+    assert (patient_clock(question, now).state, patient_clock(question, now).text) == ("closed", answered.text)
 
 
 @pytest.mark.django_db
