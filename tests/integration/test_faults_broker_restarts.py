@@ -115,7 +115,7 @@ def test_two_busy_workers_outlive_ten_broker_restarts_and_escalate_every_questio
         wait_for(lambda: breaches.count() == QUESTIONS, "every question to be breached", 30, logs=cluster.logs)
         wait_for(
             lambda: (
-                notifications.count() == 2 * QUESTIONS
+                notifications.count() == 3 * QUESTIONS  # staff, senior and the patient's apology
                 and not notifications.exclude(status=NotificationStatus.SENT).exists()
             ),
             "every escalation e-mail to be sent",

@@ -95,6 +95,7 @@ def test_two_beats_at_once_still_escalate_each_question_once_per_level_and_email
         ("sla_at_risk", "doctor@example.com"): QUESTIONS,
         ("sla_breached", "senior@example.com"): QUESTIONS,
         ("sla_breached", "sla.staff@example.com"): QUESTIONS,
+        ("breach_apology", "patient@example.com"): QUESTIONS,  # the patient's apology, once per breach
     }
     assert set(notifications.values_list("status", "attempts")) == {(NotificationStatus.SENT, 1)}
     assert cluster.sent_emails() == Counter(notifications.values_list("to_email", "subject"))

@@ -48,8 +48,9 @@ def all_sent(question_ids, expected: int):
 
 
 def assert_one_breach_each_and_emailed(cluster, question_ids, copies=None):
-    """One breach escalation per question, two notifications each (staff, senior), each
-    e-mailed once, except the (to, subject) pairs in `copies` with their own count."""
+    """One breach escalation per question, three notifications each (staff, senior, the
+    patient's apology), each e-mailed once, except the (to, subject) pairs in `copies`
+    with their own count."""
     breaches = Counter(Escalation.objects.filter(question_id__in=question_ids).values_list("question_id", "level"))
     assert breaches == {(pk, EscalationLevel.BREACHED): 1 for pk in question_ids}
     assert not Question.objects.filter(pk__in=question_ids, breached_at__isnull=True).exists()
@@ -57,6 +58,7 @@ def assert_one_breach_each_and_emailed(cluster, question_ids, copies=None):
     assert Counter(notifications.values_list("to_email", flat=True)) == {
         "sla.staff@example.com": len(question_ids),
         "senior@example.com": len(question_ids),
+        "patient@example.com": len(question_ids),
     }
     expected = Counter(notifications.values_list("to_email", "subject"))
     expected.update({pair: count - 1 for pair, count in (copies or {}).items()})
@@ -111,7 +113,7 @@ def test_worker_killed_mid_send_leaves_every_email_sent_and_only_the_handed_over
     assert cluster.sent_emails()[(to_email, subject)] == (1 if pause == "after" else 0)
 
     cluster.worker("worker-2", broker.url, {"NOTIFICATION_SEND_LOCK_SECONDS": str(SEND_LOCK_SECONDS)})
-    wait_for(lambda: all_sent(question_ids, 10), "every notification to be sent", 25, logs=cluster.logs)
+    wait_for(lambda: all_sent(question_ids, 15), "every notification to be sent", 25, logs=cluster.logs)
     rounds = cluster.log("beat").count("resend-pending-notifications")
     wait_for(
         lambda: cluster.log("beat").count("resend-pending-notifications") >= rounds + 2,
@@ -179,7 +181,7 @@ def test_worker_killed_mid_sweep_leaves_every_question_escalated_once_and_emaile
 
     cluster.worker("worker-2", broker.url, small_batches)
     wait_for(lambda: escalated.count() == 60, "the next sweeps to escalate the rest", 25, logs=cluster.logs)
-    wait_for(lambda: all_sent(question_ids, 120), "every notification to be sent", 25, logs=cluster.logs)
+    wait_for(lambda: all_sent(question_ids, 180), "every notification to be sent", 25, logs=cluster.logs)
     rounds = cluster.log("beat").count("sla-sweep")
     wait_for(lambda: cluster.log("beat").count("sla-sweep") >= rounds + 2, "two more sweeps", 15, logs=cluster.logs)
 
