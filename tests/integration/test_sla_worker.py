@@ -35,8 +35,8 @@ def test_beat_scheduled_sweep_in_a_worker_escalates_a_late_question_once_and_ema
         logs=stack.logs,
     )
     wait_for(
-        lambda: Notification.objects.filter(question=question, status=NotificationStatus.SENT).count() == 2,
-        "both breach e-mails to be sent",
+        lambda: Notification.objects.filter(question=question, status=NotificationStatus.SENT).count() == 3,
+        "both breach e-mails and the patient's apology to be sent",
         20,
         logs=stack.logs,
     )
@@ -51,5 +51,7 @@ def test_beat_scheduled_sweep_in_a_worker_escalates_a_late_question_once_and_ema
     wait_for(lambda: finished_runs() >= runs + 3, "three more sweeps", 15, logs=stack.logs)
     assert Escalation.objects.filter(question=question).count() == 1
     emails = [m for m in stack.emails() if f"#{question.pk}" in m["Subject"]]
-    assert sorted(m["To"] for m in emails) == ["senior@example.com", "sla.staff@example.com"]
-    assert all(m["Subject"].startswith("Breached: question #") for m in emails)
+    breached = [m for m in emails if m["Subject"].startswith("Breached: question #")]
+    assert sorted(m["To"] for m in breached) == ["senior@example.com", "sla.staff@example.com"]
+    [apology] = [m for m in emails if m not in breached]
+    assert apology["To"] == question.patient.email and apology["Subject"].startswith("We are sorry")
