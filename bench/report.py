@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench import growth
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 LATEST = RESULTS_DIR / "latest.json"
@@ -478,6 +480,7 @@ def rows(results: dict) -> list[Row]:
         *_escalation_rows(results),
         *_staff_page_rows(results, "dashboard", "SLA dashboard"),
         *_forecast_rows(results),
+        *growth.rows(results),
     ]
 
 

@@ -3,9 +3,9 @@
 Order of work (about 8 minutes on 2 cores):
 1. a fresh `bench` database and Redis db; people and 50 articles;
 2. gunicorn; public pages against the trivial view; asking; the load test;
-3. questions grown to 10^4, 10^5, 10^6 stored (1,000 of them open and due):
-   one sweep timed at each size, the doctor queue (and its live poll) and the SLA dashboard at 10^5
-   and 10^6;
+3. questions grown to 10^4, 10^5, 10^6 stored, and 10^7 with BENCH_BIG=1 (1,000 of them open and
+   due): at each size one sweep, the doctor queue (and its live poll), the SLA dashboard and an
+   article page; growth factors against 10^5 (bench/growth.py);
 4. escalation latency with a live beat and worker; the breach forecast on a replayed day;
 5. query counts again with ten times the articles.
 """
@@ -13,7 +13,6 @@ Order of work (about 8 minutes on 2 cores):
 import argparse
 import os
 import sys
-import time
 import traceback
 from datetime import UTC, datetime
 
@@ -83,12 +82,12 @@ def main(argv=None) -> int:
     from django.conf import settings
     from django.db import DatabaseError
 
-    from bench import asking, data, engine, forecast, pages, processes, report, staff_pages
+    from bench import asking, data, engine, forecast, growth, pages, processes, report
 
     previous = report.previous_rows()
     info, git = report.machine(), report.commit()
     results = Results()
-    sizes = [n for n in (10_000, 100_000, 1_000_000) if n <= args.max_questions] or [args.max_questions]
+    sizes = growth.sizes(args.max_questions, growth.big_enabled())
 
     progress("Creating specialties, doctors, staff and 5,000 patients")
     people = data.create_people(patients=5000)
@@ -143,49 +142,7 @@ def main(argv=None) -> int:
         progress("Replacing the asked questions with the SLA data set")
         data.clear_questions()
         due_ids = data.add_due(people)
-        stored = len(due_ids)
-        results["sweep"], results["queue"], results["queue_poll"], results["dashboard"] = {}, {}, {}, {}
-        doctor = people.queue_doctor
-        staff = people.staff[0]
-        for size in sizes:
-            progress(f"Growing to {size:,} stored questions (1,000 due)")
-            began = time.monotonic()
-            data.add_history(
-                people,
-                size - stored,
-                first_index=stored,
-                progress=lambda done, total: progress(f"  inserted {done:,} of {total:,}"),
-            )
-            stored = size
-            progress(f"  loaded in {time.monotonic() - began:.0f} s; {data.question_count():,} stored")
-            if results["sweep"].get("available") is not False:
-                progress(f"  timing one sweep (3 runs) with {stored:,} stored")
-                outcome = results.measure("sweep", engine.sweep_once, due_ids)
-                if outcome.get("available") is False and "error" not in outcome.get("reason", ""):
-                    results["sweep"] = outcome
-                else:
-                    results["sweep"][str(size)] = outcome
-                    if "seconds" in outcome:
-                        progress(f"    {outcome['seconds']:.3f} s (runs {outcome['runs_seconds']})")
-            data.reset_due(due_ids)
-            if size >= 100_000:
-                for key, path_of, user, measure in (
-                    ("queue", staff_pages.queue_path, doctor, staff_pages.page_latency),
-                    ("queue_poll", staff_pages.queue_poll_path, doctor, staff_pages.poll_latency),
-                    ("dashboard", staff_pages.dashboard_path, staff, staff_pages.page_latency),
-                ):
-                    if results[key].get("available") is False:
-                        continue
-                    progress(f"  {key} page with {stored:,} stored")
-
-                    def one_page(path_of=path_of, user=user, measure=measure):
-                        return measure(web.base_url, path_of(), user, seconds=6.0)
-
-                    outcome = results.measure(key, one_page)
-                    if outcome.get("available") is False and "error" not in outcome.get("reason", ""):
-                        results[key] = outcome
-                    else:
-                        results[key][str(size)] = outcome
+        growth.measure_sizes(results, people, due_ids, web.base_url, sizes)
 
         data.answer_due(due_ids)
         progress("Escalation latency: live beat and worker on Redis")

@@ -1,0 +1,282 @@
+"""Growth (issue 17): what the doctor queue, the staff dashboard, one sweep and the article
+page cost at 10^4, 10^5, 10^6 and (with BENCH_BIG=1) 10^7 stored questions.
+
+Loading: the history rows are generated inside PostgreSQL (bench/data.py
+add_history). A step that at least doubles the table drops the question
+table's secondary indexes first and builds them again afterwards (one sorted
+build each instead of ten million random inserts), then ANALYZEs; every
+figure is measured with the real indexes back in place.
+
+A growth factor is the cost at a larger size divided by the cost at 10^5,
+both measured in the same run: the target is under 1.5 from 10^5 to 10^7.
+"""
+
+import os
+import time
+from contextlib import contextmanager
+
+from django.db import connection
+
+from bench.common import NotAvailable, count_queries, progress
+
+BASE_SIZES = (10_000, 100_000, 1_000_000)
+BIG_SIZE = 10_000_000
+REFERENCE = 100_000
+GROWTH_TARGET = 1.5
+TABLE = "consultations_question"
+# key in the results: (label, field holding the cost, unit)
+MEASURED = {
+    "queue": ("Doctor queue page p50", "p50_ms", "ms"),
+    "dashboard": ("SLA dashboard page p50", "p50_ms", "ms"),
+    "sweep": ("One sweep over the same 1,000 due", "seconds", "s"),
+    "article": ("Article page p50 (anonymous)", "p50_ms", "ms"),
+}
+
+
+def big_enabled(environ=None) -> bool:
+    return (environ if environ is not None else os.environ).get("BENCH_BIG", "") not in ("", "0")
+
+
+def sizes(max_questions: int, big: bool) -> list[int]:
+    """The stored sizes measured: 10^4..10^6 up to max_questions, and 10^7 only when big."""
+    chosen = [n for n in BASE_SIZES if n <= max_questions] or [max_questions]
+    return chosen + [BIG_SIZE] if big else chosen
+
+
+def factors(results: dict) -> dict[str, dict[str, float | None]]:
+    """Cost at each size larger than REFERENCE over the cost at REFERENCE, for each of MEASURED."""
+    growth = {}
+    for key, (_, field, _) in MEASURED.items():
+        entry = results.get(key) or {}
+        base = _cost(entry.get(str(REFERENCE)), field)
+        growth[key] = {}
+        for size, measured in entry.items():
+            if not size.isdigit() or int(size) <= REFERENCE:
+                continue
+            cost = _cost(measured, field)
+            growth[key][size] = round(cost / base, 3) if cost is not None and base else None
+    return growth
+
+
+def _cost(measured, field: str) -> float | None:
+    if not isinstance(measured, dict) or measured.get("available") is False:
+        return None
+    value = measured.get(field)
+    return float(value) if isinstance(value, int | float) else None
+
+
+# --- Loading ----------------------------------------------------------------------------
+
+
+def _secondary_indexes(cursor) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(plain indexes, unique constraints) of the question table, as (name, definition)."""
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = %s::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)",
+        [TABLE],
+    )
+    indexes = cursor.fetchall()
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'u'",
+        [TABLE],
+    )
+    return indexes, cursor.fetchall()
+
+
+@contextmanager
+def indexes_rebuilt(timings: dict):
+    """Drop the question table's secondary indexes (the primary key stays), then build them again."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        indexes, uniques = _secondary_indexes(cursor)
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {quote(name)}")
+        for name, _ in uniques:
+            cursor.execute(f"ALTER TABLE {quote(TABLE)} DROP CONSTRAINT {quote(name)}")
+    try:
+        yield
+    finally:
+        began = time.monotonic()
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '256MB'")
+            for _, definition in indexes:
+                cursor.execute(definition)
+            for name, definition in uniques:
+                cursor.execute(f"ALTER TABLE {quote(TABLE)} ADD CONSTRAINT {quote(name)} {definition}")
+            cursor.execute("RESET maintenance_work_mem")
+        timings["index_seconds"] = round(time.monotonic() - began, 1)
+        timings["indexes_rebuilt"] = len(indexes) + len(uniques)
+
+
+def grow(people, stored: int, size: int) -> dict:
+    """Add history rows until `size` are stored; the load's timings."""
+    from bench import data
+
+    count = size - stored
+    timings = {"rows_added": count, "index_seconds": 0.0, "indexes_rebuilt": 0}
+    began = time.monotonic()
+
+    def load():
+        data.add_history(
+            people,
+            count,
+            first_index=stored,
+            progress=lambda done, total: progress(f"  inserted {done:,} of {total:,}"),
+        )
+
+    if count >= stored:  # the table at least doubles: one sorted build beats `count` index inserts
+        with indexes_rebuilt(timings):
+            load()
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(TABLE)}")
+    else:
+        load()
+    timings["seconds"] = round(time.monotonic() - began, 1)
+    timings["stored"] = data.question_count()
+    return timings
+
+
+# --- The article page -------------------------------------------------------------------
+
+
+def article_latency(base_url: str, path: str, seconds: float) -> dict:
+    """Sequential anonymous GETs of one article for `seconds`: what one reader waits for."""
+    from bench.load import measure_get
+
+    status, queries = count_queries(path)
+    if status != 200:
+        raise NotAvailable(f"{path} answered HTTP {status} through the test client")
+    result = measure_get(base_url + path, 1, seconds, warmup=1.0)
+    if result.ok == 0:
+        raise NotAvailable(f"{path} through gunicorn: {result.first_error or dict(result.outcomes)}")
+    progress(f"    {path}: p50 {result.percentile_ms(50):.1f} ms over {result.ok} requests, {queries} queries")
+    return {"path": path, "queries": queries, **result.as_dict()}
+
+
+# --- The run ----------------------------------------------------------------------------
+
+
+def _measure_at(results, key: str, size: int, function) -> None:
+    """results[key][size] = function(); a piece the portal lacks marks the whole key not available."""
+    if results[key].get("available") is False:
+        return
+    outcome = results.measure(key, function)
+    if outcome.get("available") is False and "error" not in outcome.get("reason", ""):
+        results[key] = outcome
+    else:
+        results[key][str(size)] = outcome
+
+
+def _pages_at(results, base_url: str, people, size: int, seconds: float) -> None:
+    from bench import pages, staff_pages
+
+    doctor, staff = people.queue_doctor, people.staff[0]
+    for key, path_of, user, measure in (
+        ("queue", staff_pages.queue_path, doctor, staff_pages.page_latency),
+        ("queue_poll", staff_pages.queue_poll_path, doctor, staff_pages.poll_latency),
+        ("dashboard", staff_pages.dashboard_path, staff, staff_pages.page_latency),
+    ):
+        progress(f"  {key} page with {size:,} stored")
+        _measure_at(
+            results, key, size, lambda path_of=path_of, user=user, m=measure: m(base_url, path_of(), user, seconds)
+        )
+    progress(f"  article page with {size:,} stored")
+    _measure_at(results, "article", size, lambda: article_latency(base_url, pages.public_paths()["article"], seconds))
+
+
+def measure_sizes(results, people, due_ids: list[int], base_url: str, chosen: list[int], seconds=6.0) -> None:
+    """Grow the store through `chosen` sizes; at each, one sweep (3 runs) and the four pages."""
+    from bench import data, engine
+
+    for key in ("sweep", *MEASURED, "queue_poll"):
+        results.setdefault(key, {})
+    load = results.setdefault("growth", {"sizes": chosen, "load": {}})["load"]
+    stored = len(due_ids)
+    for size in chosen:
+        progress(f"Growing to {size:,} stored questions (1,000 due)")
+        load[str(size)] = grow(people, stored, size)
+        stored = size
+        progress(f"  loaded in {load[str(size)]['seconds']:.0f} s; {load[str(size)]['stored']:,} stored")
+        progress(f"  timing one sweep (3 runs) with {stored:,} stored")
+        _measure_at(results, "sweep", size, lambda: engine.sweep_once(due_ids))
+        measured = results["sweep"].get(str(size), {})
+        if "seconds" in measured:
+            progress(f"    {measured['seconds']:.3f} s (runs {measured['runs_seconds']})")
+        data.reset_due(due_ids)
+        _pages_at(results, base_url, people, size, seconds)
+    results["growth"]["factors"] = factors(results)
+
+
+# --- The table --------------------------------------------------------------------------
+
+LOAD_TARGET_SECONDS = 600
+
+
+def _power(size: str) -> str:
+    n = int(size)
+    exponent = len(str(n)) - 1
+    return f"10^{exponent}" if n == 10**exponent else f"{n:,}"
+
+
+def _growth_row(key: str, label: str, size: str, factor, missing: str | None):
+    from bench.report import Row
+
+    title = f"{label}: growth factor 10^5 → {_power(size)} stored"
+    target = f"< {GROWTH_TARGET}"
+    if factor is None:
+        hint = " (BENCH_BIG=1 loads 10^7)" if int(size) == BIG_SIZE and not missing else ""
+        return Row(f"growth.{key}.{size}", title, (missing or "not measured") + hint, None, target)
+    return Row(f"growth.{key}.{size}", title, f"× {factor:.2f}", factor, target, factor < GROWTH_TARGET)
+
+
+def _cost_row(key: str, label: str, field: str, unit: str, entry: dict, sizes: list[str]):
+    from bench.report import Row
+
+    digits = 3 if unit == "s" else 1
+    costs = [(size, _cost(entry.get(size), field)) for size in sizes]
+    figure = " · ".join(
+        f"{_power(size)}: {'n/a' if cost is None else f'{cost:,.{digits}f} {unit}'}" for size, cost in costs
+    )
+    queries = [entry[s].get("queries") for s in sizes if isinstance(entry.get(s), dict) and "queries" in entry[s]]
+    if queries:
+        figure += f"; queries {' · '.join(str(q) for q in queries)}"
+    return Row(f"growth.{key}", f"{label} at each stored size", figure, _cost(entry.get(str(REFERENCE)), field))
+
+
+def _load_rows(load: dict) -> list:
+    from bench.report import Row
+
+    rows = []
+    for size in (str(10**6), str(BIG_SIZE)):
+        timings = load.get(size)
+        title = f"Loading the store up to {_power(size)} questions"
+        target = f"< {LOAD_TARGET_SECONDS} s" if int(size) == BIG_SIZE else ""
+        if not timings:
+            rows.append(Row(f"growth.load.{size}", title, "not measured", None, target))
+            continue
+        passed = timings["seconds"] < LOAD_TARGET_SECONDS if target else None
+        figure = (
+            f"{timings['seconds']:.0f} s for {timings['rows_added']:,} rows "
+            f"(of which {timings['index_seconds']:.0f} s rebuilding {timings['indexes_rebuilt']} indexes)"
+        )
+        rows.append(Row(f"growth.load.{size}", title, figure, timings["seconds"], target, passed))
+    return rows
+
+
+def rows(results: dict) -> list:
+    """The growth section of the table: cost at every size, then each factor against 10^5."""
+    from bench.report import Row, _missing
+
+    entry = results.get("growth")
+    if not entry:
+        return [Row("growth", "Growth 10^4 → 10^7 stored questions", "not measured")]
+    sizes = [str(n) for n in entry["sizes"]]
+    growth = factors(results)
+    table = []
+    for key, (label, field, unit) in MEASURED.items():
+        measured = results.get(key) or {}
+        missing = _missing(measured) if measured.get("available") is False else None
+        table.append(_cost_row(key, label, field, unit, measured, sizes))
+        for size in (str(10**6), str(BIG_SIZE)):
+            table.append(_growth_row(key, label, size, growth[key].get(size), missing))
+    return table + _load_rows(entry.get("load", {}))

@@ -1,0 +1,87 @@
+"""The growth section's arithmetic (bench/growth.py): sizes, factors against 10^5, and its rows."""
+
+from bench import growth, report
+
+
+def _page(p50, queries=12):
+    return {"p50_ms": p50, "p99_ms": p50 * 2, "ok": 50, "queries": queries}
+
+
+def _sweep(seconds):
+    return {"seconds": seconds, "runs_seconds": [seconds], "due": 1000, "breached_escalations": [1000]}
+
+
+def _results(with_big=True):
+    sizes = [10_000, 100_000, 1_000_000] + ([10_000_000] if with_big else [])
+    costs = dict(zip(sizes, (40.0, 50.0, 60.0, 80.0), strict=False))
+    return {
+        "queue": {str(n): _page(c) for n, c in costs.items()},
+        "dashboard": {str(n): _page(c * 2) for n, c in costs.items()},
+        "sweep": {str(n): _sweep(c / 100) for n, c in costs.items()},
+        "article": {str(n): _page(5.0, queries=0) for n in costs},
+        "growth": {
+            "sizes": sizes,
+            "load": {
+                "1000000": {"seconds": 30.0, "rows_added": 900_000, "index_seconds": 12.0, "indexes_rebuilt": 12},
+                "10000000": {"seconds": 420.0, "rows_added": 9_000_000, "index_seconds": 150.0, "indexes_rebuilt": 12},
+            },
+        },
+    }
+
+
+def test_ten_million_is_measured_only_when_asked_for():
+    assert growth.sizes(1_000_000, big=False) == [10_000, 100_000, 1_000_000]
+    assert growth.sizes(1_000_000, big=True) == [10_000, 100_000, 1_000_000, 10_000_000]
+    assert growth.sizes(100_000, big=False) == [10_000, 100_000]
+    assert growth.sizes(5_000, big=False) == [5_000]
+    assert growth.big_enabled({"BENCH_BIG": "1"}) and not growth.big_enabled({"BENCH_BIG": "0"})
+    assert not growth.big_enabled({})
+
+
+def test_factors_divide_each_larger_size_by_the_cost_at_ten_to_the_five():
+    factors = growth.factors(_results())
+    assert factors["queue"] == {"1000000": 1.2, "10000000": 1.6}
+    assert factors["dashboard"] == {"1000000": 1.2, "10000000": 1.6}
+    assert factors["sweep"] == {"1000000": 1.2, "10000000": 1.6}
+    assert factors["article"] == {"1000000": 1.0, "10000000": 1.0}
+
+
+def test_a_missing_reference_or_size_gives_no_factor_instead_of_a_guess():
+    results = _results()
+    results["queue"]["100000"] = {"available": False, "reason": "error: boom"}
+    results["dashboard"] = {"available": False, "reason": "/staff/sla/ is not in the portal yet"}
+    factors = growth.factors(results)
+    assert factors["queue"] == {"1000000": None, "10000000": None}
+    assert factors["dashboard"] == {}
+
+
+def test_rows_show_the_cost_at_every_size_and_judge_each_factor():
+    rows = {row.key: row for row in report.rows(_results())}
+    queue = rows["growth.queue"]
+    assert queue.figure.startswith("10^4: 40.0 ms · 10^5: 50.0 ms · 10^6: 60.0 ms · 10^7: 80.0 ms")
+    assert queue.value == 50.0
+    assert rows["growth.sweep"].figure.startswith("10^4: 0.400 s · 10^5: 0.500 s")
+    assert rows["growth.queue.1000000"].figure == "× 1.20"
+    assert rows["growth.queue.1000000"].passed is True
+    assert rows["growth.queue.10000000"].passed is False
+    assert rows["growth.queue.10000000"].label.endswith("growth factor 10^5 → 10^7 stored")
+    assert rows["growth.article.10000000"].passed is True
+    assert rows["growth.load.10000000"].passed is True
+    assert "150 s rebuilding 12 indexes" in rows["growth.load.10000000"].figure
+
+
+def test_without_bench_big_the_ten_million_rows_say_how_to_get_them():
+    results = _results(with_big=False)
+    del results["growth"]["load"]["10000000"]
+    rows = {row.key: row for row in report.rows(results)}
+    assert rows["growth.queue.10000000"].passed is None
+    assert "BENCH_BIG=1" in rows["growth.queue.10000000"].figure
+    assert rows["growth.load.10000000"].figure == "not measured"
+    assert rows["growth.queue.1000000"].passed is True
+
+
+def test_a_slow_load_fails_its_row():
+    results = _results()
+    results["growth"]["load"]["10000000"]["seconds"] = 700.0
+    rows = {row.key: row for row in report.rows(results)}
+    assert rows["growth.load.10000000"].passed is False
