@@ -55,6 +55,7 @@ def sweep_status(now=None) -> dict:
     no sweep ever run mean the engine is not running: stale.
     """
     from consultations.models import Question, SweepRun
+    from consultations.services import OPEN_STATUSES
 
     now = now or timezone.now()
     max_age = 3 * settings.SLA_SWEEP_SECONDS
@@ -66,8 +67,12 @@ def sweep_status(now=None) -> dict:
         )
         beating = [run for run in runs if _heartbeat(run) is not None]
         if not beating:
+            # A clock runs only while the question is open or waits for the patient: saying so lets
+            # PostgreSQL read the small partial queue index instead of scanning every stored question.
             waiting = Question.objects.filter(
-                clock_due_at__isnull=False, clock_started_at__lt=now - timedelta(seconds=max_age)
+                status__in=OPEN_STATUSES,
+                clock_due_at__isnull=False,
+                clock_started_at__lt=now - timedelta(seconds=max_age),
             ).exists()
             status = {"ok": not waiting, "age_seconds": None, "max_age_seconds": max_age, "last_run": None}
             if waiting:
