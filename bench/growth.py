@@ -43,10 +43,12 @@ def sizes(max_questions: int, big: bool) -> list[int]:
     return chosen + [BIG_SIZE] if big else chosen
 
 
-def factors(results: dict) -> dict[str, dict[str, float | None]]:
-    """Cost at each size larger than REFERENCE over the cost at REFERENCE, for each of MEASURED."""
+def factors(results: dict, measure: str | None = None) -> dict[str, dict[str, float | None]]:
+    """Cost at each size larger than REFERENCE over the cost at REFERENCE, for each of MEASURED
+    (its latency, or `measure`: "database_pages" for the pages read per request)."""
     growth = {}
-    for key, (_, field, _) in MEASURED.items():
+    for key, (_, latency, _) in MEASURED.items():
+        field = measure or latency
         entry = results.get(key) or {}
         base = _cost(entry.get(str(REFERENCE)), field)
         growth[key] = {}
@@ -140,11 +142,45 @@ def grow(people, stored: int, size: int) -> dict:
     return timings
 
 
+# --- Database work per request (load-independent) -----------------------------------------
+
+
+def plan_buffers(plan: list) -> int:
+    """Shared buffers (8 KB pages) a statement touched: hit + read of its top plan node, which
+    includes its children's; from `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`."""
+    top = plan[0]["Plan"]
+    return int(top.get("Shared Hit Blocks", 0)) + int(top.get("Shared Read Blocks", 0))
+
+
+def database_pages(path: str, user=None) -> int:
+    """Pages of the database one request of `path` reads: each SELECT it sends, run again under
+    EXPLAIN ANALYZE. Unlike latency, this does not move with the machine's other work."""
+    import json
+
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    if user is not None:
+        client.force_login(user)
+    client.get(path)  # caches filled, as for the measured requests
+    with CaptureQueriesContext(connection) as queries:
+        client.get(path)
+    total = 0
+    with connection.cursor() as cursor:
+        for query in queries.captured_queries:
+            if query["sql"].lstrip().upper().startswith(("SELECT", "WITH")):
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query["sql"])
+                plan = cursor.fetchone()[0]
+                total += plan_buffers(json.loads(plan) if isinstance(plan, str) else plan)
+    return total
+
+
 # --- The article page -------------------------------------------------------------------
 
 
-def article_latency(base_url: str, path: str, seconds: float) -> dict:
-    """Sequential anonymous GETs of one article for `seconds`: what one reader waits for."""
+def article_latency(base_url: str, path: str, user, seconds: float) -> dict:
+    """Sequential anonymous GETs (`user` is None) of one article for `seconds`: what one reader waits for."""
     from bench.load import measure_get
 
     status, queries = count_queries(path)
@@ -171,6 +207,12 @@ def _measure_at(results, key: str, size: int, function) -> None:
         results[key][str(size)] = outcome
 
 
+def _with_database_pages(measure, base_url: str, path: str, user, seconds: float) -> dict:
+    result = measure(base_url, path, user, seconds)
+    result["database_pages"] = database_pages(path, user)
+    return result
+
+
 def _pages_at(results, base_url: str, people, size: int, seconds: float) -> None:
     from bench import pages, staff_pages
 
@@ -179,13 +221,15 @@ def _pages_at(results, base_url: str, people, size: int, seconds: float) -> None
         ("queue", staff_pages.queue_path, doctor, staff_pages.page_latency),
         ("queue_poll", staff_pages.queue_poll_path, doctor, staff_pages.poll_latency),
         ("dashboard", staff_pages.dashboard_path, staff, staff_pages.page_latency),
+        ("article", lambda: pages.public_paths()["article"], None, article_latency),
     ):
         progress(f"  {key} page with {size:,} stored")
         _measure_at(
-            results, key, size, lambda path_of=path_of, user=user, m=measure: m(base_url, path_of(), user, seconds)
+            results,
+            key,
+            size,
+            lambda path_of=path_of, user=user, m=measure: _with_database_pages(m, base_url, path_of(), user, seconds),
         )
-    progress(f"  article page with {size:,} stored")
-    _measure_at(results, "article", size, lambda: article_latency(base_url, pages.public_paths()["article"], seconds))
 
 
 def measure_sizes(results, people, due_ids: list[int], base_url: str, chosen: list[int], seconds=6.0) -> None:
@@ -209,6 +253,7 @@ def measure_sizes(results, people, due_ids: list[int], base_url: str, chosen: li
         data.reset_due(due_ids)
         _pages_at(results, base_url, people, size, seconds)
     results["growth"]["factors"] = factors(results)
+    results["growth"]["database_pages_factors"] = factors(results, "database_pages")
 
 
 # --- The table --------------------------------------------------------------------------
@@ -222,7 +267,7 @@ def _power(size: str) -> str:
     return f"10^{exponent}" if n == 10**exponent else f"{n:,}"
 
 
-def _growth_row(key: str, label: str, size: str, factor, missing: str | None):
+def _growth_row(key: str, label: str, size: str, factor, missing: str | None, pages_factor=None):
     from bench.report import Row
 
     title = f"{label}: growth factor 10^5 → {_power(size)} stored"
@@ -230,7 +275,8 @@ def _growth_row(key: str, label: str, size: str, factor, missing: str | None):
     if factor is None:
         hint = " (BENCH_BIG=1 loads 10^7)" if int(size) == BIG_SIZE and not missing else ""
         return Row(f"growth.{key}.{size}", title, (missing or "not measured") + hint, None, target)
-    return Row(f"growth.{key}.{size}", title, f"× {factor:.2f}", factor, target, factor < GROWTH_TARGET)
+    pages = "" if pages_factor is None else f"; database pages read per request × {pages_factor:.2f}"
+    return Row(f"growth.{key}.{size}", title, f"× {factor:.2f}{pages}", factor, target, factor < GROWTH_TARGET)
 
 
 def _cost_row(key: str, label: str, field: str, unit: str, entry: dict, sizes: list[str]):
@@ -241,9 +287,10 @@ def _cost_row(key: str, label: str, field: str, unit: str, entry: dict, sizes: l
     figure = " · ".join(
         f"{_power(size)}: {'n/a' if cost is None else f'{cost:,.{digits}f} {unit}'}" for size, cost in costs
     )
-    queries = [entry[s].get("queries") for s in sizes if isinstance(entry.get(s), dict) and "queries" in entry[s]]
-    if queries:
-        figure += f"; queries {' · '.join(str(q) for q in queries)}"
+    for name, count in (("queries", "queries"), ("database pages read", "database_pages")):
+        counts = [entry[s][count] for s in sizes if isinstance(entry.get(s), dict) and count in entry[s]]
+        if counts:
+            figure += f"; {name} {' · '.join(f'{n:,}' for n in counts)}"
     return Row(f"growth.{key}", f"{label} at each stored size", figure, _cost(entry.get(str(REFERENCE)), field))
 
 
@@ -276,12 +323,12 @@ def rows(results: dict) -> list:
     if not entry:
         return [Row("growth", "Growth 10^4 → 10^7 stored questions", "not measured")]
     sizes = [str(n) for n in entry["sizes"]]
-    growth = factors(results)
+    growth, pages = factors(results), factors(results, "database_pages")
     table = []
     for key, (label, field, unit) in MEASURED.items():
         measured = results.get(key) or {}
         missing = _missing(measured) if measured.get("available") is False else None
         table.append(_cost_row(key, label, field, unit, measured, sizes))
         for size in (str(10**6), str(BIG_SIZE)):
-            table.append(_growth_row(key, label, size, growth[key].get(size), missing))
+            table.append(_growth_row(key, label, size, growth[key].get(size), missing, pages[key].get(size)))
     return table + _load_rows(entry.get("load", {}))

@@ -85,3 +85,16 @@ def test_a_slow_load_fails_its_row():
     results["growth"]["load"]["10000000"]["seconds"] = 700.0
     rows = {row.key: row for row in report.rows(results)}
     assert rows["growth.load.10000000"].passed is False
+
+
+def test_database_pages_come_from_the_top_plan_node_and_get_their_own_factor():
+    plan = [{"Plan": {"Shared Hit Blocks": 40, "Shared Read Blocks": 2, "Plans": [{"Shared Hit Blocks": 39}]}}]
+    assert growth.plan_buffers(plan) == 42
+    assert growth.plan_buffers([{"Plan": {}}]) == 0
+    results = _results()
+    for size, pages in (("10000", 90), ("100000", 100), ("1000000", 100), ("10000000", 110)):
+        results["dashboard"][size]["database_pages"] = pages
+    assert growth.factors(results, "database_pages")["dashboard"] == {"1000000": 1.0, "10000000": 1.1}
+    rows = {row.key: row for row in report.rows(results)}
+    assert rows["growth.dashboard.10000000"].figure == "× 1.60; database pages read per request × 1.10"
+    assert rows["growth.dashboard"].figure.endswith("database pages read 90 · 100 · 100 · 110")
