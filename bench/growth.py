@@ -15,7 +15,7 @@ import os
 import time
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from bench.common import NotAvailable, count_queries, progress
 
@@ -137,6 +137,14 @@ def grow(people, stored: int, size: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(TABLE)}")
     timings["vacuum_seconds"] = round(time.monotonic() - vacuumed, 1)
+    # The load's dirty pages written out now, not by a checkpoint in the middle of a measurement.
+    flushed = time.monotonic()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError:  # not a superuser: the background checkpointer does it in its own time
+        pass
+    timings["checkpoint_seconds"] = round(time.monotonic() - flushed, 1)
     timings["seconds"] = round(time.monotonic() - began, 1)
     timings["stored"] = data.question_count()
     return timings
@@ -207,32 +215,44 @@ def _measure_at(results, key: str, size: int, function) -> None:
         results[key][str(size)] = outcome
 
 
-def _with_database_pages(measure, base_url: str, path: str, user, seconds: float) -> dict:
-    result = measure(base_url, path, user, seconds)
-    result["database_pages"] = database_pages(path, user)
-    return result
+PAGE_ROUNDS = 2
+
+
+def best_round(rounds: list[dict]) -> dict:
+    """The round with the lowest p50, with every round's p50 kept: the machine's other work only
+    ever adds time, so the quickest of rounds spread over a minute is the page's own cost."""
+    best = dict(min(rounds, key=lambda r: r["p50_ms"]))
+    best["rounds_p50_ms"] = [r["p50_ms"] for r in rounds]
+    return best
 
 
 def _pages_at(results, base_url: str, people, size: int, seconds: float) -> None:
+    """Each page in PAGE_ROUNDS interleaved rounds of `seconds`; the best round counts."""
     from bench import pages, staff_pages
 
     doctor, staff = people.queue_doctor, people.staff[0]
-    for key, path_of, user, measure in (
+    plan = (
         ("queue", staff_pages.queue_path, doctor, staff_pages.page_latency),
         ("queue_poll", staff_pages.queue_poll_path, doctor, staff_pages.poll_latency),
         ("dashboard", staff_pages.dashboard_path, staff, staff_pages.page_latency),
         ("article", lambda: pages.public_paths()["article"], None, article_latency),
-    ):
-        progress(f"  {key} page with {size:,} stored")
-        _measure_at(
-            results,
-            key,
-            size,
-            lambda path_of=path_of, user=user, m=measure: _with_database_pages(m, base_url, path_of(), user, seconds),
-        )
+    )
+    rounds: dict[str, list[dict]] = {key: [] for key, *_ in plan}
+    for number in range(PAGE_ROUNDS):
+        for key, path_of, user, measure in plan:
+            progress(f"  {key} page with {size:,} stored (round {number + 1} of {PAGE_ROUNDS})")
+            _measure_at(
+                results, key, size, lambda path_of=path_of, user=user, m=measure: m(base_url, path_of(), user, seconds)
+            )
+            measured = results[key].get(str(size))
+            if isinstance(measured, dict) and "p50_ms" in measured:
+                rounds[key].append(measured)
+    for key, path_of, user, _ in plan:
+        if rounds[key]:
+            results[key][str(size)] = {**best_round(rounds[key]), "database_pages": database_pages(path_of(), user)}
 
 
-def measure_sizes(results, people, due_ids: list[int], base_url: str, chosen: list[int], seconds=6.0) -> None:
+def measure_sizes(results, people, due_ids: list[int], base_url: str, chosen: list[int], seconds=4.0) -> None:
     """Grow the store through `chosen` sizes; at each, one sweep (3 runs) and the four pages."""
     from bench import data, engine
 
@@ -309,7 +329,8 @@ def _load_rows(load: dict) -> list:
         figure = (
             f"{timings['seconds']:.0f} s for {timings['rows_added']:,} rows "
             f"(of which {timings['index_seconds']:.0f} s rebuilding {timings['indexes_rebuilt']} indexes, "
-            f"{timings.get('vacuum_seconds', 0):.0f} s VACUUM ANALYZE)"
+            f"{timings.get('vacuum_seconds', 0):.0f} s VACUUM ANALYZE, "
+            f"{timings.get('checkpoint_seconds', 0):.0f} s CHECKPOINT)"
         )
         rows.append(Row(f"growth.load.{size}", title, figure, timings["seconds"], target, passed))
     return rows

@@ -98,3 +98,11 @@ def test_database_pages_come_from_the_top_plan_node_and_get_their_own_factor():
     rows = {row.key: row for row in report.rows(results)}
     assert rows["growth.dashboard.10000000"].figure == "× 1.60; database pages read per request × 1.10"
     assert rows["growth.dashboard"].figure.endswith("database pages read 90 · 100 · 100 · 110")
+
+
+def test_the_quickest_round_counts_and_every_round_is_kept():
+    rounds = [_page(300.0, queries=30), _page(250.0, queries=30)]
+    best = growth.best_round(rounds)
+    assert best["p50_ms"] == 250.0
+    assert best["rounds_p50_ms"] == [300.0, 250.0]
+    assert "rounds_p50_ms" not in rounds[1]  # the measured rounds are left as they were
