@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from django.db import DatabaseError, connection
 
-from bench.common import NotAvailable, count_queries, progress
+from bench.common import NotAvailable, count_queries, progress, session_cookie
 
 BASE_SIZES = (10_000, 100_000, 1_000_000)
 BIG_SIZE = 10_000_000
@@ -184,6 +184,85 @@ def database_pages(path: str, user=None) -> int:
     return total
 
 
+# --- CPU per request (web worker + database backend) -------------------------------------
+
+CPU_REQUESTS = 20
+
+
+def _ticks(pid: int) -> int:
+    """utime + stime of a process, in clock ticks (0 if it has gone)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: PTH123, SIM115
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _server_pids(base_url: str) -> list[int]:
+    """The gunicorn processes bound to base_url's port, and the bench database's other backends."""
+    bind = "127.0.0.1:" + base_url.rsplit(":", 1)[1].strip("/")
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ")  # noqa: PTH123, SIM115
+            except OSError:
+                continue
+            if b"gunicorn" in command and bind.encode() in command:
+                pids.append(int(entry))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids += [row[0] for row in cursor.fetchall()]
+    return pids
+
+
+def cpu_ms_per_request(base_url: str, path: str, headers: dict, expected: int = 200) -> float | None:
+    """CPU milliseconds the server (gunicorn workers + PostgreSQL backends) spends per request,
+    over CPU_REQUESTS sequential GETs. Waiting for a busy CPU is not CPU time: this moves far
+    less with the machine's other work than latency does."""
+    import urllib.error
+    import urllib.request
+
+    if not os.path.isdir("/proc"):
+        return None
+
+    def get():
+        request = urllib.request.Request(base_url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the bench's own server
+                response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code != expected:
+                raise
+
+    get()  # connections and caches warm
+    before = {pid: _ticks(pid) for pid in _server_pids(base_url)}
+    for _ in range(CPU_REQUESTS):
+        get()
+    # A process that started meanwhile counts whole; one that ended meanwhile is lost (rare).
+    spent = sum(max(_ticks(pid) - before.get(pid, 0), 0) for pid in _server_pids(base_url))
+    return round(spent * 1000 / os.sysconf("SC_CLK_TCK") / CPU_REQUESTS, 2)
+
+
+def sweep_cpu_ms(due_ids: list[int]) -> float:
+    """CPU milliseconds of one more sweep over the due set: this process and its database backend."""
+    from django.conf import settings
+
+    from bench import data
+    from consultations.sweep import run_sweep
+
+    data.reset_due(due_ids)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    process, ticks = time.process_time(), _ticks(backend)
+    run_sweep(batch_size=settings.SLA_SWEEP_BATCH_SIZE)
+    spent = time.process_time() - process + (_ticks(backend) - ticks) / os.sysconf("SC_CLK_TCK")
+    return round(spent * 1000, 1)
+
+
 # --- The article page -------------------------------------------------------------------
 
 
@@ -249,7 +328,12 @@ def _pages_at(results, base_url: str, people, size: int, seconds: float) -> None
                 rounds[key].append(measured)
     for key, path_of, user, _ in plan:
         if rounds[key]:
-            results[key][str(size)] = {**best_round(rounds[key]), "database_pages": database_pages(path_of(), user)}
+            path, headers = path_of(), session_cookie(user) if user is not None else {}
+            results[key][str(size)] = {
+                **best_round(rounds[key]),
+                "database_pages": database_pages(path, user),
+                "cpu_ms": cpu_ms_per_request(base_url, path, headers),
+            }
 
 
 def measure_sizes(results, people, due_ids: list[int], base_url: str, chosen: list[int], seconds=4.0) -> None:
@@ -268,12 +352,15 @@ def measure_sizes(results, people, due_ids: list[int], base_url: str, chosen: li
         progress(f"  timing one sweep (3 runs) with {stored:,} stored")
         _measure_at(results, "sweep", size, lambda: engine.sweep_once(due_ids))
         measured = results["sweep"].get(str(size), {})
+        if "seconds" in measured and os.path.isdir("/proc"):
+            measured["cpu_ms"] = sweep_cpu_ms(due_ids)
         if "seconds" in measured:
             progress(f"    {measured['seconds']:.3f} s (runs {measured['runs_seconds']})")
         data.reset_due(due_ids)
         _pages_at(results, base_url, people, size, seconds)
     results["growth"]["factors"] = factors(results)
     results["growth"]["database_pages_factors"] = factors(results, "database_pages")
+    results["growth"]["cpu_factors"] = factors(results, "cpu_ms")
 
 
 # --- The table --------------------------------------------------------------------------
@@ -287,7 +374,7 @@ def _power(size: str) -> str:
     return f"10^{exponent}" if n == 10**exponent else f"{n:,}"
 
 
-def _growth_row(key: str, label: str, size: str, factor, missing: str | None, pages_factor=None):
+def _growth_row(key: str, label: str, size: str, factor, missing: str | None, pages_factor=None, cpu_factor=None):
     from bench.report import Row
 
     title = f"{label}: growth factor 10^5 → {_power(size)} stored"
@@ -296,6 +383,7 @@ def _growth_row(key: str, label: str, size: str, factor, missing: str | None, pa
         hint = " (BENCH_BIG=1 loads 10^7)" if int(size) == BIG_SIZE and not missing else ""
         return Row(f"growth.{key}.{size}", title, (missing or "not measured") + hint, None, target)
     pages = "" if pages_factor is None else f"; database pages read per request × {pages_factor:.2f}"
+    pages += "" if cpu_factor is None else f"; server CPU per request × {cpu_factor:.2f}"
     return Row(f"growth.{key}.{size}", title, f"× {factor:.2f}{pages}", factor, target, factor < GROWTH_TARGET)
 
 
@@ -307,7 +395,7 @@ def _cost_row(key: str, label: str, field: str, unit: str, entry: dict, sizes: l
     figure = " · ".join(
         f"{_power(size)}: {'n/a' if cost is None else f'{cost:,.{digits}f} {unit}'}" for size, cost in costs
     )
-    for name, count in (("queries", "queries"), ("database pages read", "database_pages")):
+    for name, count in (("queries", "queries"), ("database pages read", "database_pages"), ("server CPU ms", "cpu_ms")):
         counts = [entry[s][count] for s in sizes if isinstance(entry.get(s), dict) and count in entry[s]]
         if counts:
             figure += f"; {name} {' · '.join(f'{n:,}' for n in counts)}"
@@ -344,12 +432,14 @@ def rows(results: dict) -> list:
     if not entry:
         return [Row("growth", "Growth 10^4 → 10^7 stored questions", "not measured")]
     sizes = [str(n) for n in entry["sizes"]]
-    growth, pages = factors(results), factors(results, "database_pages")
+    growth, pages, cpu = factors(results), factors(results, "database_pages"), factors(results, "cpu_ms")
     table = []
     for key, (label, field, unit) in MEASURED.items():
         measured = results.get(key) or {}
         missing = _missing(measured) if measured.get("available") is False else None
         table.append(_cost_row(key, label, field, unit, measured, sizes))
         for size in (str(10**6), str(BIG_SIZE)):
-            table.append(_growth_row(key, label, size, growth[key].get(size), missing, pages[key].get(size)))
+            table.append(
+                _growth_row(key, label, size, growth[key].get(size), missing, pages[key].get(size), cpu[key].get(size))
+            )
     return table + _load_rows(entry.get("load", {}))

@@ -106,3 +106,12 @@ def test_the_quickest_round_counts_and_every_round_is_kept():
     assert best["p50_ms"] == 250.0
     assert best["rounds_p50_ms"] == [300.0, 250.0]
     assert "rounds_p50_ms" not in rounds[1]  # the measured rounds are left as they were
+
+
+def test_server_cpu_per_request_gets_its_own_factor_next_to_the_latency():
+    results = _results()
+    for size, cpu in (("10000", 30.0), ("100000", 40.0), ("1000000", 40.0), ("10000000", 44.0)):
+        results["queue"][size]["cpu_ms"] = cpu
+    rows = {row.key: row for row in report.rows(results)}
+    assert rows["growth.queue.10000000"].figure == "× 1.60; server CPU per request × 1.10"
+    assert rows["growth.queue"].figure.endswith("server CPU ms 30.0 · 40.0 · 40.0 · 44.0")
