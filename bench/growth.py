@@ -383,7 +383,8 @@ def _growth_row(key: str, label: str, size: str, factor, missing: str | None, pa
         hint = " (BENCH_BIG=1 loads 10^7)" if int(size) == BIG_SIZE and not missing else ""
         return Row(f"growth.{key}.{size}", title, (missing or "not measured") + hint, None, target)
     pages = "" if pages_factor is None else f"; database pages read per request × {pages_factor:.2f}"
-    pages += "" if cpu_factor is None else f"; server CPU per request × {cpu_factor:.2f}"
+    per = "per sweep" if key == "sweep" else "per request"
+    pages += "" if cpu_factor is None else f"; server CPU {per} × {cpu_factor:.2f}"
     return Row(f"growth.{key}.{size}", title, f"× {factor:.2f}{pages}", factor, target, factor < GROWTH_TARGET)
 
 
