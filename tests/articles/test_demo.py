@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from articles import services
-from articles.demo import ARTICLES, seed_articles
+from articles.demo import demo_articles, seed_articles
 from articles.models import Article, ArticleStatus, Source
 from tests.factories import DoctorFactory, SpecialtyFactory
 
@@ -35,20 +35,21 @@ def doctors_by_specialty():
 
 
 def test_demo_content_is_rich_enough():
-    published = [spec for spec in ARTICLES if spec.get("status", ArticleStatus.PUBLISHED) == ArticleStatus.PUBLISHED]
+    articles = demo_articles()
+    published = [spec for spec in articles if spec.status == ArticleStatus.PUBLISHED]
     assert len(published) >= 12
-    assert len({spec["specialty"] for spec in published}) >= 6
-    assert len({spec["slug"] for spec in ARTICLES}) == len(ARTICLES)
-    for spec in ARTICLES:
-        assert 2 <= len(spec["sources"]) <= 4, spec["slug"]
-        assert all(url.startswith("https://") for _title, url in spec["sources"])
-        assert "\n- " in spec["body"], f"{spec['slug']} has no bullet list"
-        assert len(spec["summary"]) <= 300
+    assert len({spec.specialty for spec in published}) >= 6
+    assert len({spec.slug for spec in articles}) == len(articles)
+    for spec in articles:
+        assert 2 <= len(spec.sources) <= 4, spec.slug
+        assert all(url.startswith("https://") for _title, url in spec.sources)
+        assert "\n- " in spec.body, f"{spec.slug} has no bullet list"
+        assert len(spec.summary) <= 300
 
 
 def test_seed_creates_published_reviewed_articles(doctors_by_specialty):
     now = timezone.now()
-    assert seed_articles(doctors_by_specialty, now) == len(ARTICLES)
+    assert seed_articles(doctors_by_specialty, now) == len(demo_articles())
     published = Article.objects.published()
     assert published.count() >= 12
     assert published.values("specialty").distinct().count() >= 6
