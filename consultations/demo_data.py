@@ -133,7 +133,7 @@ def _build(cls, values: dict[str, Any], where: str):
     for key, value in values.items():
         expected = hints[key]
         if expected in (str, int, bool) and type(value) is not expected:
-            raise DemoContentError(f"{where}: {key} should be a {expected.__name__}, not {value!r}")
+            raise DemoContentError(f"{where}: {key} should be of type {expected.__name__}, not {value!r}")
         if expected is float and type(value) not in (int, float):
             raise DemoContentError(f"{where}: {key} should be a number, not {value!r}")
     return cls(**values)
