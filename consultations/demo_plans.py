@@ -47,6 +47,20 @@ _NOT_ESCALATED = {
 SWEEP_LAG = timedelta(seconds=30)
 
 
+def _unanswered(status: str, submitted_at: datetime, due_at: datetime, claimed_at, **marks) -> dict:
+    """A first question waiting for its answer on a running clock; `marks` are what the sweep recorded."""
+    return {
+        "status": status,
+        "submitted_at": submitted_at,
+        "due_at": due_at,
+        **_running_clock(submitted_at, due_at),
+        "is_follow_up": False,
+        **_NOT_ESCALATED,
+        "claimed_at": claimed_at,
+        **marks,
+    }
+
+
 @dataclass(frozen=True)
 class PlannedReply:
     kind: str
@@ -76,15 +90,8 @@ class Waiting:
         elapsed = _elapsed(self.state, self.phase, sla.answer_window(is_urgent))
         submitted_at = now - elapsed
         due_at = sla.due_at_for(submitted_at, is_urgent)
-        return {
-            "status": self.status,
-            "submitted_at": submitted_at,
-            "due_at": due_at,
-            **_running_clock(submitted_at, due_at),
-            "is_follow_up": False,
-            **_NOT_ESCALATED,
-            "claimed_at": submitted_at + min(elapsed / 3, timedelta(minutes=20)) if self.claimed_by else None,
-        }
+        claimed_at = submitted_at + min(elapsed / 3, timedelta(minutes=20)) if self.claimed_by else None
+        return _unanswered(self.status, submitted_at, due_at, claimed_at)
 
     def replies(self, now: datetime, is_urgent: bool) -> list[PlannedReply]:
         return []
@@ -116,15 +123,7 @@ class BreachingSoon:
         due_at = now + self.due_in
         window = (self.due_in - self.warn_in) / (1 - settings.SLA_WARN_FRACTION)
         submitted_at = due_at - window
-        return {
-            "status": self.status,
-            "submitted_at": submitted_at,
-            "due_at": due_at,
-            **_running_clock(submitted_at, due_at),
-            "is_follow_up": False,
-            **_NOT_ESCALATED,
-            "claimed_at": None,
-        }
+        return _unanswered(self.status, submitted_at, due_at, None)
 
     def replies(self, now: datetime, is_urgent: bool) -> list[PlannedReply]:
         return []
@@ -150,26 +149,14 @@ class AlreadyBreached:
     def fields(self, now: datetime, is_urgent: bool) -> dict:
         due_at = now - self.due_ago
         submitted_at = due_at - sla.answer_window(is_urgent)
-        return {
-            "status": self.status,
-            "submitted_at": submitted_at,
-            "due_at": due_at,
-            **_running_clock(submitted_at, due_at),
-            "is_follow_up": False,
-            **_NOT_ESCALATED,
-            "warned_at": sla.warn_at_for(submitted_at, due_at),
-            "breached_at": due_at + SWEEP_LAG,
-            "claimed_at": None,
-        }
+        warned_at = sla.warn_at_for(submitted_at, due_at)
+        return _unanswered(self.status, submitted_at, due_at, None, warned_at=warned_at, breached_at=due_at + SWEEP_LAG)
 
     def replies(self, now: datetime, is_urgent: bool) -> list[PlannedReply]:
         return []
 
     def drifted(self, question: Question, now: datetime) -> bool:
         return False  # a breach, once recorded, stays recorded
-
-
-# How long after a due time the demo's history says the sweep recorded the breach.
 
 
 @dataclass(frozen=True)
@@ -194,16 +181,8 @@ class InfoRequested:
         submitted_at = now - self.submitted_ago
         due_at = sla.due_at_for(submitted_at, is_urgent)
         asked_at = submitted_at + self.asked_after
-        return {
-            "status": self.status,
-            "submitted_at": submitted_at,
-            "due_at": due_at,
-            **_running_clock(submitted_at, due_at),
-            "clock_paused_at": asked_at,
-            "is_follow_up": False,
-            **_NOT_ESCALATED,
-            "claimed_at": asked_at - min(self.asked_after / 2, timedelta(minutes=15)),
-        }
+        claimed_at = asked_at - min(self.asked_after / 2, timedelta(minutes=15))
+        return _unanswered(self.status, submitted_at, due_at, claimed_at, clock_paused_at=asked_at)
 
     def replies(self, now: datetime, is_urgent: bool) -> list[PlannedReply]:
         asked_at = now - self.submitted_ago + self.asked_after

@@ -1,6 +1,5 @@
 """The demo articles and their loader's contract (used by seed_demo)."""
 
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -9,6 +8,7 @@ from django.utils import timezone
 from articles import demo, services
 from articles.demo import demo_articles, seed_articles
 from articles.models import Article, ArticleStatus, Source
+from tests.demo_files import content_copy
 from tests.factories import DoctorFactory, SpecialtyFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,14 +118,7 @@ def test_a_doctor_of_another_specialty_never_reviews(doctors_by_specialty):
 @pytest.fixture
 def content_dir(tmp_path, monkeypatch):
     """A copy of articles/demo_content/ to break, read instead of the real one."""
-    copy = tmp_path / "demo_content"
-    shutil.copytree(demo.CONTENT_DIR, copy)
-    monkeypatch.setattr(demo, "CONTENT_DIR", copy)
-    demo.demo_articles.cache_clear()
-    demo._named_sources.cache_clear()
-    yield copy
-    demo.demo_articles.cache_clear()
-    demo._named_sources.cache_clear()
+    yield from content_copy(tmp_path, monkeypatch, demo, demo.demo_articles, demo._named_sources)
 
 
 def test_every_article_file_is_read_with_its_front_matter():

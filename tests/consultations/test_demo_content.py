@@ -2,7 +2,6 @@
 stops the seeding with the entry at fault instead of silently leaving something out."""
 
 import ast
-import shutil
 from datetime import time, timedelta
 from pathlib import Path
 
@@ -15,17 +14,13 @@ from consultations import demo, demo_data
 from consultations.demo_plans import BreachingSoon
 from consultations.models import DoctorProfile, DutyPeriod, Question, Specialty
 from portal.demo import seed_demo
+from tests.demo_files import content_copy
 
 
 @pytest.fixture
 def content_dir(tmp_path, monkeypatch):
     """A copy of consultations/demo_content/ to break, read instead of the real one."""
-    copy = tmp_path / "demo_content"
-    shutil.copytree(demo_data.CONTENT_DIR, copy)
-    monkeypatch.setattr(demo_data, "CONTENT_DIR", copy)
-    demo_data.load.cache_clear()
-    yield copy
-    demo_data.load.cache_clear()
+    yield from content_copy(tmp_path, monkeypatch, demo_data, demo_data.load)
 
 
 def edit(path: Path, old: str, new: str) -> None:
