@@ -31,8 +31,8 @@ def answer_aggregates(answered: Q) -> dict:
     """The counts of the answers selected by `answered`, as aggregates of a grouped query."""
     return {
         "answered": Count("pk", filter=answered),
-        "within": Count("pk", filter=answered & clock.answered_within()),
-        "answered_late": Count("pk", filter=answered & clock.answered_late()),
+        "within": Count("pk", filter=answered & clock.answered_on_time_q()),
+        "answered_late": Count("pk", filter=answered & clock.answered_late_q()),
     }
 
 
@@ -54,7 +54,7 @@ def _grouping_sets_sql(answered: Q) -> tuple[str, list]:
     answers = (
         Question.objects.filter(answered)
         .order_by()
-        .annotate(seconds=AnswerSeconds(), on_time=clock.answered_within(), late=clock.answered_late())
+        .annotate(seconds=AnswerSeconds(), on_time=clock.answered_on_time_q(), late=clock.answered_late_q())
         .values("specialty_id", "answered_by_id", "seconds", "on_time", "late")
     )
     inner, params = answers.query.sql_with_params()

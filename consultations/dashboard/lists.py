@@ -180,9 +180,7 @@ def _attention_questions(state: str, now: datetime, limit: int) -> list[Question
     # The most urgent ids first, then the joins for those rows only: joining the
     # patient, specialty and doctor of every late question before keeping 25
     # costs three lookups per late question (a thousand in a bad hour).
-    most_urgent = (
-        open_questions().filter(clock.state_filter(state, now)).order_by("clock_due_at", "pk").values("pk")[:limit]
-    )
+    most_urgent = open_questions().filter(clock.state_q(state, now)).order_by("clock_due_at", "pk").values("pk")[:limit]
     return _row_questions(most_urgent)
 
 

@@ -84,10 +84,10 @@ class NowFigures:
 
 def _now_counts(now: datetime) -> dict:
     return {
-        "on_track": Count("pk", filter=clock.state_filter(sla.ON_TRACK, now)),
-        "at_risk": Count("pk", filter=clock.state_filter(sla.AT_RISK, now)),
-        "breached": Count("pk", filter=clock.state_filter(sla.BREACHED, now)),
-        "waiting_for_patient": Count("pk", filter=clock.state_filter(sla.PAUSED, now)),
+        "on_track": Count("pk", filter=clock.state_q(sla.ON_TRACK, now)),
+        "at_risk": Count("pk", filter=clock.state_q(sla.AT_RISK, now)),
+        "breached": Count("pk", filter=clock.state_q(sla.BREACHED, now)),
+        "waiting_for_patient": Count("pk", filter=clock.state_q(sla.PAUSED, now)),
     }
 
 
@@ -120,7 +120,7 @@ def oldest_waiting(now: datetime) -> OldestWaiting | None:
         waiting_since=question.clock_started_at,
         waiting_seconds=(now - question.clock_started_at).total_seconds(),
         is_follow_up=question.is_follow_up,
-        state=clock.state_of(question.clock_warn_at, question.clock_due_at, now),
+        state=clock.clock_state(question.clock_warn_at, question.clock_due_at, now),
     )
 
 

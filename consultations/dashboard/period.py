@@ -19,6 +19,7 @@ from consultations.models import (
     Escalation,
     EscalationLevel,
     Question,
+    QuestionStatus,
     Specialty,
 )
 
@@ -120,8 +121,9 @@ def period_filters(period: Period) -> PeriodFilters:
     return PeriodFilters(
         received=Q(submitted_at__gte=period.start, submitted_at__lte=period.end),
         answered=Q(first_answered_at__gte=period.start, first_answered_at__lte=period.end),
-        # Waiting for a doctor (not for the patient) with its first answer late.
-        open_past_due=clock.fell_due_unanswered(period.start, period.end),
+        # Waiting for a doctor (not for the patient) with its first answer late: fell due in the period.
+        open_past_due=Q(status=QuestionStatus.OPEN, first_answered_at__isnull=True, due_at__gte=period.start)
+        & clock.past_due_q(period.end),
     )
 
 

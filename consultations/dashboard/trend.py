@@ -12,7 +12,7 @@ from django.utils import dateformat, timezone
 from consultations.dashboard import clock
 from consultations.dashboard.db import POSTGRESQL, implementation, without_jit
 from consultations.dashboard.formatting import format_share
-from consultations.models import Question
+from consultations.models import Question, QuestionStatus
 
 TREND_DAYS = 30
 
@@ -76,7 +76,7 @@ def _answers_sql(using: str, table: str, answered: str, due: str) -> tuple[str, 
     PostgreSQL counts both from one LATERAL scan of the day's answers; the portable
     form (no LATERAL in SQLite) counts them in two subqueries.
     """
-    within = clock.answered_within_sql(answered, due)
+    within = clock.answered_on_time_sql(answered, due)
     # Table and column names come from the model, values are parameters: nothing typed by a user.
     if using == POSTGRESQL:
         join = (
@@ -120,17 +120,16 @@ def trend_sql(starts: list[datetime], now: datetime, using: str | None = None) -
         days_params += [index, ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(stop)]
     received = f"(SELECT COUNT(*) FROM {table} q WHERE {_on_the_day(submitted)})"  # noqa: S608
     answers, answers_join, answers_nows = _answers_sql(implementation(using), table, answered, due)
-    past_due, past_due_params = clock.past_due_sql(column["status"], answered, due)
     sql = (
         f"WITH days (day_index, day_start, day_stop) AS (VALUES {', '.join(['(%s, %s, %s)'] * (len(starts) - 1))}) "  # noqa: S608
         f"SELECT 'day', days.day_index, {received}, {answers} FROM days {answers_join} "
         "UNION ALL "
         "SELECT 'open_past_due', days.day_index, COUNT(*), 0, 0 "
         f"FROM days INNER JOIN {table} q ON {due} >= days.day_start AND {due} < days.day_stop "
-        f"WHERE {past_due} "
+        f"WHERE {column['status']} = %s AND {answered} IS NULL AND {clock.past_due_sql(due, '%s')} "
         "GROUP BY days.day_index"
     )
-    return sql, [*days_params, until, *[until] * answers_nows, *past_due_params, until]
+    return sql, [*days_params, until, *[until] * answers_nows, QuestionStatus.OPEN.value, until]
 
 
 def daily_trend(now: datetime, tz: tzinfo, days: int = TREND_DAYS, using: str | None = None) -> list[TrendDay]:
