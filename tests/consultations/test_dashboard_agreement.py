@@ -1,8 +1,8 @@
 """The dashboard's two implementations agree, and both follow the SLA rules, on the same data.
 
 Where a figure has a PostgreSQL query and a portable one (the period's answer counts and
-percentiles, the 30-day trend), production runs the first and local SQLite runs the
-second. Here both run on the same questions: on PostgreSQL (CI) both, compared with
+percentiles, the 30-day trend, the likely-to-breach forecast's pace), production runs the
+first and local SQLite runs the second. Here both run on the same questions: on PostgreSQL (CI) both, compared with
 each other and with the rules of `consultations.sla` applied in Python row by row; on
 SQLite the portable one against the rules. The questions sit at and either side of
 every boundary the figures draw: an answer given exactly at the due time, a
@@ -23,7 +23,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from consultations import dashboard, sla
+from consultations import dashboard, forecast, sla
 from consultations.models import Question, QuestionStatus
 from portal.models import User
 from tests.factories import WARN_FRACTION, QuestionFactory, UserFactory, answer_window
@@ -67,13 +67,16 @@ class AgreementQuestionFactory(QuestionFactory):
 def answered(specialty, doctor, due, after_due, *, is_urgent=False, **fields):
     """A question whose first answer came `after_due` after its due time (negative: before)."""
     submitted = due - answer_window(is_urgent)
+    answered_after = due - submitted + after_due
     return AgreementQuestionFactory(
         specialty=specialty,
         is_urgent=is_urgent,
         submitted_at=submitted,
-        answered_after=due - submitted + after_due,
+        answered_after=answered_after,
         answered_by=doctor,
         claimed_by=doctor,
+        # Claimed a third of the way: the forecast's pace is the time from claim to answer.
+        claimed_at=submitted + answered_after / 3,
         **fields,
     )
 
@@ -277,6 +280,18 @@ def test_trend_is_the_same_by_both_implementations(scenario, tz):
     portable = dashboard.daily_trend(NOW, tz, using=dashboard.PORTABLE)
 
     assert [asdict(day) for day in by_postgresql] == [asdict(day) for day in portable]
+
+
+def test_forecast_pace_is_the_same_by_both_implementations(scenario):
+    both_implementations()
+
+    by_postgresql = forecast.minutes_per_answer(NOW, forecast.postgresql_pace)
+    portable = forecast.minutes_per_answer(NOW, forecast.portable_pace)
+
+    # One median of seconds divided by 60, the other of minutes: equal up to rounding.
+    assert by_postgresql == pytest.approx(portable, rel=1e-12)
+    if scenario != "no_questions":  # the week's answers decide it, not the default
+        assert by_postgresql != forecast.DEFAULT_MINUTES_PER_ANSWER
 
 
 # --- Each follows the SLA rules, applied row by row in Python ---------------------------------------
