@@ -1,6 +1,6 @@
 """The staff SLA dashboard at /staff/sla/: pages, live refresh, CSV, monitoring, reassign.
 
-The figures come from `dashboard.py`; these views only check access, pick the
+The figures come from the `dashboard` package; these views only check access, pick the
 period from the URL and render.
 """
 
