@@ -293,7 +293,7 @@ class SlaStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in QUEUE_STATE_LABELS:
-            return queryset.filter(services.clock_state_filter(self.value(), timezone.now()))
+            return queryset.filter(sla.state_q(self.value(), timezone.now()))
         return queryset
 
 

@@ -139,23 +139,6 @@ def test_sla_filter_matches_the_state_shown_in_each_row(signed_in, specialty, do
         assert all(sla.sla_state(row, now) == state for row in rows)
 
 
-def test_clock_state_filter_has_the_same_boundaries_as_sla_state(specialty):
-    question = ask(specialty, hours_ago=0)
-    boundaries = [
-        question.clock_warn_at - timedelta(seconds=1),
-        question.clock_warn_at,
-        question.clock_due_at,
-        question.clock_due_at + timedelta(seconds=1),
-    ]
-    for now in boundaries:
-        matched = [
-            state
-            for state in services.QUEUE_SLA_STATES
-            if Question.objects.filter(services.clock_state_filter(state, now), pk=question.pk).exists()
-        ]
-        assert matched == [sla.sla_state(question, now)], now
-
-
 def test_unknown_filter_values_are_ignored_not_errors(signed_in, specialty):
     question = ask(specialty)
     assert listed(signed_in, "?sla=purple&claim=whatever&specialty=abc") == [question]
