@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from consultations import sweep
+from consultations import levels, sweep
 from consultations.models import Notification, Question
 from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
 
@@ -85,16 +85,9 @@ def test_an_idle_sweep_costs_a_handful_of_queries(specialty, patient):
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="partial indexes and EXPLAIN plans are checked on PostgreSQL")
-@pytest.mark.parametrize(
-    ("transition", "index"),
-    [
-        (sweep.TRANSITIONS[0], "question_sweep_due_idx"),
-        (sweep.TRANSITIONS[1], "question_sweep_warn_idx"),
-        (sweep.TRANSITIONS[2], "question_sweep_lead_idx"),
-    ],
-    ids=["breached", "at_risk", "lead"],
-)
-def test_sweep_lookups_use_the_partial_indexes(specialty, patient, transition, index):
+@pytest.mark.parametrize("transition", levels.LEVELS, ids=[level.key for level in levels.LEVELS])
+def test_sweep_lookups_use_the_partial_indexes(specialty, patient, transition):
+    index = transition.index_name
     now = timezone.now()
     add_answered_questions(10_000, specialty, patient, now)
     add_due_questions(specialty, patient, now)
