@@ -476,33 +476,8 @@ def log_access(user, question: Question, action: str, request=None, attachment: 
 
 # --- The doctors' workbench -----------------------------------------------------------
 
-# The states a question in the queue can be in: a running clock, or paused
-# while the doctor waits for the patient.
-QUEUE_SLA_STATES = (sla.ON_TRACK, sla.AT_RISK, sla.BREACHED, sla.PAUSED)
-
-
 # The dashboard's name for `sla.state_q` (until it imports it from sla).
 clock_state_filter = sla.state_q
-
-
-def queue_counts(questions, doctor: DoctorProfile | None, now: datetime) -> dict[str, int]:
-    """The queue header's numbers in one query, over open questions only.
-
-    Restricting to open statuses keeps the count on the partial queue index,
-    so it costs the questions waiting, not the questions stored.
-    """
-    from django.db.models import Count
-
-    counts = {state: Count("pk", filter=sla.state_q(state, now)) for state in QUEUE_SLA_STATES}
-    counts["total"] = Count("pk")
-    counts["unclaimed"] = Count("pk", filter=Q(claimed_by__isnull=True))
-    counts["follow_ups"] = Count("pk", filter=Q(is_follow_up=True))
-    counts["urgent"] = Count("pk", filter=Q(is_urgent=True))
-    if doctor is not None:
-        counts["mine"] = Count("pk", filter=Q(claimed_by=doctor))
-    result = questions.filter(status__in=OPEN_STATUSES).aggregate(**counts)
-    result.setdefault("mine", 0)
-    return result
 
 
 @dataclass(frozen=True)

@@ -306,17 +306,7 @@ def escalate_batch(
         recipients = audience.for_level(transition, question, settled=unsent[question.pk])
         if not recipients:
             logger.warning("SLA %s of question %s: nobody to notify", transition.key, question.pk)
-        escalations.append(
-            Escalation(
-                question=question,
-                level=transition.key,
-                is_follow_up=question.is_follow_up,
-                clock_due_at=question.clock_due_at,
-                created_at=now,
-                recipients=[user.email for user in recipients],
-                sweep=run,
-            )
-        )
+        escalations.append(_escalation(transition, question, recipients, now, run))
         outgoing += messages(transition, question, recipients, never_warned=bool(unsent[question.pk]), emails=emails)
     Escalation.objects.bulk_create(escalations)
     if transition.on_sent:
@@ -324,6 +314,18 @@ def escalate_batch(
         outgoing += import_string(transition.on_sent)(questions, now, run)
     queue_notifications(outgoing)
     return len(locked), [question.pk for question in questions]
+
+
+def _escalation(transition: Level, question: Question, recipients: list, now: datetime, run: SweepRun) -> Escalation:
+    return Escalation(
+        question=question,
+        level=transition.key,
+        is_follow_up=question.is_follow_up,
+        clock_due_at=question.clock_due_at,
+        created_at=now,
+        recipients=[user.email for user in recipients],
+        sweep=run,
+    )
 
 
 def _unsent_settled(transition: Level, question: Question) -> tuple[Level, ...]:

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from consultations import services, sla
+from consultations import queue, services, sla
 from consultations.doctor_admin import CappedCountPaginator, describe_time_left
 from consultations.models import Question, QuestionStatus
 from tests.factories import DoctorFactory, QuestionFactory, UserFactory
@@ -154,7 +154,7 @@ def test_queue_counts_cover_open_questions_only(specialty, doctor, senior_doctor
     ask(specialty, hours_ago=6)
     answered(specialty)
 
-    counts = services.queue_counts(Question.objects.all(), doctor, timezone.now())
+    counts = queue.queue_counts(Question.objects.all(), doctor, timezone.now())
 
     assert counts == {
         "total": 4,
