@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from consultations import (
     admin_sla,  # noqa: F401 - registers escalations, the outbox and sweep runs
+    levels,
     services,
 )
 from consultations.access import may_change_specialty, may_read_medical_records, may_reassign
@@ -218,7 +219,7 @@ class QuestionAdmin(MedicalRecordMixin, admin.ModelAdmin):
                     ("submitted_at", "due_at"),
                     ("clock_started_at", "clock_warn_at", "clock_due_at", "clock_paused_at"),
                     "is_follow_up",
-                    ("warned_at", "breached_at", "lead_escalated_at"),
+                    tuple(level.marker for level in levels.LEVELS),
                     ("sweep_error", "sweep_retry_at"),
                 )
             },

@@ -32,7 +32,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from consultations import duty, pictures, services, sla
+from consultations import duty, pictures, queue, services, sla
 from consultations.access import (
     may_read_medical_records,
     may_reassign,
@@ -293,7 +293,7 @@ class SlaStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in QUEUE_STATE_LABELS:
-            return queryset.filter(services.clock_state_filter(self.value(), timezone.now()))
+            return queryset.filter(sla.state_q(self.value(), timezone.now()))
         return queryset
 
 
@@ -512,7 +512,7 @@ class QuestionQueueAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         doctor = verified_doctor(request.user)
         now = timezone.now()
-        counts = services.queue_counts(questions_visible_to(request.user), doctor, now)
+        counts = queue.queue_counts(questions_visible_to(request.user), doctor, now)
         context = {
             "title": "Your queue" if doctor is not None else "Questions waiting",
             "counts": counts,
@@ -549,7 +549,7 @@ class QuestionQueueAdmin(admin.ModelAdmin):
         results = list(cl.result_list)
         rows = [live_row(question, now) for question in results]
         # The header's figures, as the page counts them (one query).
-        counts = services.queue_counts(questions_visible_to(request.user), verified_doctor(request.user), now)
+        counts = queue.queue_counts(questions_visible_to(request.user), verified_doctor(request.user), now)
         etag = live_etag(rows, [counts, cl.paginator.capped])
         # A proxy that compresses may have weakened the tag ("W/..."): the rows are the same.
         sent = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}

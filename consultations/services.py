@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from consultations import new_work, sla
+from consultations import levels, new_work, sla
 from consultations.access import questions_for_doctor
 from consultations.models import (
     AccessLog,
@@ -48,9 +48,7 @@ def _clock_fields(started_at: datetime, is_urgent: bool, *, is_follow_up: bool) 
         "clock_warn_at": clock.warn_at,
         "clock_paused_at": None,
         "is_follow_up": is_follow_up,
-        "warned_at": None,
-        "breached_at": None,
-        "lead_escalated_at": None,
+        **levels.markers_reset(),
         "sweep_error": "",
         "sweep_retry_at": None,
     }
@@ -478,48 +476,8 @@ def log_access(user, question: Question, action: str, request=None, attachment: 
 
 # --- The doctors' workbench -----------------------------------------------------------
 
-# The states a question in the queue can be in: a running clock, or paused
-# while the doctor waits for the patient.
-QUEUE_SLA_STATES = (sla.ON_TRACK, sla.AT_RISK, sla.BREACHED, sla.PAUSED)
-
-
-def clock_state_filter(state: str, now: datetime) -> Q:
-    """A database filter for questions whose clock is in `state` at `now`.
-
-    The same boundaries as `sla.sla_state` for a running clock (at risk from
-    the warning time inclusive, breached strictly after the due time), written
-    as a WHERE clause so the queue filters and counts never load rows.
-    """
-    running = Q(clock_due_at__isnull=False, clock_paused_at__isnull=True)
-    if state == sla.ON_TRACK:
-        return running & Q(clock_warn_at__gt=now)
-    if state == sla.AT_RISK:
-        return running & Q(clock_warn_at__lte=now, clock_due_at__gte=now)
-    if state == sla.BREACHED:
-        return running & Q(clock_due_at__lt=now)
-    if state == sla.PAUSED:
-        return Q(clock_due_at__isnull=False, clock_paused_at__isnull=False)
-    raise ValueError(f"Not a queue state: {state!r}")
-
-
-def queue_counts(questions, doctor: DoctorProfile | None, now: datetime) -> dict[str, int]:
-    """The queue header's numbers in one query, over open questions only.
-
-    Restricting to open statuses keeps the count on the partial queue index,
-    so it costs the questions waiting, not the questions stored.
-    """
-    from django.db.models import Count
-
-    counts = {state: Count("pk", filter=clock_state_filter(state, now)) for state in QUEUE_SLA_STATES}
-    counts["total"] = Count("pk")
-    counts["unclaimed"] = Count("pk", filter=Q(claimed_by__isnull=True))
-    counts["follow_ups"] = Count("pk", filter=Q(is_follow_up=True))
-    counts["urgent"] = Count("pk", filter=Q(is_urgent=True))
-    if doctor is not None:
-        counts["mine"] = Count("pk", filter=Q(claimed_by=doctor))
-    result = questions.filter(status__in=OPEN_STATUSES).aggregate(**counts)
-    result.setdefault("mine", 0)
-    return result
+# The dashboard's name for `sla.state_q` (until it imports it from sla).
+clock_state_filter = sla.state_q
 
 
 @dataclass(frozen=True)

@@ -44,13 +44,7 @@ def _drain_the_outbox_at_start(**kwargs) -> None:
 def run_sla_sweep() -> dict:
     """Run by beat every SLA_SWEEP_SECONDS: escalate whatever fell due since the last sweep."""
     result = sweep.run_sweep()
-    return {
-        "run": result.run_id,
-        "warned": result.warned,
-        "breached": result.breached,
-        "lead_escalated": result.lead_escalated,
-        "errors": result.errors,
-    }
+    return {"run": result.run_id, **result.as_dict()}
 
 
 @shared_task(ignore_result=True)

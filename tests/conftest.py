@@ -8,6 +8,23 @@ import pytest
 from tests import pinned
 from tests.factories import DoctorFactory, SpecialtyFactory, UserFactory
 
+# A second, test-only database: an in-memory SQLite beside the suite's own
+# database (PostgreSQL in CI), so a test that must hold on both runs on both in
+# the same run (tests/consultations/test_sla_boundaries.py). pytest-django sets it
+# up only when a collected test names it in `databases`.
+SQLITE = "sqlite"
+
+
+def _add_the_sqlite_database() -> None:
+    from django.conf import settings
+    from django.db import connections
+
+    settings.DATABASES.setdefault(SQLITE, {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"})
+    connections.configure_settings(None)  # the defaults Django fills in for every alias
+
+
+_add_the_sqlite_database()
+
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # refuses to run there unless told it is safe (the live server is a thread).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
