@@ -476,9 +476,6 @@ def log_access(user, question: Question, action: str, request=None, attachment: 
 
 # --- The doctors' workbench -----------------------------------------------------------
 
-# The dashboard's name for `sla.state_q` (until it imports it from sla).
-clock_state_filter = sla.state_q
-
 
 @dataclass(frozen=True)
 class ReplyResult:

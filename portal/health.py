@@ -6,12 +6,6 @@ The SLA sweep's heartbeat is the consultations app's own probe (consultations.he
 from django.conf import settings
 
 
-def sweep_status(now=None) -> dict:
-    from consultations.heartbeat import sweep_status
-
-    return sweep_status(now)
-
-
 def database_status(connection) -> dict:
     try:
         with connection.cursor() as cursor:
@@ -39,7 +33,10 @@ CHECK_ORDER = ("database", "broker", "sweep")
 
 def check_all(connection) -> dict:
     """Every check's detail, and `status`: "ok" or the first failing check's name."""
+    from consultations import heartbeat
+
     checks = {"database": database_status(connection), "broker": broker_status()}
-    checks["sweep"] = sweep_status() if checks["database"]["ok"] else {"ok": False, "error": "database unavailable"}
+    database_ok = checks["database"]["ok"]
+    checks["sweep"] = heartbeat.sweep_status() if database_ok else {"ok": False, "error": "database unavailable"}
     failing = [name for name in CHECK_ORDER if not checks[name]["ok"]]
     return {"status": failing[0] if failing else "ok", **checks}

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from django.urls import NoReverseMatch, reverse
-
 from consultations import forecast as forecast_model
-from consultations import sla
+from consultations import links, sla
 from consultations.dashboard import clock
 from consultations.dashboard.db import open_questions
 from consultations.dashboard.formatting import LocalTime, format_duration
@@ -34,27 +32,12 @@ _ROW_FIELDS = (
 
 
 # --- Links ------------------------------------------------------------------------------
-
-# A number no question id reaches, reversed in its place and then swapped for each row's id:
-# the lists need dozens of URLs per page, and reverse() is the costly part of each.
-_ID_SLOT = 987654321987
-
-
-def _url_for_any_id(url_with_slot: str) -> Callable[[int], str]:
-    head, slot, tail = url_with_slot.rpartition(str(_ID_SLOT))
-    if not slot:
-        raise ValueError(f"{url_with_slot!r} does not carry the id")
-    return lambda pk: f"{head}{pk}{tail}"
+# Dozens of links per page: consultations.links reverses each pattern once.
 
 
 def question_admin_urls() -> Callable[[int], str]:
-    """A function from a question id to its change page in the staff admin (one reverse() for all)."""
-    try:
-        url = reverse("admin:consultations_question_change", args=[_ID_SLOT])
-    except NoReverseMatch:
-        # Same place by the admin's URL convention, should the model not be registered yet.
-        url = f"{reverse('admin:index')}consultations/question/{_ID_SLOT}/change/"
-    return _url_for_any_id(url)
+    """A function from a question id to its change page in the staff admin."""
+    return links.question_admin_urls("admin")
 
 
 def question_admin_url(question_id: int) -> str:
@@ -63,7 +46,7 @@ def question_admin_url(question_id: int) -> str:
 
 
 def _reassign_urls() -> Callable[[int], str]:
-    return _url_for_any_id(reverse("staff:sla_reassign", args=[_ID_SLOT]))
+    return links.url_for_any_id("staff:sla_reassign")
 
 
 # --- Rows -------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Count, Q
 
-from consultations import sla
+from consultations import heartbeat, sla
 from consultations.dashboard import clock
 from consultations.dashboard.db import open_questions
 from consultations.dashboard.formatting import format_duration
 from consultations.dashboard.lists import question_admin_url
 from consultations.models import Specialty
-from portal import health
 
 
 @dataclass
@@ -93,7 +92,7 @@ def _now_counts(now: datetime) -> dict:
 
 def sweep_status(now: datetime) -> SweepStatus:
     """The sweep's heartbeat judged exactly as /healthz judges it: stale after three intervals."""
-    status = health.sweep_status(now)
+    status = heartbeat.sweep_status(now)
     return SweepStatus(
         age_seconds=status.get("age_seconds"),
         stale_after_seconds=status.get("max_age_seconds", 3 * settings.SLA_SWEEP_SECONDS),
