@@ -123,9 +123,6 @@ class QuestionStatus(models.TextChoices):
 
 
 class QuestionQuerySet(models.QuerySet):
-    def visible_to_patient(self, user):
-        return self.filter(patient=user)
-
     def awaiting_doctor(self):
         """Questions whose guarantee clock is running (a doctor's answer is owed)."""
         return self.filter(status=QuestionStatus.OPEN)
