@@ -20,7 +20,7 @@ def verified_doctor(user) -> DoctorProfile | None:
     if not user.is_authenticated or not user.is_active:
         return None
     profile = getattr(user, "doctor_profile", None)
-    if profile is None or not profile.is_verified:
+    if profile is None or not profile.may_practise:
         return None
     return profile
 

@@ -81,7 +81,7 @@ def duty_intervals(doctor: DoctorProfile, start: datetime, end: datetime) -> lis
     """When `doctor` is on duty within [start, end): the rule of this module's docstring.
 
     Reads `doctor.user` and `doctor.duty_periods.all()` (prefetch them for many doctors)."""
-    if not doctor.is_verified or not doctor.user.is_active or doctor.off_duty:
+    if not doctor.may_practise or doctor.off_duty:
         return []
     intervals = scheduled_intervals(doctor.duty_periods.all(), _zone(doctor), start, end)
     if doctor.on_duty_until is not None and doctor.on_duty_until > start:

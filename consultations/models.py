@@ -46,6 +46,7 @@ def doctor_photo_path(instance, filename):
 
 class DoctorProfileQuerySet(models.QuerySet):
     def verified(self):
+        """Doctors who may practise here: the SQL form of DoctorProfile.may_practise."""
         return self.filter(is_verified=True, user__is_active=True)
 
 
@@ -80,6 +81,13 @@ class DoctorProfile(models.Model):
 
     def get_absolute_url(self):
         return reverse("doctor_profile", args=[self.slug])
+
+    @property
+    def may_practise(self) -> bool:
+        """The one clinician rule: verified by staff, with an active account. Only such a
+        doctor sees the queue, is handed questions or counts on duty (SQL form:
+        DoctorProfile.objects.verified())."""
+        return self.is_verified and self.user.is_active
 
 
 class Weekday(models.IntegerChoices):

@@ -242,7 +242,7 @@ class AssignmentRefused(Exception):
 
 def assignment_refusal(question: Question, doctor: DoctorProfile) -> str:
     """Why `doctor` may not be handed `question`, or "" when they may."""
-    if not doctor.is_verified or not doctor.user.is_active:
+    if not doctor.may_practise:
         return f"{doctor.display_name} is not a verified, active doctor, so no question can be handed to them."
     if not doctor.specialties.filter(pk=question.specialty_id).exists():
         return (
