@@ -32,6 +32,7 @@ from consultations.models import (
 )
 from consultations.notifications import queue_notification
 from consultations.red_flags import find_red_flags
+from portal.client_address import client_ip
 from portal.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -472,7 +473,7 @@ def log_access(user, question: Question, action: str, request=None, attachment: 
         question=question,
         attachment=attachment,
         action=action,
-        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+        ip_address=(client_ip(request) or None) if request is not None else None,
     )
 
 
