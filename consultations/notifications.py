@@ -81,7 +81,7 @@ def send_lock() -> timedelta:
     """How long a sender holds a row. If it dies mid-send (a killed worker), the
     re-send takes the row over only after this, so it must outlast the slowest
     send (EMAIL_TIMEOUT)."""
-    return timedelta(seconds=getattr(settings, "NOTIFICATION_SEND_LOCK_SECONDS", 300))
+    return timedelta(seconds=settings.NOTIFICATION_SEND_LOCK_SECONDS)
 
 
 def _render_text(template_name: str, context: dict) -> str:

@@ -18,7 +18,7 @@ def client_ip(request) -> str:
 def client_address(environ) -> str:
     """The client's address from a WSGI environ (a Django request's META is one)."""
     remote = environ.get("REMOTE_ADDR", "")
-    hops = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    hops = settings.TRUSTED_PROXY_COUNT
     if hops <= 0:
         return remote
     forwarded = [part.strip() for part in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
