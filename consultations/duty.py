@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from consultations import sla
 from consultations.models import DoctorProfile, DutyPeriod, Question, QuestionStatus, Specialty
+from consultations.notifications import queue_notification
 from portal.times import LONG_DATE_TIME, format_time
 
 Interval = tuple[datetime, datetime]
@@ -263,8 +264,6 @@ def alert_uncovered_specialties(now: datetime | None = None) -> list[int]:
     wait in it: the first check that finds open questions and no doctor on duty sets
     `uncovered_since` with a conditional UPDATE, so concurrent checks alert once; the
     gap ends when a doctor of it is on duty again. Returns the specialties alerted now."""
-    from consultations.notifications import queue_notification
-
     now = now or timezone.now()
     waiting = dict(
         Question.objects.filter(status=QuestionStatus.OPEN)

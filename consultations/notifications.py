@@ -24,6 +24,10 @@ is killed, the machine fails, or the database stays unreachable for longer
 than MARK_SENT_RETRY_SECONDS), or a mail server that accepts a message but
 whose reply is lost, leaves the row pending; once its lease expires the
 re-send sends it again, with the same Message-ID.
+
+The outbox's Celery tasks are defined here, beside the functions that queue them, so
+this module never imports `consultations.tasks` (which imports it, with the sweep);
+their names stay `consultations.tasks.*`, as in messages already queued.
 """
 
 import hashlib
@@ -35,6 +39,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, connections, router, transaction
@@ -189,10 +194,31 @@ def _insert(emails: list[OutgoingEmail]) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
+@shared_task(name="consultations.tasks.send_notification", ignore_result=True)
+def send_notification(notification_id: int) -> None:
+    """Queued after commit for one outbox row; failures are recorded on the row and retried by the re-send."""
+    deliver(notification_id)
+
+
+@shared_task(name="consultations.tasks.send_notifications", ignore_result=True)
+def send_notifications(notification_ids: list[int]) -> int:
+    """Queued after commit for a chunk of outbox rows (the SLA sweep's): sent over one
+    mail connection, each row claimed and marked on its own."""
+    return deliver_many(notification_ids)
+
+
+@shared_task(name="consultations.tasks.resend_pending_notifications", ignore_result=True)
+def resend_pending_notifications() -> int:
+    """Periodic safety net: send whatever a lost message, a broker outage or a crash left
+    unsent. A backlog is drained in bounded runs, each queueing the next while rows remain."""
+    outcome = drain_pending()
+    if outcome.more:
+        enqueue_resend()
+    return outcome.sent
+
+
 def enqueue_delivery(notification_id: int) -> None:
     """Ask a worker to send; a broker outage only delays the e-mail."""
-    from consultations.tasks import send_notification
-
     try:
         send_notification.delay(notification_id)
     except Exception:  # noqa: BLE001 - any broker failure: the re-send task recovers it
@@ -203,8 +229,6 @@ def enqueue_deliveries(notification_ids: list[int]) -> None:
     """Ask workers to send many rows, DELIVERY_CHUNK per message. At the first broker
     failure the rest are left to the re-send: trying every chunk against a dead
     broker would only make the caller wait."""
-    from consultations.tasks import send_notifications
-
     for start in range(0, len(notification_ids), DELIVERY_CHUNK):
         try:
             send_notifications.apply_async(
@@ -437,8 +461,6 @@ def drain_pending(now=None) -> DrainOutcome:
 def enqueue_resend() -> None:
     """Ask a worker to carry on draining the outbox now rather than at the next
     scheduled re-send; behind the sweeps, like the bulk deliveries."""
-    from consultations.tasks import resend_pending_notifications
-
     try:
         resend_pending_notifications.apply_async(priority=BULK_DELIVERY_PRIORITY)
     except Exception:  # noqa: BLE001 - any broker failure: the scheduled re-send carries on
