@@ -29,7 +29,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
 from consultations import duty, pictures, queue, services, sla
@@ -44,6 +43,7 @@ from consultations.access import (
 from consultations.models import DoctorProfile, Escalation, Question, QuestionStatus, ReplyKind, Specialty
 from portal.admin_sites import ScopedViewOnSiteMixin
 from portal.forms import LoginNameLengthMixin
+from portal.redirects import safe_next
 
 QUEUE_STATE_LABELS = {
     sla.ON_TRACK: "On track",
@@ -195,7 +195,11 @@ class DoctorAdminSite(ScopedViewOnSiteMixin, AdminSite):
         else:
             duty.switch_off_duty(doctor)
             messages.success(request, "You are off duty: you get no e-mails about new work until you go on duty again.")
-        return HttpResponseRedirect(safe_next(request, reverse("doctor_admin:consultations_question_changelist")))
+        return HttpResponseRedirect(
+            safe_next(
+                request, request.POST.get("next", ""), default=reverse("doctor_admin:consultations_question_changelist")
+            )
+        )
 
 
 doctor_admin_site = DoctorAdminSite(name="doctor_admin")
@@ -368,13 +372,6 @@ class ReassignForm(forms.Form):
 
 
 # --- The queue and the question page ------------------------------------------------
-
-
-def safe_next(request, default: str) -> str:
-    target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return default
 
 
 class QuestionQueueAdmin(admin.ModelAdmin):
@@ -581,7 +578,7 @@ class QuestionQueueAdmin(admin.ModelAdmin):
             messages.success(request, f"You have claimed “{question.title}”.")
         else:
             messages.error(request, result.message)
-        return HttpResponseRedirect(safe_next(request, self._url("change", question.pk)))
+        return HttpResponseRedirect(safe_next(request, default=self._url("change", question.pk)))
 
     def release_view(self, request, object_id):
         if request.method != "POST":
@@ -591,7 +588,7 @@ class QuestionQueueAdmin(admin.ModelAdmin):
             messages.success(request, f"You released “{question.title}”: it is back in the queue for everyone.")
         else:
             messages.error(request, "You do not hold this question, so there is nothing to release.")
-        return HttpResponseRedirect(safe_next(request, self._url("change", question.pk)))
+        return HttpResponseRedirect(safe_next(request, default=self._url("change", question.pk)))
 
     def reassign_view(self, request, object_id):
         if request.method != "POST":

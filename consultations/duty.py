@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from consultations import sla
 from consultations.models import DoctorProfile, DutyPeriod, Question, QuestionStatus, Specialty
+from consultations.notifications import queue_notification
 from portal.times import LONG_DATE_TIME, format_time
 
 Interval = tuple[datetime, datetime]
@@ -81,7 +82,7 @@ def duty_intervals(doctor: DoctorProfile, start: datetime, end: datetime) -> lis
     """When `doctor` is on duty within [start, end): the rule of this module's docstring.
 
     Reads `doctor.user` and `doctor.duty_periods.all()` (prefetch them for many doctors)."""
-    if not doctor.is_verified or not doctor.user.is_active or doctor.off_duty:
+    if not doctor.may_practise or doctor.off_duty:
         return []
     intervals = scheduled_intervals(doctor.duty_periods.all(), _zone(doctor), start, end)
     if doctor.on_duty_until is not None and doctor.on_duty_until > start:
@@ -263,8 +264,6 @@ def alert_uncovered_specialties(now: datetime | None = None) -> list[int]:
     wait in it: the first check that finds open questions and no doctor on duty sets
     `uncovered_since` with a conditional UPDATE, so concurrent checks alert once; the
     gap ends when a doctor of it is on duty again. Returns the specialties alerted now."""
-    from consultations.notifications import queue_notification
-
     now = now or timezone.now()
     waiting = dict(
         Question.objects.filter(status=QuestionStatus.OPEN)

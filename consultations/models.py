@@ -47,6 +47,7 @@ def doctor_photo_path(instance, filename):
 
 class DoctorProfileQuerySet(models.QuerySet):
     def verified(self):
+        """Doctors who may practise here: the SQL form of DoctorProfile.may_practise."""
         return self.filter(is_verified=True, user__is_active=True)
 
 
@@ -81,6 +82,13 @@ class DoctorProfile(models.Model):
 
     def get_absolute_url(self):
         return reverse("doctor_profile", args=[self.slug])
+
+    @property
+    def may_practise(self) -> bool:
+        """The one clinician rule: verified by staff, with an active account. Only such a
+        doctor sees the queue, is handed questions or counts on duty (SQL form:
+        DoctorProfile.objects.verified())."""
+        return self.is_verified and self.user.is_active
 
 
 class Weekday(models.IntegerChoices):
@@ -124,9 +132,6 @@ class QuestionStatus(models.TextChoices):
 
 
 class QuestionQuerySet(models.QuerySet):
-    def visible_to_patient(self, user):
-        return self.filter(patient=user)
-
     def awaiting_doctor(self):
         """Questions whose guarantee clock is running (a doctor's answer is owed)."""
         return self.filter(status=QuestionStatus.OPEN)

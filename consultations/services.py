@@ -32,6 +32,7 @@ from consultations.models import (
 )
 from consultations.notifications import queue_notification
 from consultations.red_flags import find_red_flags
+from portal.client_address import client_ip
 from portal.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ class AssignmentRefused(Exception):
 
 def assignment_refusal(question: Question, doctor: DoctorProfile) -> str:
     """Why `doctor` may not be handed `question`, or "" when they may."""
-    if not doctor.is_verified or not doctor.user.is_active:
+    if not doctor.may_practise:
         return f"{doctor.display_name} is not a verified, active doctor, so no question can be handed to them."
     if not doctor.specialties.filter(pk=question.specialty_id).exists():
         return (
@@ -470,7 +471,7 @@ def log_access(user, question: Question, action: str, request=None, attachment: 
         question=question,
         attachment=attachment,
         action=action,
-        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+        ip_address=(client_ip(request) or None) if request is not None else None,
     )
 
 

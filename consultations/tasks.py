@@ -2,35 +2,23 @@
 
 Task names are part of the beat schedule and of messages already queued: keep
 them and their arguments stable.
+
+This module is the top layer (the worker's and beat's entry point): it imports the
+sweep, duty, drafts and the outbox, and nothing they import comes back here. The
+outbox's own tasks are defined in consultations.notifications, beside the functions
+that queue them, under their `consultations.tasks.*` names; they are imported here
+so that the worker's autodiscovery registers them and `tasks.send_notification` works.
 """
 
 from celery import shared_task
 from celery.signals import worker_ready
 
 from consultations import drafts, duty, notifications, sweep
-
-
-@shared_task(ignore_result=True)
-def send_notification(notification_id: int) -> None:
-    """Queued after commit for one outbox row; failures are recorded on the row and retried by the re-send."""
-    notifications.deliver(notification_id)
-
-
-@shared_task(ignore_result=True)
-def send_notifications(notification_ids: list[int]) -> int:
-    """Queued after commit for a chunk of outbox rows (the SLA sweep's): sent over one
-    mail connection, each row claimed and marked on its own."""
-    return notifications.deliver_many(notification_ids)
-
-
-@shared_task(ignore_result=True)
-def resend_pending_notifications() -> int:
-    """Periodic safety net: send whatever a lost message, a broker outage or a crash left
-    unsent. A backlog is drained in bounded runs, each queueing the next while rows remain."""
-    outcome = notifications.drain_pending()
-    if outcome.more:
-        notifications.enqueue_resend()
-    return outcome.sent
+from consultations.notifications import (  # noqa: F401 - the outbox's tasks, registered with the others
+    resend_pending_notifications,
+    send_notification,
+    send_notifications,
+)
 
 
 @worker_ready.connect

@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -95,9 +95,7 @@ def patient_clock(question: Question, now: datetime) -> PatientClock:
 
 def _own_question(request, pk) -> Question:
     """The signed-in patient's own question; anyone else's is a 404, so ids reveal nothing."""
-    return get_object_or_404(
-        Question.objects.visible_to_patient(request.user).select_related("specialty", "answered_by"), pk=pk
-    )
+    return access.own_question(request.user, pk)
 
 
 def _ask_initial(request, draft=None) -> dict:
@@ -236,9 +234,7 @@ def question_submitted(request, pk):
 
 @login_required
 def my_questions(request):
-    questions = (
-        Question.objects.visible_to_patient(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
-    )
+    questions = access.own_questions(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
     page = Paginator(questions, MY_QUESTIONS_PER_PAGE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [(question, patient_clock(question, now)) for question in page]

@@ -236,7 +236,7 @@ SLA_BREACH_CREDIT = env_str("SLA_BREACH_CREDIT", "free_question")
 # How often the outbox re-send looks for e-mails a lost message or crash left unsent.
 NOTIFICATION_RESEND_SECONDS = env_int("NOTIFICATION_RESEND_SECONDS", 60)
 # How long a sender holds an outbox row; a crashed sender's e-mail is re-sent
-# after it. Keep it above EMAIL_TIMEOUT.
+# after it. Start-up refuses a lock not above EMAIL_TIMEOUT (portal/checks.py).
 NOTIFICATION_SEND_LOCK_SECONDS = env_int("NOTIFICATION_SEND_LOCK_SECONDS", 300)
 # Who is on duty (consultations/duty.py) and telling doctors of new work.
 # A doctor's "go on duty" outside their weekly schedule lasts this many hours.
