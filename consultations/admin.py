@@ -5,7 +5,7 @@ replies, attachment metadata and the access log of who opened which question.
 Patients' records (questions, replies, attachments) open only for staff with the
 medical-record permission (consultations.access), on top of the model's own
 permission; what a patient wrote is shown read-only to everyone. The doctors'
-workbench lives in doctor_admin.py. The guarantee's records (escalations,
+workbench lives in doctor_admin/. The guarantee's records (escalations,
 outbox, sweeps) are registered by consultations.admin_sla.
 """
 
