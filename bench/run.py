@@ -132,6 +132,15 @@ def main(argv=None) -> int:
         results["asking"] = results.measure(
             "asking", asking.ask_questions, web.base_url, data.random_patients(people, 20, seed=1), 20, 15.0
         )
+        results["asking_photo"] = results.measure(
+            "asking_photo",
+            asking.ask_questions,
+            web.base_url,
+            data.random_patients(people, 20, seed=3),
+            20,
+            15.0,
+            asking.bench_photo(),
+        )
         if not args.skip_load_test:
             progress("Load test (issue 7): 50 patients asking for 60 s")
             results["load_test"] = results.measure(
