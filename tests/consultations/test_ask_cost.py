@@ -1,0 +1,88 @@
+"""What one question sent costs the database (issue 17, asking under load).
+
+Counts and kinds of statements, never times: each round trip the ask POST drops
+is measured in bench/ask_profile.py, and these keep it dropped.
+"""
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from consultations.models import Notification, Question, QuestionDraft
+from tests.consultations.test_question_first import ASK_URL, DESCRIPTION, LOGIN_URL, TITLE
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def question_data(specialty, **extra) -> dict:
+    return {
+        "specialty": str(specialty.pk),
+        "title": "Knee aches after running",
+        "description": "The inside of my left knee aches for a day after a 5 km run.",
+        "age": "40",
+        "sex": "female",
+        "consent": "on",
+        "submission_token": str(uuid.uuid4()),
+        **extra,
+    }
+
+
+def sent(client, data) -> list[str]:
+    """The SQL of one ask POST (which must succeed)."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(ASK_URL, data)
+    assert response.status_code == 302, response.content[:500]
+    return [query["sql"] for query in captured.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction around it: its own BEGIN shows
+def test_a_question_sent_is_one_transaction_without_savepoints_and_one_draft_delete(client, patient, specialty):
+    client.force_login(patient)
+    statements = sent(client, question_data(specialty))
+
+    question = Question.objects.get()
+    assert Notification.objects.filter(kind="question_received", question=question).count() == 1
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
+    # The question and its confirmation e-mail: one BEGIN ... COMMIT, nothing nested.
+    begin = statements.index("BEGIN")
+    assert statements[begin + 1].startswith('INSERT INTO "consultations_question"')
+    assert statements[begin + 2].startswith('INSERT INTO "consultations_notification"')
+    drafts = [sql for sql in statements if "questiondraft" in sql]
+    assert len(drafts) == 1 and drafts[0].startswith("DELETE"), drafts
+
+
+def test_a_draft_typed_before_login_is_gone_once_the_question_is_sent(client, patient, specialty):
+    """Sent straight after login (no look at the form in between, as a replayed or
+    scripted post would): the session's unclaimed draft goes as well."""
+    client.post(ASK_URL, {"specialty": str(specialty.pk), "title": TITLE, "description": DESCRIPTION})
+    client.post(LOGIN_URL, {"username": patient.email, "password": PASSWORD})
+    assert QuestionDraft.objects.get().owner is None
+
+    sent(client, question_data(specialty, title=TITLE, description=DESCRIPTION))
+
+    assert QuestionDraft.objects.count() == 0
+    assert Question.objects.get().title == TITLE
+
+
+def test_another_patients_draft_survives_a_question_sent(client, patient, other_patient, specialty):
+    QuestionDraft.objects.create(token_hash="a" * 64, owner=other_patient, title="Theirs", description="Theirs")
+    QuestionDraft.objects.create(token_hash="b" * 64, owner=patient, title="Mine", description="Mine")
+    QuestionDraft.objects.create(token_hash="c" * 64, title="Nobody's", description="Another session's")
+    client.force_login(patient)
+
+    sent(client, question_data(specialty))
+
+    assert sorted(QuestionDraft.objects.values_list("title", flat=True)) == ["Nobody's", "Theirs"]
+
+
+def test_a_form_error_still_claims_the_draft_typed_before_login(client, patient, specialty):
+    client.post(ASK_URL, {"specialty": str(specialty.pk), "title": TITLE, "description": DESCRIPTION})
+    client.post(LOGIN_URL, {"username": patient.email, "password": PASSWORD})
+
+    response = client.post(ASK_URL, question_data(specialty, age=""))
+
+    assert response.status_code == 200 and Question.objects.count() == 0
+    assert QuestionDraft.objects.get().owner == patient
