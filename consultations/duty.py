@@ -164,11 +164,13 @@ def specialties_without_cover(now: datetime) -> list[Cover]:
     for doctor in doctors:
         for specialty in doctor.specialties.all():
             by_specialty.setdefault(specialty.pk, []).append(doctor)
-    fallback = Specialty.objects.filter(slug=settings.DUTY_FALLBACK_SPECIALTY).first()
+    # One query for every specialty, the fallback among them (shown on every ask form).
+    specialties = list(Specialty.objects.all())
+    fallback = next((s for s in specialties if s.slug == settings.DUTY_FALLBACK_SPECIALTY), None)
     if fallback is not None and not _anyone(by_specialty.get(fallback.pk, []), now, due_at):
         fallback = None
     uncovered = []
-    for specialty in Specialty.objects.all():
+    for specialty in specialties:
         if _anyone(by_specialty.get(specialty.pk, []), now, due_at):
             continue
         uncovered.append(

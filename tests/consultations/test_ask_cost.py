@@ -86,3 +86,20 @@ def test_a_form_error_still_claims_the_draft_typed_before_login(client, patient,
 
     assert response.status_code == 200 and Question.objects.count() == 0
     assert QuestionDraft.objects.get().owner == patient
+
+
+def test_showing_the_ask_form_reads_the_specialties_twice_without_a_server_side_cursor(
+    client, patient, specialty, other_specialty
+):
+    """Once for the duty notes (the fallback among them), once for the choices, each a
+    plain SELECT: a server-side cursor is three round trips (DECLARE, FETCH, CLOSE)."""
+    client.force_login(patient)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(ASK_URL)
+    statements = [query["sql"] for query in captured.captured_queries]
+
+    assert page.status_code == 200
+    assert f'<option value="{other_specialty.pk}">{other_specialty.name}</option>' in page.content.decode()
+    assert not [sql for sql in statements if sql.startswith("DECLARE")]
+    reads = [sql for sql in statements if sql.startswith("SELECT") and 'FROM "consultations_specialty"' in sql]
+    assert len(reads) == 2, reads
