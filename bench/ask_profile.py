@@ -20,6 +20,7 @@ creates the bench's people, then:
 import argparse
 import functools
 import io
+import os
 import statistics
 import time
 import uuid
@@ -150,9 +151,60 @@ def form_get(client, url: str, count: int) -> None:
     print(f"\nAsk form GET: median {statistics.median(latencies) * 1000:.1f} ms, {queries} SQL statements")
 
 
-def compare(people, baseline: Path, seconds: float, rounds: int) -> None:
+def _cpu_seconds(pids: set[int], children: bool = True) -> float:
+    """User + system CPU of these processes (and their children) from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid in pids or (children and ppid in pids):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _database_cpu_seconds() -> float:
+    """CPU of the PostgreSQL backends of the bench database (found by their process title,
+    "postgres: ... <database> <client> ...", since this runs inside the load's event loop)."""
+    from bench.environment import database_name
+
+    marker = f" {database_name()} ".encode()
+    pids = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"postgres:") and marker in title:
+            pids.add(int(cmdline.parent.name))
+    return _cpu_seconds(pids, children=False)
+
+
+def _asked_with_cpu(server, patients, seconds, photo) -> dict:
+    """One run of the asking load, with the CPU its web workers and database backends used per
+    question: under a saturated closed loop, latency follows that cost, whatever else loads the
+    machine."""
+    from bench.asking import ask_questions
+
+    before = {}
+
+    def start():  # every patient is signed in: their password hashes are not counted
+        before.update(web=_cpu_seconds({server.process.pid}), database=_database_cpu_seconds())
+
+    figures = ask_questions(server.base_url, patients, CONCURRENCY, seconds, photo, on_start=start)
+    web = _cpu_seconds({server.process.pid}) - before["web"]
+    database = _database_cpu_seconds() - before["database"]
+    questions = max(1, figures["successes"])
+    figures["web_cpu_ms_per_question"] = 1000 * web / questions
+    figures["database_cpu_ms_per_question"] = 1000 * database / questions
+    return figures
+
+
+def compare(people, baseline: Path, seconds: float, rounds: int, photo: bool = True) -> None:
     from bench import data, processes
-    from bench.asking import ask_questions, bench_photo
+    from bench.asking import bench_photo
 
     patients = data.random_patients(people, CONCURRENCY, seed=5)
     old = processes.Gunicorn(name="gunicorn-baseline", cwd=baseline)
@@ -162,11 +214,12 @@ def compare(people, baseline: Path, seconds: float, rounds: int) -> None:
     try:
         for server in (old, new):
             server.wait_ready()
-        for label, photo in (("text only", None), ("one photo", bench_photo())):
+        variants = [("text only", None)] + ([("one photo", bench_photo())] if photo else [])
+        for label, attachment in variants:
             sides = {"baseline": [], "this tree": []}
             for _ in range(rounds):
                 for side, server in (("baseline", old), ("this tree", new)):
-                    sides[side].append(ask_questions(server.base_url, patients, CONCURRENCY, seconds, photo))
+                    sides[side].append(_asked_with_cpu(server, patients, seconds, attachment))
             ratios = [b["p50_ms"] / a["p50_ms"] for a, b in zip(sides["baseline"], sides["this tree"], strict=True)]
             print(f"\nAsk POST, {label}, {CONCURRENCY} patients, {old.workers} workers, {rounds} x {seconds:.0f} s")
             for side, runs in sides.items():
@@ -174,6 +227,9 @@ def compare(people, baseline: Path, seconds: float, rounds: int) -> None:
                 p95s = ", ".join(f"{run['p95_ms']:.0f}" for run in runs)
                 per_second = ", ".join(f"{run['per_second']:.1f}" for run in runs)
                 print(f"  {side:10s} p50 {p50s} ms; p95 {p95s} ms; {per_second} questions/s")
+                web = ", ".join(f"{run['web_cpu_ms_per_question']:.1f}" for run in runs)
+                database = ", ".join(f"{run['database_cpu_ms_per_question']:.1f}" for run in runs)
+                print(f"  {'':10s} CPU per question (form GET + POST): web {web} ms, PostgreSQL {database} ms")
             print(f"  this tree / baseline, p50: median {statistics.median(ratios):.2f} (rounds {ratios})")
     finally:
         old.stop()
@@ -186,6 +242,7 @@ def main(argv=None) -> None:
     parser.add_argument("--baseline", type=Path, help="an older checkout to compare under load")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-photo", action="store_true", help="compare text-only questions only")
     args = parser.parse_args(argv)
     from bench import environment
 
@@ -202,7 +259,7 @@ def main(argv=None) -> None:
     if args.split:
         split(people, args.split)
     if args.baseline:
-        compare(people, args.baseline.resolve(), args.seconds, args.rounds)
+        compare(people, args.baseline.resolve(), args.seconds, args.rounds, photo=not args.no_photo)
     database.flush_redis()
 
 

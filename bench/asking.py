@@ -51,15 +51,23 @@ def _counts() -> tuple[int, int]:
 
 
 def ask_questions(
-    base_url: str, patients: list[str], concurrency: int, seconds: float, attachment: Attachment | None = None
+    base_url: str,
+    patients: list[str],
+    concurrency: int,
+    seconds: float,
+    attachment: Attachment | None = None,
+    on_start=None,
 ) -> dict:
-    """`concurrency` patients asking for `seconds`; every question carries `attachment` when given."""
+    """`concurrency` patients asking for `seconds`; every question carries `attachment` when given.
+    `on_start()` is called when every patient is signed in and the measured asking begins."""
     ask_path = resolve_path("consultations:ask")
     login_path = resolve_path("login")
     questions_before, confirmations_before = _counts()
     what = f" with {photo_label(attachment)}" if attachment else ", text only"
     progress(f"  {concurrency} patients asking for {seconds:.0f} s through {ask_path}{what}")
-    result = measure_asking(base_url, patients, PASSWORD, concurrency, seconds, ask_path, login_path, attachment)
+    result = measure_asking(
+        base_url, patients, PASSWORD, concurrency, seconds, ask_path, login_path, attachment, on_start
+    )
     questions_after, confirmations_after = _counts()
     stored = questions_after - questions_before
     confirmations = confirmations_after - confirmations_before

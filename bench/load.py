@@ -296,7 +296,7 @@ async def _ask_loop(client: AskingClient, deadline: float, result: LoadResult, c
 
 
 async def _run_asking(
-    base_url, patients, password, concurrency, seconds, ask_path, login_path, attachment=None
+    base_url, patients, password, concurrency, seconds, ask_path, login_path, attachment=None, on_start=None
 ) -> LoadResult:
     clients = [
         AskingClient(base_url, patients[i], password, ask_path, login_path, seed=i, attachment=attachment)
@@ -306,6 +306,8 @@ async def _run_asking(
     try:
         gate = asyncio.Semaphore(CONCURRENT_LOGINS)
         await asyncio.gather(*(c.login(gate) for c in clients))
+        if on_start is not None:
+            on_start()  # the measured window begins: logins (password hashing) are set-up
         counter = itertools.count(1)
         cpu_start, started = time.process_time(), time.monotonic()
         deadline = started + seconds
@@ -326,11 +328,12 @@ def measure_asking(
     ask_path: str,
     login_path: str,
     attachment: Attachment | None = None,
+    on_start=None,
 ) -> LoadResult:
     """`concurrency` signed-in patients, each asking in a loop (GET form, POST) for `seconds`,
-    each question with `attachment` when given."""
+    each question with `attachment` when given; `on_start()` is called once all are signed in."""
     if len(patients) < concurrency:
         raise ValueError("one patient per client is needed")
     return asyncio.run(
-        _run_asking(base_url, patients, password, concurrency, seconds, ask_path, login_path, attachment)
+        _run_asking(base_url, patients, password, concurrency, seconds, ask_path, login_path, attachment, on_start)
     )

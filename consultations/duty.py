@@ -103,10 +103,15 @@ def _candidates(specialty=None) -> QuerySet[DoctorProfile]:
     )
 
 
+def on_duty_list(specialty, at: datetime) -> list[DoctorProfile]:
+    """The doctors of `specialty` on duty at `at` (None: of any specialty), by id, their
+    `user` loaded: the candidates' query (and their periods') is the only one."""
+    return sorted((doctor for doctor in _candidates(specialty) if is_on_duty(doctor, at)), key=lambda d: d.pk)
+
+
 def doctors_on_duty(specialty, at: datetime) -> QuerySet[DoctorProfile]:
     """The doctors of `specialty` on duty at `at` (None: of any specialty), as a queryset."""
-    ids = [doctor.pk for doctor in _candidates(specialty) if is_on_duty(doctor, at)]
-    return DoctorProfile.objects.filter(pk__in=ids)
+    return DoctorProfile.objects.filter(pk__in=[doctor.pk for doctor in on_duty_list(specialty, at)])
 
 
 def on_duty_counts_by_specialty(at: datetime) -> dict[int, int]:

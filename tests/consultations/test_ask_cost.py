@@ -5,14 +5,17 @@ is measured in bench/ask_profile.py, and these keep it dropped.
 """
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from consultations import services
 from consultations.models import Notification, Question, QuestionDraft
 from tests.consultations.test_question_first import ASK_URL, DESCRIPTION, LOGIN_URL, TITLE
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, DoctorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +106,21 @@ def test_showing_the_ask_form_reads_the_specialties_twice_without_a_server_side_
     assert not [sql for sql in statements if sql.startswith("DECLARE")]
     reads = [sql for sql in statements if sql.startswith("SELECT") and 'FROM "consultations_specialty"' in sql]
     assert len(reads) == 2, reads
+
+
+def test_doctors_on_duty_are_read_once_for_a_new_question(patient, specialty):
+    """The candidates' query already loads each doctor and their account: the doctors on
+    duty are not read again by id before their e-mails are queued."""
+    now = timezone.now()
+    until = now + timedelta(days=1)
+    for name in ("dana", "eryk"):
+        DoctorFactory(user=UserFactory(email=f"{name}@example.com"), specialties=[specialty], on_duty_until=until)
+    with CaptureQueriesContext(connection) as captured:
+        services.submit_question(
+            patient=patient, specialty=specialty, title="Lump", description="Tender.", age=40, sex="female", now=now
+        )
+
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "consultations_doctorprofile"')]
+    assert len(reads) == 1, reads
+    told = Notification.objects.filter(kind="new_question").values_list("to_email", flat=True)
+    assert sorted(told) == ["dana@example.com", "eryk@example.com"]
