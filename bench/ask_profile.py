@@ -165,7 +165,7 @@ def _cpu_seconds(pids: set[int], children: bool = True) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _database_cpu_seconds() -> float:
+def _database_cpu() -> dict[int, float]:
     """CPU of the PostgreSQL backends of the bench database (found by their process title,
     "postgres: ... <database> <client> ...", since this runs inside the load's event loop)."""
     from bench.environment import database_name
@@ -179,7 +179,13 @@ def _database_cpu_seconds() -> float:
             continue
         if title.startswith(b"postgres:") and marker in title:
             pids.add(int(cmdline.parent.name))
-    return _cpu_seconds(pids, children=False)
+    return {pid: _cpu_seconds({pid}, children=False) for pid in pids}
+
+
+def _database_cpu_since(before: dict[int, float]) -> float:
+    """CPU the backends used since `before`; a backend that ended meanwhile (a connection
+    past its CONN_MAX_AGE) is left out, a new one counts from zero."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in _database_cpu().items())
 
 
 def _asked_with_cpu(server, patients, seconds, photo) -> dict:
@@ -191,11 +197,11 @@ def _asked_with_cpu(server, patients, seconds, photo) -> dict:
     before = {}
 
     def start():  # every patient is signed in: their password hashes are not counted
-        before.update(web=_cpu_seconds({server.process.pid}), database=_database_cpu_seconds())
+        before.update(web=_cpu_seconds({server.process.pid}), database=_database_cpu())
 
     figures = ask_questions(server.base_url, patients, CONCURRENCY, seconds, photo, on_start=start)
     web = _cpu_seconds({server.process.pid}) - before["web"]
-    database = _database_cpu_seconds() - before["database"]
+    database = _database_cpu_since(before["database"])
     questions = max(1, figures["successes"])
     figures["web_cpu_ms_per_question"] = 1000 * web / questions
     figures["database_cpu_ms_per_question"] = 1000 * database / questions
