@@ -124,3 +124,21 @@ def test_doctors_on_duty_are_read_once_for_a_new_question(patient, specialty):
     assert len(reads) == 1, reads
     told = Notification.objects.filter(kind="new_question").values_list("to_email", flat=True)
     assert sorted(told) == ["dana@example.com", "eryk@example.com"]
+
+
+def test_the_ask_forms_duty_notes_cost_the_same_queries_for_any_number_of_doctors(client, patient, specialty):
+    """The notes read only the rule's fields of every candidate (consultations.duty
+    RULE_FIELDS): a field left out would cost a query per doctor."""
+    client.force_login(patient)
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(ASK_URL).status_code == 200
+        return len(captured)
+
+    DoctorFactory(user=UserFactory(email="one@example.com"), specialties=[specialty])
+    with_one = statements()
+    until = timezone.now() + timedelta(days=1)
+    for n in range(4):
+        DoctorFactory(user=UserFactory(email=f"more{n}@example.com"), specialties=[specialty], on_duty_until=until)
+    assert statements() == with_one
