@@ -111,8 +111,6 @@ def main(argv=None) -> int:
         web.wait_ready()
         bare.wait_ready(pages.BARE_OK_PATH)
 
-        progress("Public pages against the trivial view and the bare-Django app")
-
         def public_pages():
             paths = pages.public_paths()
             queries = {"small_articles": small_articles, "small": pages.query_counts(paths)}
@@ -126,6 +124,7 @@ def main(argv=None) -> int:
             }
 
         if args.only != "asking":
+            progress("Public pages against the trivial view and the bare-Django app")
             results["pages"] = results.measure("pages", public_pages)
         if args.only == "pages":
             raise OnlyPages
