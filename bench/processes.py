@@ -32,7 +32,8 @@ def default_web_workers() -> int:
 class Service:
     """One child process in its own process group, stopped with SIGTERM then SIGKILL."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
+        self.cwd = cwd
         self.name = name
         self.argv = argv
         self.env = {**os.environ, **(env or {})}
@@ -43,7 +44,7 @@ class Service:
     def start(self) -> "Service":
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
         return self
@@ -82,6 +83,7 @@ class Gunicorn(Service):
         env: dict[str, str] | None = None,
         app: str = "portal.wsgi",
         name: str = "gunicorn",
+        cwd: Path = ROOT,
     ):
         # Every app the bench serves (the portal, the bare baseline) gets the same arguments.
         self.workers = workers or default_web_workers()
@@ -104,6 +106,7 @@ class Gunicorn(Service):
                 "--no-control-socket",
             ],
             env,
+            cwd,
         )
 
     @property

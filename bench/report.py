@@ -268,6 +268,7 @@ def _asking_rows(results: dict) -> list[Row]:
                 ok,
             )
         )
+    rows += _ask_latency_rows(results)
     load = results.get("load_test")
     missing = _missing(load)
     if missing:
@@ -284,6 +285,40 @@ def _asking_rows(results: dict) -> list[Row]:
                 load["verdict"]["passed"],
             )
         )
+    return rows
+
+
+ASK_P50_TARGET_MS = 60.0
+
+
+def _ask_latency_rows(results: dict) -> list[Row]:
+    """The ask POST's latency at 20 patients, text only (target: p50 < 60 ms) and with a photo,
+    with its p50 as a multiple of the trivial view's p50 in the same run (the machine's load
+    moves both)."""
+    trivial = ((results.get("pages") or {}).get("throughput") or {}).get("trivial") or {}
+    rows = []
+    for key, label, target in (
+        ("asking", "Ask POST, text only", f"p50 < {ASK_P50_TARGET_MS:.0f} ms"),
+        ("asking_photo", "Ask POST with one photo", ""),
+    ):
+        asking = results.get(key)
+        title = f"{label}, 20 patients"
+        missing = _missing(asking)
+        if missing:
+            rows.append(Row(f"{key}.latency", title, missing, target=target))
+            continue
+        shares = ""
+        if trivial.get("p50_ms") and asking.get("p50_ms"):
+            shares = f"; p50 = {asking['p50_ms'] / trivial['p50_ms']:.1f}× the trivial view's p50"
+        photo = f" ({asking['attachment']})" if asking.get("attachment") else ""
+        figure = (
+            f"p50 {_n(asking['p50_ms'], 1)} ms, p95 {_n(asking.get('p95_ms'), 1)} ms over {asking['successes']} "
+            f"questions{photo}{shares}"
+        )
+        passed = None
+        if target:
+            passed = asking["p50_ms"] is not None and asking["p50_ms"] < ASK_P50_TARGET_MS
+        rows.append(Row(f"{key}.latency", title, figure, asking.get("p50_ms"), target, passed))
     return rows
 
 

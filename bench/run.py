@@ -31,9 +31,10 @@ def _parse(argv):
     parser.add_argument("--no-save", action="store_true", help="print the table without writing latest.json")
     parser.add_argument(
         "--only",
-        choices=["pages"],
+        choices=["pages", "asking"],
         default=os.environ.get("BENCH_ONLY") or None,
-        help="run one phase alone (BENCH_ONLY=pages: the public pages against the baselines, about 6 minutes)",
+        help="run one phase alone (BENCH_ONLY=pages: the public pages against the baselines, about 6 minutes; "
+        "BENCH_ONLY=asking: asking text only and with a photo, about 2 minutes)",
     )
     return parser.parse_args(argv)
 
@@ -62,7 +63,7 @@ class Results(dict):
 
 
 class OnlyPages(Exception):
-    """Ends the run after the pages phase (BENCH_ONLY=pages); the table is still printed."""
+    """Ends the run after the phase asked for (BENCH_ONLY=pages or asking); the table is still printed."""
 
 
 def main(argv=None) -> int:
@@ -110,8 +111,6 @@ def main(argv=None) -> int:
         web.wait_ready()
         bare.wait_ready(pages.BARE_OK_PATH)
 
-        progress("Public pages against the trivial view and the bare-Django app")
-
         def public_pages():
             paths = pages.public_paths()
             queries = {"small_articles": small_articles, "small": pages.query_counts(paths)}
@@ -124,7 +123,9 @@ def main(argv=None) -> int:
                 ),
             }
 
-        results["pages"] = results.measure("pages", public_pages)
+        if args.only != "asking":
+            progress("Public pages against the trivial view and the bare-Django app")
+            results["pages"] = results.measure("pages", public_pages)
         if args.only == "pages":
             raise OnlyPages
 
@@ -132,6 +133,17 @@ def main(argv=None) -> int:
         results["asking"] = results.measure(
             "asking", asking.ask_questions, web.base_url, data.random_patients(people, 20, seed=1), 20, 15.0
         )
+        results["asking_photo"] = results.measure(
+            "asking_photo",
+            asking.ask_questions,
+            web.base_url,
+            data.random_patients(people, 20, seed=3),
+            20,
+            15.0,
+            asking.bench_photo(),
+        )
+        if args.only == "asking":
+            raise OnlyPages
         if not args.skip_load_test:
             progress("Load test (issue 7): 50 patients asking for 60 s")
             results["load_test"] = results.measure(
@@ -205,7 +217,7 @@ def main(argv=None) -> int:
             if large.get("available") is not False:
                 results["pages"]["queries"].update(large=large, large_articles=large_articles)
     except OnlyPages:
-        progress("BENCH_ONLY=pages: the other phases were left out")
+        progress(f"BENCH_ONLY={args.only}: the other phases were left out")
     except Exception as exc:  # noqa: BLE001 - print what was measured before the failure
         traceback.print_exc()
         progress(f"The run stopped early: {type(exc).__name__}: {exc}")

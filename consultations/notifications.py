@@ -102,23 +102,32 @@ def render_email(kind: str, context: dict) -> tuple[str, str]:
     return subject[:200], body
 
 
-def queue_notification(*, to_email, kind, context, dedupe_key, recipient=None, question=None):
-    """Store one outgoing e-mail; send it after commit. Returns the row, or None if already queued."""
+def queue_notification(*, to_email, kind, context, dedupe_key, recipient=None, question=None, key_is_new=False):
+    """Store one outgoing e-mail; send it after commit. Returns the row, or None if already queued.
+
+    `key_is_new`: the caller knows no row can hold `dedupe_key` yet (it names a row
+    created in the caller's transaction), so no savepoint guards the INSERT (two
+    round trips fewer); a duplicate would then fail the caller's transaction.
+    """
     subject, body = render_email(kind, context)
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                recipient=recipient,
-                to_email=to_email,
-                kind=kind,
-                subject=subject,
-                body=body,
-                question=question,
-                dedupe_key=dedupe_key[:200],
-            )
-    except IntegrityError:
-        logger.info("Notification %s already queued", dedupe_key)
-        return None
+    fields = {
+        "recipient": recipient,
+        "to_email": to_email,
+        "kind": kind,
+        "subject": subject,
+        "body": body,
+        "question": question,
+        "dedupe_key": dedupe_key[:200],
+    }
+    if key_is_new:
+        notification = Notification.objects.create(**fields)
+    else:
+        try:
+            with transaction.atomic():
+                notification = Notification.objects.create(**fields)
+        except IntegrityError:
+            logger.info("Notification %s already queued", dedupe_key)
+            return None
     transaction.on_commit(lambda: enqueue_delivery(notification.pk))
     return notification
 

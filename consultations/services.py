@@ -113,6 +113,7 @@ def submit_question(
                 context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
                 dedupe_key=f"question_received:{question.pk}",
                 question=question,
+                key_is_new=True,  # the question was inserted just above
             )
             new_work.notify_new_question(question, now)
         except BaseException:

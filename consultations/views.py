@@ -178,7 +178,6 @@ def ask(request):
 
 
 def _ask_signed_in(request):
-    draft = drafts.for_patient(request)
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
         if form.is_valid():
@@ -192,7 +191,11 @@ def _ask_signed_in(request):
             if not submission.is_new:
                 messages.info(request, "We had already received this question, so it was sent only once. Here it is.")
             return redirect("consultations:question_submitted", pk=submission.question.pk)
+        # Only a redisplay looks the draft up (and claims this session's): a question
+        # sent needs no lookup, drafts.discard removes both kinds at once.
+        draft = drafts.for_patient(request)
     else:
+        draft = drafts.for_patient(request)
         form = AskForm(initial=_ask_initial(request, draft))
     red_flags = []
     duty_notes = _duty_notes(form, request.user.time_zone)
