@@ -106,21 +106,27 @@ def submit_question(
                 **clock,
             )
             _store_attachments(question, files, now, stored)
-            queue_notification(
-                recipient=patient,
-                to_email=patient.email,
-                kind="question_received",
-                context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
-                dedupe_key=f"question_received:{question.pk}",
-                question=question,
-                key_is_new=True,  # the question was inserted just above
-            )
+            _confirm_receipt(question)
             new_work.notify_new_question(question, now)
         except BaseException:
             # (A failed COMMIT is not caught here: the rows may exist.)
             _forget_stored(stored)
             raise
     return question
+
+
+def _confirm_receipt(question: Question) -> None:
+    """The patient's "we have your question" e-mail, in the outbox with the question."""
+    patient = question.patient
+    queue_notification(
+        recipient=patient,
+        to_email=patient.email,
+        kind="question_received",
+        context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
+        dedupe_key=f"question_received:{question.pk}",
+        question=question,
+        key_is_new=True,  # the question was inserted just before
+    )
 
 
 def _store_attachments(question: Question, files, now: datetime, stored: list[str], reply: Reply | None = None):
