@@ -201,3 +201,37 @@ def test_an_unknown_layer_after_it_turns_the_early_path_off(article, caplog):
         response = Client().get("/")
     assert response.status_code == 200 and not _answered_early(response)
     assert "Early page cache off" in caplog.text
+
+
+def test_on_the_early_path_a_visitor_counts_once_a_day_and_an_address_at_most_ten_times(article):
+    """The view count taken by the early path's read keeps popularity's rules (Redis or not)."""
+    url = article.get_absolute_url()
+    _store(url, REMOTE_ADDR="192.0.2.1", HTTP_USER_AGENT="Firefox")  # counted by the view
+    for _ in range(2):
+        assert _answered_early(Client().get(url, REMOTE_ADDR="192.0.2.1", HTTP_USER_AGENT="Firefox"))
+    for n in range(popularity.MAX_VISITORS_PER_ADDRESS + 2):
+        assert _answered_early(Client().get(url, REMOTE_ADDR="192.0.2.50", HTTP_USER_AGENT=f"Browser {n}"))
+    assert popularity.flush_view_counts() == 1 + popularity.MAX_VISITORS_PER_ADDRESS
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL")
+def test_an_early_answer_with_its_view_count_is_one_round_trip_to_redis(article, monkeypatch):
+    """Issue 17: the stored copy, its content version and the view count travel together."""
+    from django.core.cache import cache
+
+    url = article.get_absolute_url()
+    _store(url)
+    assert popularity.flush_view_counts() == 1
+    server = popularity.redis_client()
+    commands = []
+
+    def counted(*args, **kwargs):
+        commands.append(args[0])
+        return type(server).execute_command(server, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(server, "execute_command", counted)
+        patch.setattr(cache._cache, "get_client", lambda *a, **k: pytest.fail("the early path used the cache client"))
+        assert _answered_early(Client().get(url, REMOTE_ADDR="192.0.2.77"))
+    assert commands == ["EVALSHA"]
+    assert popularity.flush_view_counts() == 1
