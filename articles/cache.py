@@ -117,7 +117,24 @@ def _read_version() -> int:
         # add() so two processes starting at once agree on the number.
         cache.add(VERSION_KEY, _fresh_version(), timeout=None)
         version = cache.get(VERSION_KEY) or _fresh_version()
+        _announce(int(version))
     return int(version)
+
+
+def _announce(version: int) -> None:
+    """Tell every web process's copies (articles.local_pages) that the version is now `version`."""
+    from articles.local_pages import channel, local_pages
+
+    local_pages.follow(version)
+    server = _page_server()
+    if server is not None:
+        server.publish(channel(), version)
+
+
+def current_version_on(server) -> int | None:
+    """The content version as stored on Redis, or None if there is none yet (nothing created)."""
+    raw = server.get(cache.make_key(VERSION_KEY))
+    return int(raw) if raw is not None else None
 
 
 def _replay_failed_bump() -> None:
@@ -135,9 +152,12 @@ def content_version() -> int | None:
 
 def _bump() -> bool:
     try:
-        cache.incr(VERSION_KEY)
+        version = cache.incr(VERSION_KEY)
     except ValueError:  # no version yet (or evicted): any fresh one is newer
         cache.add(VERSION_KEY, _fresh_version(), timeout=None)
+        version = cache.get(VERSION_KEY)
+    if version is not None:
+        _announce(int(version))
     return True
 
 
@@ -148,6 +168,9 @@ def bump_version() -> None:
     serving an article that was just corrected or withdrawn.
     """
     _bump_pending.set()
+    from articles.local_pages import local_pages
+
+    local_pages.forget()  # this process's copies at once, whatever Redis says
     if _attempt("bumping the content version", _bump, False, during_outage=True):
         _bump_pending.clear()
 
@@ -211,7 +234,11 @@ def get_page(key: str, viewer=None) -> tuple[int | None, tuple | None]:
         return content_version(), None
     if entry is None or entry[0] != int(version) or entry[1] <= time.time():
         return int(version), None
-    if server is None and viewer is not None and entry[4] is not None:
+    if server is not None:
+        from articles.local_pages import local_pages
+
+        local_pages.keep(key, entry)
+    elif viewer is not None and entry[4] is not None:
         from articles import popularity
 
         popularity.record_view(entry[4], viewer)

@@ -42,6 +42,7 @@ from django.utils.module_loading import import_string
 
 from articles import cache as article_cache
 from articles import popularity, views
+from articles.local_pages import local_pages
 from portal.request_guard import carries_nul
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,14 @@ class EarlyPageCacheMiddleware:
                 return None
         # A GET of an article is a view: counted by the same round trip that reads the copy.
         viewer = popularity.visitor_from_request(request) if request.method == "GET" and view in views.COUNTED else None
-        _, stored = article_cache.get_page(views.shared_page_key(request, params), viewer)
+        key = views.shared_page_key(request, params)
+        entry = local_pages.get(key)  # this process's copy, kept exact (articles/local_pages.py)
+        if entry is not None:
+            stored = entry[2:]
+            if viewer is not None and entry[4] is not None:
+                local_pages.count_later(entry[4], viewer)
+        else:
+            _, stored = article_cache.get_page(key, viewer)
         if stored is None:
             return None
         response = views.serve_stored(request, stored, counted=True)

@@ -210,6 +210,12 @@ def _count_in_redis(client, field: str, article_id: int, who: Visitor | None, da
     )
 
 
+def count_in(client, article_id: int, who: Visitor) -> None:
+    """Count `who`'s view of the article on their day by the once-a-day rule, on `client`
+    (a Redis client or pipeline: articles.local_pages sends queued views in one batch)."""
+    _count_in_redis(client, f"{article_id}:{who.day.isoformat()}", article_id, who, who.day)
+
+
 def record_view(article_id: int, who: Visitor | None = None, now=None) -> None:
     """Count one view: once per visitor per article per day when `who` is given.
 
@@ -277,6 +283,9 @@ def _add_day(article_id: int, day: date, views: int) -> None:
 
 def flush_view_counts(now=None) -> int:
     """Move buffered views into the database. Safe to run from several workers at once."""
+    from articles.local_pages import local_pages
+
+    local_pages.flush_views()  # views this process answered from its own copies, not yet sent
     now_ts = int((now or timezone.now()).timestamp())
     added = apply_counts(local_buffer.take()) if local_buffer.counts else 0
     client = redis_client()
