@@ -192,6 +192,10 @@ class LocalPages:
             if views:
                 _count(views)
 
+    def _after_fork(self) -> None:
+        # A lock held by a thread of the parent at fork time would stay held in the child.
+        self.lock, self.sending = threading.Lock(), threading.Lock()
+
 
 def _count(views: list[tuple]) -> None:
     from articles import popularity
@@ -212,3 +216,4 @@ def _count(views: list[tuple]) -> None:
 
 local_pages = LocalPages()
 atexit.register(local_pages.flush_views)
+os.register_at_fork(after_in_child=local_pages._after_fork)
