@@ -101,19 +101,20 @@ def shared_page_key(request: HttpRequest, params: tuple[str, ...]) -> str:
     return article_cache.page_key(request.path, query)
 
 
-def serve_stored(request: HttpRequest, stored: tuple) -> HttpResponse:
+def serve_stored(request: HttpRequest, stored: tuple, counted: bool = False) -> HttpResponse:
     """The shared copy as a response, exactly as `_serve` answers it (also used by
-    articles.middleware.EarlyPageCacheMiddleware, which answers before the view)."""
-    return _finish(request, Page.from_payload(stored), shared=True)
+    articles.middleware.EarlyPageCacheMiddleware, which answers before the view and
+    has its view counted by the read itself: `counted`)."""
+    return _finish(request, Page.from_payload(stored), shared=True, counted=counted)
 
 
-def _finish(request: HttpRequest, page: Page, shared: bool) -> HttpResponse:
+def _finish(request: HttpRequest, page: Page, shared: bool, counted: bool = False) -> HttpResponse:
     if shared:
         patch_cache_control(page.response, public=True, max_age=SHARED_MAX_AGE)
     else:
         patch_cache_control(page.response, private=True)
     patch_vary_headers(page.response, ["Cookie"])
-    if page.viewed_article_id is not None and request.method == "GET":
+    if page.viewed_article_id is not None and request.method == "GET" and not counted:
         popularity.record_view(page.viewed_article_id, popularity.visitor_from_request(request))
     return page.response
 
@@ -339,3 +340,5 @@ def newsletter_unsubscribe(request, token):
 # The pages `_serve` shares between anonymous visitors, with the query
 # parameters each one's copy is keyed on (read by articles.middleware).
 SHARED_PAGES = {home: (), article_list: LIST_PARAMS, article_detail: ()}
+# Those whose copy is an article's view (Page.viewed_article_id): a GET counts it.
+COUNTED = frozenset({article_detail})

@@ -116,10 +116,12 @@ def main(argv=None) -> int:
             queries = {"small_articles": small_articles, "small": pages.query_counts(paths)}
             path, cookie = pages.my_questions(people)
             measured = {**paths, **pages.full_stack_paths(paths), "my_questions": path}
+            measured["trivial_signed_in"] = pages.signed_in_floor()
+            signed_in = {"my_questions": cookie, "trivial_signed_in": cookie}
             return {
                 "queries": queries,
                 "throughput": pages.throughput(
-                    web.base_url, measured, args.page_seconds, 2.0, bare.base_url, headers={"my_questions": cookie}
+                    web.base_url, measured, args.page_seconds, 2.0, bare.base_url, headers=signed_in
                 ),
             }
 

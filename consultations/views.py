@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,7 +22,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, credits, drafts, duty, pictures, services
+from consultations import access, credits, drafts, duty, patient_list, pictures, services
 from consultations.forms import AskForm, FollowUpForm, QuestionDraftForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
@@ -238,14 +237,12 @@ def question_submitted(request, pk):
 @login_required
 def my_questions(request):
     questions = access.own_questions(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
-    page = Paginator(questions, MY_QUESTIONS_PER_PAGE).get_page(request.GET.get("page"))
+    page, breach_credits = patient_list.page_and_credits(
+        questions, request.user, MY_QUESTIONS_PER_PAGE, request.GET.get("page")
+    )
     now = timezone.now()
     rows = [(question, patient_clock(question, now)) for question in page]
-    return render(
-        request,
-        "consultations/my_questions.html",
-        {"page": page, "rows": rows, "credits": credits.for_patient(request.user)},
-    )
+    return render(request, "consultations/my_questions.html", {"page": page, "rows": rows, "credits": breach_credits})
 
 
 def _render_question(request, question, *, follow_up_form=None, rating_form=None, close_error="", status=200):
