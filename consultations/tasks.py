@@ -41,9 +41,13 @@ def _drain_the_outbox_at_start(**kwargs) -> None:
 
 
 @shared_task(ignore_result=True)
-def run_sla_sweep() -> dict:
-    """Run by beat every SLA_SWEEP_SECONDS: escalate whatever fell due since the last sweep."""
-    result = sweep.run_sweep()
+def run_sla_sweep(fan_out: bool = True) -> dict:
+    """Run by beat every SLA_SWEEP_SECONDS: escalate whatever fell due since the last sweep.
+
+    A sweep that finds a backlog (a full batch, after an outage) queues helper sweeps
+    (`fan_out=False`: they do not queue more) so that idle workers claim their own
+    batches of it alongside; see `sweep.queue_helpers`."""
+    result = sweep.run_sweep(on_backlog=_queue_sweep_helpers if fan_out else None)
     return {
         "run": result.run_id,
         "warned": result.warned,
@@ -51,6 +55,10 @@ def run_sla_sweep() -> dict:
         "lead_escalated": result.lead_escalated,
         "errors": result.errors,
     }
+
+
+def _queue_sweep_helpers() -> None:
+    sweep.queue_helpers(lambda **options: run_sla_sweep.apply_async(kwargs={"fan_out": False}, **options))
 
 
 @shared_task(ignore_result=True)
