@@ -279,8 +279,14 @@ def claim_batch(transition: Transition, now: datetime, limit: int) -> list[int]:
 def _sweep_transition(transition, now, run, audience, result, batch_size, limits, heartbeat=None) -> None:
     """Claim and escalate batches until none is due (or only rows other sweeps hold), a
     transient database error, or the limits."""
-    if not candidate_queryset(transition, now).exists():
-        # The usual case, nothing due: one plain read, no transaction.
+    try:
+        # The usual case is nothing due: one plain read, no transaction.
+        anything_due = candidate_queryset(transition, now).exists()
+    except Exception as exc:
+        if _transient(exc, transition, "the due questions", result):
+            return
+        raise
+    if not anything_due:
         result.batches += 1
         return
     batches = 0
