@@ -229,14 +229,14 @@ def run_sweep(
     return result
 
 
-def queue_helpers(send) -> int:
-    """Ask idle workers to join a sweep that found a backlog: SLA_SWEEP_PARALLEL - 1 helper
-    sweeps, each queued with `send(**options)`. They expire after one sweep interval (the
-    next beat's sweep queues fresh ones while the backlog lasts), so they never pile up
-    behind busy workers. A broker failure only means this sweep works alone. Returns how
-    many were queued."""
+def queue_helpers(send, count: int | None = None) -> int:
+    """Ask idle workers to join a sweep that found a backlog: `count` (default
+    SLA_SWEEP_PARALLEL - 1) helper sweeps, each queued with `send(**options)`. They expire
+    after one sweep interval (the next beat's sweep queues fresh ones while the backlog
+    lasts), so they never pile up behind busy workers. A broker failure only means this
+    sweep works alone. Returns how many were queued."""
     queued = 0
-    for _ in range(max(settings.SLA_SWEEP_PARALLEL - 1, 0)):
+    for _ in range(settings.SLA_SWEEP_PARALLEL - 1 if count is None else count):
         try:
             send(expires=float(settings.SLA_SWEEP_SECONDS))
         except Exception:  # noqa: BLE001 - any broker failure: the sweeps already running carry on
@@ -244,7 +244,7 @@ def queue_helpers(send) -> int:
             break
         queued += 1
     if queued:
-        logger.info("SLA sweep: a backlog; %d helper sweeps queued for idle workers", queued)
+        logger.info("SLA sweep: a backlog; %d more sweeps queued", queued)
     return queued
 
 

@@ -184,3 +184,22 @@ def test_the_beat_sweep_queues_helpers_that_do_not_queue_more(specialty, patient
     overdue(12, specialty, patient, timezone.now())
     tasks.run_sla_sweep(fan_out=False)
     assert len(queued) == 2
+
+
+@pytest.mark.django_db
+def test_a_sweep_out_of_time_with_work_left_queues_its_successor_at_once(specialty, patient, monkeypatch, settings):
+    from consultations import tasks
+
+    settings.SLA_SWEEP_PARALLEL, settings.SLA_SWEEP_BATCH_SIZE = 2, 5
+    overdue(30, specialty, patient, timezone.now())
+    queued = []
+    monkeypatch.setattr(tasks.run_sla_sweep, "apply_async", lambda **options: queued.append(options))
+    monkeypatch.setattr(sweep, "SWEEP_BUDGET_SECONDS", 0)
+
+    tasks.run_sla_sweep(fan_out=False)  # nothing claimed: the budget was spent before the first batch
+    assert [options["kwargs"] for options in queued] == [{"fan_out": False}]
+
+    monkeypatch.setattr(sweep, "SWEEP_BUDGET_SECONDS", 100)
+    tasks.run_sla_sweep(fan_out=False)  # the rest, within its budget: no successor
+    assert len(queued) == 1
+    assert Question.objects.filter(breached_at__isnull=True).count() == 0
