@@ -30,7 +30,7 @@ WORKERS = 2
 ESCALATION_TARGET_SECONDS = 60
 # How long to wait before calling the catch-up unfinished.
 ESCALATION_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_TIMEOUT", 600))
-EMAIL_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_EMAIL_TIMEOUT", 1800))
+EMAIL_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_EMAIL_TIMEOUT", 900))
 
 
 def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
