@@ -10,7 +10,10 @@ claim; `deliver_many` sends a list of rows over one mail-server connection,
 still claiming and marking each row on its own.
 
 Each send is: claim the row (a conditional UPDATE sets a lease,
-`locked_until`), hand the e-mail to the mail server, mark the row sent. A
+`locked_until`), hand the e-mail to the mail server, mark the row sent. In a
+batch, on PostgreSQL, the mark travels with the next row's claim (one
+statement per e-mail instead of two), so it is still committed before
+anything else is claimed or sent. A
 database error while marking (a killed connection, a failover) is retried on
 a fresh connection for up to MARK_SENT_RETRY_SECONDS, well inside the lease,
 so a database blip does not send an e-mail twice. Every e-mail carries a
