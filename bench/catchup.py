@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.db import connection
@@ -125,6 +126,14 @@ def _figures(ids, started, written, sent_all, workers) -> dict:
     rate = None
     if span["first"] and span["last"] > span["first"]:
         rate = sent_count / (span["last"] - span["first"]).total_seconds()
+    # Sends wait behind the sweeps (their messages have a lower priority): the rate once
+    # every escalation was written is the outbox's own.
+    after_rate = None
+    if written is not None and span["last"]:
+        settled = started + timedelta(seconds=written)
+        late = sent.filter(sent_at__gte=settled).count()
+        seconds = (span["last"] - settled).total_seconds()
+        after_rate = round(late / seconds, 1) if late and seconds > 0 else None
     runs = SweepRun.objects.filter(started_at__gte=started, breached__gt=0)
     by_worker = {}
     for worker in workers:
@@ -142,6 +151,7 @@ def _figures(ids, started, written, sent_all, workers) -> dict:
         "emails_sent": sent_count,
         "emails_sent_max_attempts": notifications.aggregate(m=Max("attempts"))["m"],
         "emails_per_second": round(rate, 1) if rate else None,
+        "emails_per_second_after_escalations": after_rate,
         "first_email_after_seconds": _after(span["first"], started),
         "sweeps_that_escalated": [run.breached for run in runs.order_by("started_at")],
         "breached_by_worker": by_worker,
@@ -199,7 +209,8 @@ def report_rows(results: dict) -> list:
             "Catch-up e-mails per second against the mail backend alone",
             f"{_n(entry['emails_per_second'], 1)}/s = {_n(None if share is None else share * 100, 1)} % of the "
             f"backend alone ({_n(alone.get('per_second'), 1)}/s from {alone.get('processes')} processes, "
-            f"{_n(alone.get('delay_ms'), 1)} ms per message); the limit: {limit or 'n/a'}",
+            f"{_n(alone.get('delay_ms'), 1)} ms per message); the limit: {limit or 'n/a'}; "
+            f"{_n(entry.get('emails_per_second_after_escalations'), 1)}/s once every escalation was written",
             entry["emails_per_second"],
             f"backend-limited (≥ {BACKEND_LIMITED_SHARE:.0%} of its rate)",
             None if share is None else share >= BACKEND_LIMITED_SHARE,
