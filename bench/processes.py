@@ -127,29 +127,34 @@ class Gunicorn(Service):
         raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
 
-def celery_worker(env: dict[str, str], concurrency: int = 2) -> Service:
+def celery_worker(
+    env: dict[str, str], concurrency: int = 2, name: str = "celery-worker", loglevel: str = "warning"
+) -> Service:
     return Service(
-        "celery-worker",
+        name,
         [
             str(BIN / "celery"),
             "-A",
             "portal",
             "worker",
             "--loglevel",
-            "warning",
+            loglevel,
             "--concurrency",
             str(concurrency),
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            # Several workers side by side need their own node names.
+            "-n",
+            f"{name}@%h",
         ],
         env,
     )
 
 
-def celery_beat(env: dict[str, str], schedule_file: Path) -> Service:
+def celery_beat(env: dict[str, str], schedule_file: Path, name: str = "celery-beat") -> Service:
     return Service(
-        "celery-beat",
+        name,
         [str(BIN / "celery"), "-A", "portal", "beat", "--loglevel", "warning", "--schedule", str(schedule_file)],
         env,
     )

@@ -499,6 +499,8 @@ def _forecast_rows(results: dict) -> list[Row]:
 
 
 def rows(results: dict) -> list[Row]:
+    from bench.catchup import report_rows as catchup_rows
+
     return [
         *_page_rows(results),
         *_bare_rows(results),
@@ -509,6 +511,7 @@ def rows(results: dict) -> list[Row]:
         *_escalation_rows(results),
         *_staff_page_rows(results, "dashboard", "SLA dashboard"),
         *_forecast_rows(results),
+        *catchup_rows(results),
     ]
 
 

@@ -7,7 +7,8 @@ Order of work (about 8 minutes on 2 cores):
    one sweep timed at each size, the doctor queue (and its live poll) and the SLA dashboard at 10^5
    and 10^6;
 4. escalation latency with a live beat and worker; the breach forecast on a replayed day;
-5. query counts again with ten times the articles.
+5. the outage catch-up: 10^5 questions overdue at once, two workers (bench/catchup.py);
+6. query counts again with ten times the articles.
 """
 
 import argparse
@@ -31,10 +32,11 @@ def _parse(argv):
     parser.add_argument("--no-save", action="store_true", help="print the table without writing latest.json")
     parser.add_argument(
         "--only",
-        choices=["pages", "asking"],
+        choices=["pages", "asking", "catchup"],
         default=os.environ.get("BENCH_ONLY") or None,
         help="run one phase alone (BENCH_ONLY=pages: the public pages against the baselines, about 6 minutes; "
-        "BENCH_ONLY=asking: asking text only and with a photo, about 2 minutes)",
+        "BENCH_ONLY=asking: asking text only and with a photo, about 2 minutes; "
+        "BENCH_ONLY=catchup: the outage catch-up, BENCH_CATCHUP_QUESTIONS overdue, default 100,000)",
     )
     return parser.parse_args(argv)
 
@@ -81,15 +83,15 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.db import DatabaseError
 
-    from bench import asking, data, engine, forecast, pages, processes, report, staff_pages
+    from bench import asking, catchup, data, engine, forecast, pages, processes, report, staff_pages
 
     previous = report.previous_rows()
     info, git = report.machine(), report.commit()
     results = Results()
     sizes = [n for n in (10_000, 100_000, 1_000_000) if n <= args.max_questions] or [args.max_questions]
+    args.sizes = sizes
 
     progress("Creating specialties, doctors, staff and 5,000 patients")
     people = data.create_people(patients=5000)
@@ -99,6 +101,11 @@ def main(argv=None) -> int:
         progress(f"Created {created} published articles")
     except (ImportError, DatabaseError) as exc:
         progress(f"No articles: {exc}")
+
+    if args.only == "catchup":
+        progress(f"Outage catch-up: {catchup.QUESTIONS:,} questions overdue at once, two workers")
+        results["catchup"] = results.measure("catchup", catchup.catch_up, people)
+        return _finish(args, started_at, info, git, results, previous)
 
     web = processes.Gunicorn()
     info["web_workers"] = web.workers
@@ -208,6 +215,9 @@ def main(argv=None) -> int:
         progress("Breach forecast: a synthetic day replayed in memory")
         results["forecast"] = results.measure("forecast", forecast.replay)
 
+        progress(f"Outage catch-up: {catchup.QUESTIONS:,} questions overdue at once, two workers")
+        results["catchup"] = results.measure("catchup", catchup.catch_up, people)
+
         if isinstance(results["pages"].get("queries"), dict):
             progress(f"Query counts again with {large_articles} articles")
 
@@ -229,6 +239,15 @@ def main(argv=None) -> int:
         bare.stop()
         database.flush_redis()
 
+    return _finish(args, started_at, info, git, results, previous)
+
+
+def _finish(args, started_at, info, git, results, previous) -> int:
+    """Print the table and save every figure."""
+    from django.conf import settings
+
+    from bench import data, environment, pages, report
+
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     table_rows = report.rows(results)
     finished_at = datetime.now(UTC)
@@ -240,10 +259,10 @@ def main(argv=None) -> int:
         "machine": info,
         "commit": git,
         "config": {
-            "web_workers": web.workers,
+            "web_workers": info.get("web_workers"),
             "page_clients": pages.CONCURRENCY,
             "page_seconds": args.page_seconds,
-            "sizes": sizes,
+            "sizes": args.sizes,
             "due_questions": data.DUE_COUNT,
             "sla_sweep_batch_size": settings.SLA_SWEEP_BATCH_SIZE,
             "database": environment.database_name(),

@@ -10,7 +10,10 @@ claim; `deliver_many` sends a list of rows over one mail-server connection,
 still claiming and marking each row on its own.
 
 Each send is: claim the row (a conditional UPDATE sets a lease,
-`locked_until`), hand the e-mail to the mail server, mark the row sent. A
+`locked_until`), hand the e-mail to the mail server, mark the row sent. In a
+batch, on PostgreSQL, the mark travels with the next row's claim (one
+statement per e-mail instead of two), so it is still committed before
+anything else is claimed or sent. A
 database error while marking (a killed connection, a failover) is retried on
 a fresh connection for up to MARK_SENT_RETRY_SECONDS, well inside the lease,
 so a database blip does not send an e-mail twice. Every e-mail carries a
@@ -293,13 +296,20 @@ def deliver(notification_id: int, now=None) -> bool:
 SENT, FAILED, NOT_CLAIMED = "sent", "failed", "not claimed"
 
 
-def _deliver(notification_id: int, now, send) -> str:
+def _deliver(notification_id: int, now, send, *, sent_before: int | None = None, mark: bool = True) -> str:
     """Claim the row, hand it to `send`, mark it sent; a failed send is recorded on the
-    row and retried with backoff."""
+    row and retried with backoff.
+
+    A batch sends row after row: `sent_before` is the row it handed over just before,
+    marked sent by the same statement that claims this one (one round trip per e-mail,
+    and nothing is claimed before the previous mark is committed), and with
+    `mark=False` this row's mark is left to the next claim or to `_mark_sent`."""
     now = now or timezone.now()
-    notification = retry_transient(
-        lambda: _claim(notification_id, now), within=CLAIM_RETRY_SECONDS, what="claiming an e-mail"
-    )
+    if sent_before is None:
+        claim_window, what = CLAIM_RETRY_SECONDS, "claiming an e-mail"
+    else:
+        claim_window, what = _mark_window(), f"marking notification {sent_before} sent"
+    notification = retry_transient(lambda: _claim(notification_id, now, sent_before), within=claim_window, what=what)
     if notification is None:
         return NOT_CLAIMED
     try:
@@ -319,58 +329,97 @@ def _deliver(notification_id: int, now, send) -> str:
         )
         logger.warning("Sending notification %s failed: %s", notification_id, exc)
         return FAILED
-    # The e-mail is out: only a row marked sent keeps the re-send from sending it again
-    # once the lease ends, so a lost connection must not stop this write.
-    retry_transient(
-        lambda: Notification.objects.filter(pk=notification_id).update(
-            status=NotificationStatus.SENT, sent_at=timezone.now(), locked_until=None, last_error=""
-        ),
-        within=min(MARK_SENT_RETRY_SECONDS, send_lock().total_seconds() / 2),
-        what=f"marking notification {notification_id} sent",
-    )
+    if mark:
+        _mark_sent(notification_id)
     return SENT
 
 
-def _claim(notification_id: int, now) -> Notification | None:
+def _sent_values() -> dict:
+    return {"status": NotificationStatus.SENT, "sent_at": timezone.now(), "locked_until": None, "last_error": ""}
+
+
+def _mark_window() -> float:
+    return min(MARK_SENT_RETRY_SECONDS, send_lock().total_seconds() / 2)
+
+
+def _mark_sent(notification_id: int) -> None:
+    """The e-mail is out: only a row marked sent keeps the re-send from sending it again
+    once the lease ends, so a lost connection must not stop this write."""
+    retry_transient(
+        lambda: Notification.objects.filter(pk=notification_id).update(**_sent_values()),
+        within=_mark_window(),
+        what=f"marking notification {notification_id} sent",
+    )
+
+
+def _claim(notification_id: int, now, sent_before: int | None = None) -> Notification | None:
     """Take the row for one send if it is pending and no live sender holds it: lease it
     for `send_lock()` and count the attempt. The row as claimed, or None. Repeating a
     claim whose reply was lost finds the row leased and returns None: the e-mail waits
-    for the lease to end, it is not sent twice."""
+    for the lease to end, it is not sent twice. With `sent_before`, that row is marked
+    sent first, in the same statement (repeating that is harmless)."""
     free = Notification.objects.filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now),
         pk=notification_id,
         status=NotificationStatus.PENDING,
     )
-    if free.update(locked_until=now + send_lock(), attempts=F("attempts") + 1) != 1:
+    values = {"locked_until": now + send_lock(), "attempts": F("attempts") + 1}
+    fields = ("id", "to_email", "subject", "body", "attempts", "dedupe_key")
+    # One round trip instead of two (or three): a burst of e-mails is thousands of claims.
+    if sent_before is None:
+        claimed = update_returning(free, values, fields)
+    else:
+        claimed = update_returning(
+            free, values, fields, first=(Notification.objects.filter(pk=sent_before), _sent_values())
+        )
+    if claimed is None:
+        if sent_before is not None:
+            _mark_sent(sent_before)
+        if free.update(**values) != 1:
+            return None
+        return Notification.objects.only(*fields).get(pk=notification_id)
+    if not claimed:
         return None
-    # Two round trips: the leased row cannot change in between. One UPDATE ... RETURNING
-    # through the ORM's private compiler made the claim ~1.3x faster but a whole send
-    # no faster beyond noise (x0.94-x1.16 in two runs, bench/outbox_internals.py).
-    return Notification.objects.only("id", "to_email", "subject", "body", "attempts", "dedupe_key").get(
-        pk=notification_id
-    )
+    return Notification(**dict(zip(fields, claimed[0], strict=True)))
 
 
-def update_returning(rows: QuerySet, values: dict, returning: tuple[str, ...]) -> list[tuple] | None:
+def update_returning(
+    rows: QuerySet, values: dict, returning: tuple[str, ...], first: tuple[QuerySet, dict] | None = None
+) -> list[tuple] | None:
     """`rows.update(**values)` in one statement that also returns the `returning`
     columns of each row it changed (UPDATE ... RETURNING); None where the database
-    cannot (SQLite before 3.35), so the caller takes a portable path.
+    cannot (SQLite before 3.35), so the caller takes a portable path. `first`, an
+    (other rows, their values) update, runs in the same statement on PostgreSQL (a
+    data-modifying WITH; the two must touch different rows); elsewhere None is
+    returned and nothing is written.
 
-    Built on the ORM's private UpdateQuery and compiler. The outbox no longer uses it
-    (issue 16); consultations/sweep.py imports it from here for its batch marking."""
+    Built on the ORM's private UpdateQuery and compiler, kept for what users feel after an
+    outage: a backlog's claim-and-mark in one round trip per e-mail instead of two sent
+    200 e-mails in 1.3-1.5 s instead of 4.0-5.6 s (issue 17; BENCH_ONLY=catchup measures
+    the send rate). The sweep's batch marking uses it too."""
     connection = connections[rows.db]
+    if first is not None and connection.vendor != "postgresql":
+        return None
     if not (
         connection.vendor == "postgresql" or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35))
     ):
         return None
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(rows.db).as_sql()
+    sql, params = _update_sql(rows, values)
+    if first is not None:
+        before_sql, before_params = _update_sql(*first)
+        sql, params = f"WITH marked_first AS ({before_sql}) {sql}", (*before_params, *params)
     model = rows.model
     columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in returning)
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {columns}", params)
         return cursor.fetchall()
+
+
+def _update_sql(rows: QuerySet, values: dict) -> tuple[str, tuple]:
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(rows.db).as_sql()
+    return sql, tuple(params)
 
 
 class _SharedConnection:
@@ -423,11 +472,13 @@ def _deliver_batch(notification_ids, now=None, deadline: float | None = None, fa
     re-send at once."""
     connection = _SharedConnection()
     outcome = BatchOutcome()
+    unmarked = None  # the row just handed over: its mark rides on the next claim
     try:
         for notification_id in notification_ids:
             if deadline is not None and clock() >= deadline:
                 break
-            result = _deliver(notification_id, now, connection.send)
+            result = _deliver(notification_id, now, connection.send, sent_before=unmarked, mark=False)
+            unmarked = notification_id if result == SENT else None
             if result == FAILED:
                 connection.close()
                 failures += 1
@@ -439,6 +490,8 @@ def _deliver_batch(notification_ids, now=None, deadline: float | None = None, fa
                 outcome.sent += 1
                 failures = 0
     finally:
+        if unmarked is not None:
+            _mark_sent(unmarked)
         connection.close()
     outcome.failures = failures
     return outcome

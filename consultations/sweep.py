@@ -5,12 +5,17 @@ Celery beat runs it every SLA_SWEEP_SECONDS (`tasks.run_sla_sweep`) and so does
 outage the next sweeps catch up on whatever fell due meanwhile, in bounded
 batches. Any number of sweeps may run at once:
 
-- the due questions are taken a batch at a time (SLA_SWEEP_BATCH_SIZE, most
-  overdue first), and each batch is one transaction: lock the rows still due
-  (`FOR UPDATE SKIP LOCKED`, so sweeps never wait on each other and cannot
-  deadlock), then one conditional `UPDATE ... WHERE id IN (...) AND <still
-  due> RETURNING id`; only the questions that UPDATE changed get their
-  escalations and notifications, written in the same transaction;
+- the due questions are claimed a batch at a time (SLA_SWEEP_BATCH_SIZE, most
+  overdue first), and each batch is one transaction: the selection itself
+  locks the rows it picks (`ORDER BY ... LIMIT n FOR UPDATE SKIP LOCKED`,
+  `claim_batch`), so concurrent sweeps take different rows, never wait on each
+  other and cannot deadlock; then one conditional `UPDATE ... WHERE id IN (...)
+  AND <still due> RETURNING id`; only the questions that UPDATE changed get
+  their escalations and notifications, written in the same transaction;
+- a sweep keeps claiming batches while any are due, for up to
+  SWEEP_BUDGET_SECONDS; after an outage every sweep running at once (two beats,
+  and the helpers a sweep that finds a backlog queues for idle workers,
+  `tasks.run_sla_sweep`) takes its own share of the backlog;
 - a batch costs a constant number of queries however many questions it holds
   (recipients are looked up per batch, rows are inserted in bulk) and the
   e-mails it queues are handed to Celery in a few messages after commit;
@@ -55,9 +60,12 @@ from portal.database import drop_broken_connection, is_transient
 
 logger = logging.getLogger(__name__)
 
-# Batches per transition in one sweep: bounds a single run after a long outage;
-# the next sweep carries on where this one stopped.
-MAX_BATCHES = 20
+# A sweep keeps claiming batches while questions are due, for this long at most (checked
+# before each batch, well inside CELERY_TASK_SOFT_TIME_LIMIT); whatever is left is claimed
+# by the sweeps running alongside it or by the next one.
+SWEEP_BUDGET_SECONDS = 60.0
+# No fixed cap on batches per transition: a backlog is bounded by the time budget.
+MAX_BATCHES = None
 # Sweeps that found nothing are kept this long; sweeps that did something are kept.
 QUIET_RUN_RETENTION = timedelta(days=7)
 
@@ -94,8 +102,10 @@ class SweepResult:
     # Batches left to the next sweep after a transient database error (nothing marked).
     transient_errors: int = 0
     batches: int = 0
-    # True when a transition hit MAX_BATCHES: more may be due; the next sweep continues.
+    # True when the time budget (or max_batches) ran out: more may be due; the next sweep continues.
     capped: bool = False
+    # True when a batch came back full: a backlog, which the caller may share out (see tasks).
+    backlog: bool = False
     question_errors: dict[int, str] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> int:
@@ -122,12 +132,38 @@ def retry_after() -> timedelta:
     return timedelta(seconds=10 * settings.SLA_SWEEP_SECONDS)
 
 
+@dataclass
+class Limits:
+    """When a sweep stops taking batches: its time budget (on `clock`), and optionally a
+    number of batches per transition."""
+
+    deadline: float
+    max_batches: int | None = None
+    # Called once, the first time a batch comes back full (a backlog).
+    on_backlog: object = None  # callable() | None
+
+    def exhausted(self, batches: int) -> bool:
+        return clock() >= self.deadline or (self.max_batches is not None and batches >= self.max_batches)
+
+
+# The time budget is measured on this clock (tests move it).
+clock = time.monotonic
+
+
 def run_sweep(
-    now: datetime | None = None, batch_size: int | None = None, max_batches: int = MAX_BATCHES
+    now: datetime | None = None,
+    batch_size: int | None = None,
+    max_batches: int | None = MAX_BATCHES,
+    budget_seconds: float | None = None,
+    on_backlog=None,
 ) -> SweepResult:
-    """One sweep: apply every due transition once, record the run (the heartbeat), return what it did."""
+    """One sweep: apply every due transition, batch after batch while any is due (within the
+    time budget), record the run (the heartbeat), return what it did. `on_backlog` is
+    called once if a batch comes back full."""
     now = now or timezone.now()
     batch_size = batch_size or settings.SLA_SWEEP_BATCH_SIZE
+    budget = SWEEP_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    limits = Limits(deadline=clock() + budget, max_batches=max_batches, on_backlog=on_backlog)
     started = time.monotonic()
     run = SweepRun.objects.create(started_at=now, progress_at=now, host=socket.gethostname()[:200])
     result = SweepResult(run_id=run.pk)
@@ -140,7 +176,7 @@ def run_sweep(
         )
 
     for transition in TRANSITIONS:
-        _sweep_transition(transition, now, run, audience, result, batch_size, max_batches, heartbeat)
+        _sweep_transition(transition, now, run, audience, result, batch_size, limits, heartbeat)
     finished_at = now + timedelta(seconds=time.monotonic() - started)
     SweepRun.objects.filter(pk=run.pk).update(
         finished_at=finished_at,
@@ -151,6 +187,25 @@ def run_sweep(
     if result.escalated or result.errors or result.transient_errors:
         logger.info("SLA sweep %s: %s", run.pk, result.summary())
     return result
+
+
+def queue_helpers(send, count: int | None = None) -> int:
+    """Ask idle workers to join a sweep that found a backlog: `count` (default
+    SLA_SWEEP_PARALLEL - 1) helper sweeps, each queued with `send(**options)`. They expire
+    after one sweep interval (the next beat's sweep queues fresh ones while the backlog
+    lasts), so they never pile up behind busy workers. A broker failure only means this
+    sweep works alone. Returns how many were queued."""
+    queued = 0
+    for _ in range(settings.SLA_SWEEP_PARALLEL - 1 if count is None else count):
+        try:
+            send(expires=float(settings.SLA_SWEEP_SECONDS))
+        except Exception:  # noqa: BLE001 - any broker failure: the sweeps already running carry on
+            logger.warning("Broker unavailable; this sweep works through the backlog alone", exc_info=True)
+            break
+        queued += 1
+    if queued:
+        logger.info("SLA sweep: a backlog; %d more sweeps queued", queued)
+    return queued
 
 
 def candidate_queryset(transition: Level, now: datetime):
@@ -169,41 +224,66 @@ def candidate_queryset(transition: Level, now: datetime):
 
 
 def candidates(transition: Level, now: datetime, limit: int) -> list[int]:
+    """The due ids, without locking them (what a sweep would look at)."""
     return list(candidate_queryset(transition, now)[:limit])
 
 
-def _sweep_transition(transition, now, run, audience, result, batch_size, max_batches, heartbeat=None) -> None:
-    for _ in range(max_batches):
-        ids = candidates(transition, now, batch_size)
-        result.batches += 1
-        if not ids:
+def claim_batch(transition: Level, now: datetime, limit: int) -> list[int]:
+    """Claim up to `limit` due questions for this transaction, most overdue first: the
+    selection locks the rows it returns and skips the ones another transaction holds
+    (`FOR UPDATE SKIP LOCKED`), so sweeps running at once claim different rows instead of
+    all picking the same first batch. Must run inside a transaction; the claim ends with it."""
+    return list(candidate_queryset(transition, now).select_for_update(skip_locked=True)[:limit])
+
+
+def _sweep_transition(transition, now, run, audience, result, batch_size, limits, heartbeat=None) -> None:
+    """Claim and escalate batches until none is due (or only rows other sweeps hold), a
+    transient database error, or the limits."""
+    try:
+        # The usual case is nothing due: one plain read, no transaction.
+        anything_due = candidate_queryset(transition, now).exists()
+    except Exception as exc:
+        if _transient(exc, transition, "the due questions", result):
             return
-        taken = _sweep_batch(transition, ids, now, run, audience, result)
-        if taken is None:
+        raise
+    if not anything_due:
+        result.batches += 1
+        return
+    batches = 0
+    while not limits.exhausted(batches):
+        claimed = _sweep_batch(transition, now, batch_size, run, audience, result)
+        batches += 1
+        result.batches += 1
+        if claimed is None:
             # The database failed, not a row: the next sweep takes this batch again.
             return
-        if heartbeat is not None:
+        if heartbeat is not None and claimed:
             heartbeat()
-        if len(ids) < batch_size:
+        if claimed < batch_size:
+            # Nothing more is due, or the rest is claimed by sweeps running alongside: theirs to finish.
             return
-        if not taken:
-            # Every candidate is held by another sweep (or a doctor answering it right
-            # now): the next candidates would be the same rows. Their holder finishes them.
-            return
+        if not result.backlog:
+            result.backlog = True
+            if limits.on_backlog is not None:
+                limits.on_backlog()
     result.capped = True
 
 
-def _sweep_batch(transition, ids, now, run, audience, result) -> int | None:
-    """Escalate a batch in one transaction; if that fails, each question on its own.
-    Returns the rows taken, or None after a transient database error (a lost
-    connection, a serialization failure, a deadlock): that says nothing about the
+def _sweep_batch(transition, now, batch_size, run, audience, result) -> int | None:
+    """Claim a batch and escalate it in one transaction; if that fails, each question on its
+    own. Returns how many questions were claimed, or None after a transient database error
+    (a lost connection, a serialization failure, a deadlock): that says nothing about the
     rows, so none is marked and the batch waits for the next sweep."""
+    ids: list[int] = []
     try:
         with transaction.atomic():
-            taken, applied = escalate_batch(transition, ids, now, run, audience)
+            ids = claim_batch(transition, now, batch_size)
+            _taken, applied = escalate_batch(transition, ids, now, run, audience) if ids else (0, [])
     except Exception as exc:  # noqa: BLE001 - one bad row must not stop the batch: retried row by row below
-        if _transient(exc, transition, f"a batch of {len(ids)} questions", result):
+        if _transient(exc, transition, f"a batch of {len(ids) or batch_size} questions", result):
             return None
+        if not ids:
+            raise  # the claim itself failed: not a question's fault
         logger.warning(
             "SLA sweep: a %s batch of %d questions failed; retrying them one by one",
             transition.key,
@@ -212,13 +292,18 @@ def _sweep_batch(transition, ids, now, run, audience, result) -> int | None:
         )
     else:
         _count(result, transition, len(applied))
-        return taken
+        return len(ids)
+    return _sweep_one_by_one(transition, ids, now, run, audience, result)
 
-    taken = 0
+
+def _sweep_one_by_one(transition, ids, now, run, audience, result) -> int | None:
+    """The questions of a failed batch, each in its own transaction: a failing one is marked to
+    be retried later (so the next claims skip it), the rest carry on. None after a transient
+    database error."""
     for question_id in ids:
         try:
             with transaction.atomic():
-                row_taken, applied = escalate_batch(transition, [question_id], now, run, audience)
+                _taken, applied = escalate_batch(transition, [question_id], now, run, audience)
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the sweep
             if _transient(exc, transition, f"question {question_id}", result):
                 return None
@@ -228,11 +313,9 @@ def _sweep_batch(transition, ids, now, run, audience, result) -> int | None:
                 return None
             result.errors += 1
             result.question_errors[question_id] = message
-            taken += 1
             continue
-        taken += row_taken
         _count(result, transition, len(applied))
-    return taken
+    return len(ids)
 
 
 def _transient(exc: BaseException, transition: Level, what: str, result: "SweepResult") -> bool:

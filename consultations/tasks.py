@@ -29,10 +29,22 @@ def _drain_the_outbox_at_start(**kwargs) -> None:
 
 
 @shared_task(ignore_result=True)
-def run_sla_sweep() -> dict:
-    """Run by beat every SLA_SWEEP_SECONDS: escalate whatever fell due since the last sweep."""
-    result = sweep.run_sweep()
+def run_sla_sweep(fan_out: bool = True) -> dict:
+    """Run by beat every SLA_SWEEP_SECONDS: escalate whatever fell due since the last sweep.
+
+    A sweep that finds a backlog (a full batch, after an outage) queues helper sweeps
+    (`fan_out=False`: they queue no helpers of their own) so that idle workers claim their
+    own batches of it alongside; a sweep whose time budget ran out queues one successor.
+    See `sweep.queue_helpers`."""
+    result = sweep.run_sweep(on_backlog=_queue_sweep_helpers if fan_out else None)
+    if result.capped:
+        # Its time budget ran out with questions still due: carry on now, not at the next tick.
+        _queue_sweep_helpers(count=1)
     return {"run": result.run_id, **result.as_dict()}
+
+
+def _queue_sweep_helpers(count: int | None = None) -> None:
+    sweep.queue_helpers(lambda **options: run_sla_sweep.apply_async(kwargs={"fan_out": False}, **options), count)
 
 
 @shared_task(ignore_result=True)

@@ -257,15 +257,15 @@ def test_one_bad_row_does_not_stop_the_sweep(specialty, sla_staff, now, monkeypa
 
 def test_answer_arriving_between_selection_and_update_wins(specialty, doctor, sla_staff, now, monkeypatch):
     question = breached_by(now, specialty, warned_at=now)
-    real_candidates = sweep.candidates
+    real_claim = sweep.claim_batch
 
-    def candidates_then_answer(transition, when, limit):
-        ids = real_candidates(transition, when, limit)
+    def claim_then_answer(transition, when, limit):
+        ids = real_claim(transition, when, limit)
         if ids and transition.key == EscalationLevel.BREACHED:
             services.post_answer(question, doctor, "Answered just in time.", now=when)
         return ids
 
-    monkeypatch.setattr(sweep, "candidates", candidates_then_answer)
+    monkeypatch.setattr(sweep, "claim_batch", claim_then_answer)
 
     result = sweep.run_sweep(now=now)
 

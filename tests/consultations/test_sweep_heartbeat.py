@@ -116,14 +116,15 @@ class FakeClock:
 
 
 def during_each_batch(monkeypatch, observe):
-    """Call `observe()` inside every batch of the next sweep, before the batch's own work."""
-    original = sweep._sweep_batch
+    """Call `observe()` inside every batch of the next sweep that claimed questions, before
+    the batch's own work."""
+    original = sweep.escalate_batch
 
     def wrapped(*args, **kwargs):
         observe()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sweep, "_sweep_batch", wrapped)
+    monkeypatch.setattr(sweep, "escalate_batch", wrapped)
 
 
 def test_healthz_recovers_as_soon_as_the_first_sweep_after_an_outage_is_at_work(client, specialty, monkeypatch):
