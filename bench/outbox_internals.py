@@ -11,6 +11,11 @@
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_x BENCH_REDIS_URL=redis://127.0.0.1:6379/N \\
         .venv/bin/python -m bench.outbox_internals
 
+Outcome: (1) alone saved no time on a whole send beyond noise, so issue 16 took it out;
+issue 17 brought it back in another shape, the claim that also marks the previous e-mail
+sent (one round trip per e-mail instead of two), whose drain rate BENCH_ONLY=catchup
+measures (docs/benchmarks.md, "Outage catch-up"). (2) stays: bulk_create was 2x slower.
+
 Recreates the bench database. Variants alternate within one run (medians of paired
 rounds), so a loaded machine slows both alike.
 """
@@ -73,13 +78,14 @@ def claim_returning(notification_id: int, now):
 
     from consultations import notifications
     from consultations.models import Notification, NotificationStatus
+    from portal.database import update_returning
 
     free = Notification.objects.filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now), pk=notification_id, status=NotificationStatus.PENDING
     )
     values = {"locked_until": now + notifications.send_lock(), "attempts": F("attempts") + 1}
     fields = ("id", "to_email", "subject", "body", "attempts", "dedupe_key")
-    claimed = notifications.update_returning(free, values, fields)
+    claimed = update_returning(free, values, fields)
     return Notification(**dict(zip(fields, claimed[0], strict=True))) if claimed else None
 
 

@@ -36,7 +36,6 @@ their names stay `consultations.tasks.*`, as in messages already queued.
 import hashlib
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -46,14 +45,13 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F, Q, QuerySet
-from django.db.models.sql import UpdateQuery
+from django.db.models import F, Q
 from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone
 
 from consultations.models import Notification, NotificationStatus
-from portal.database import retry_transient
+from portal.database import retry_transient, update_returning
 
 logger = logging.getLogger(__name__)
 
@@ -381,45 +379,6 @@ def _claim(notification_id: int, now, sent_before: int | None = None) -> Notific
     if not claimed:
         return None
     return Notification(**dict(zip(fields, claimed[0], strict=True)))
-
-
-def update_returning(
-    rows: QuerySet, values: dict, returning: tuple[str, ...], first: tuple[QuerySet, dict] | None = None
-) -> list[tuple] | None:
-    """`rows.update(**values)` in one statement that also returns the `returning`
-    columns of each row it changed (UPDATE ... RETURNING); None where the database
-    cannot (SQLite before 3.35), so the caller takes a portable path. `first`, an
-    (other rows, their values) update, runs in the same statement on PostgreSQL (a
-    data-modifying WITH; the two must touch different rows); elsewhere None is
-    returned and nothing is written.
-
-    Built on the ORM's private UpdateQuery and compiler, kept for what users feel after an
-    outage: a backlog's claim-and-mark in one round trip per e-mail instead of two sent
-    200 e-mails in 1.3-1.5 s instead of 4.0-5.6 s (issue 17; BENCH_ONLY=catchup measures
-    the send rate). The sweep's batch marking uses it too."""
-    connection = connections[rows.db]
-    if first is not None and connection.vendor != "postgresql":
-        return None
-    if not (
-        connection.vendor == "postgresql" or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35))
-    ):
-        return None
-    sql, params = _update_sql(rows, values)
-    if first is not None:
-        before_sql, before_params = _update_sql(*first)
-        sql, params = f"WITH marked_first AS ({before_sql}) {sql}", (*before_params, *params)
-    model = rows.model
-    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in returning)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {columns}", params)
-        return cursor.fetchall()
-
-
-def _update_sql(rows: QuerySet, values: dict) -> tuple[str, tuple]:
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(rows.db).as_sql()
-    return sql, tuple(params)
 
 
 class _SharedConnection:

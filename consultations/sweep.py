@@ -55,8 +55,8 @@ from consultations import levels
 from consultations.escalations import Audience, EscalationEmails, messages
 from consultations.levels import Level
 from consultations.models import Escalation, Question, SweepRun
-from consultations.notifications import queue_notifications, update_returning
-from portal.database import drop_broken_connection, is_transient
+from consultations.notifications import queue_notifications
+from portal.database import drop_broken_connection, is_transient, update_returning
 
 logger = logging.getLogger(__name__)
 
