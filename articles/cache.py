@@ -23,6 +23,7 @@ from hashlib import sha256
 from typing import TypeVar
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,24 @@ def _read_version() -> int:
         # add() so two processes starting at once agree on the number.
         cache.add(VERSION_KEY, _fresh_version(), timeout=None)
         version = cache.get(VERSION_KEY) or _fresh_version()
+        _announce(int(version))
     return int(version)
+
+
+def _announce(version: int) -> None:
+    """Tell every web process's copies (articles.local_pages) that the version is now `version`."""
+    from articles.local_pages import channel, local_pages
+
+    local_pages.follow(version)
+    server = _page_server()
+    if server is not None:
+        server.publish(channel(), version)
+
+
+def current_version_on(server) -> int | None:
+    """The content version as stored on Redis, or None if there is none yet (nothing created)."""
+    raw = server.get(cache.make_key(VERSION_KEY))
+    return int(raw) if raw is not None else None
 
 
 def _replay_failed_bump() -> None:
@@ -134,9 +152,12 @@ def content_version() -> int | None:
 
 def _bump() -> bool:
     try:
-        cache.incr(VERSION_KEY)
+        version = cache.incr(VERSION_KEY)
     except ValueError:  # no version yet (or evicted): any fresh one is newer
         cache.add(VERSION_KEY, _fresh_version(), timeout=None)
+        version = cache.get(VERSION_KEY)
+    if version is not None:
+        _announce(int(version))
     return True
 
 
@@ -147,6 +168,9 @@ def bump_version() -> None:
     serving an article that was just corrected or withdrawn.
     """
     _bump_pending.set()
+    from articles.local_pages import local_pages
+
+    local_pages.forget()  # this process's copies at once, whatever Redis says
     if _attempt("bumping the content version", _bump, False, during_outage=True):
         _bump_pending.clear()
 
@@ -181,26 +205,43 @@ def page_key(path: str, query: list[tuple[str, str]]) -> str:
     return f"articles:page:{_digest(path + '?' + urlencode(query))}"
 
 
-def get_page(key: str) -> tuple[int | None, tuple | None]:
+def get_page(key: str, viewer=None) -> tuple[int | None, tuple | None]:
     """(current content version, stored page) in one round trip.
 
     The page is None when it is missing, was built from older content, or has
     passed the time it was valid until; the version is None when the cache is
     unreachable (the caller then neither reads nor stores pages).
+
+    With a `viewer` (articles.popularity.Visitor), a stored article page is
+    also counted as that visitor's view (popularity's once-a-day rule), on
+    Redis in the same round trip; the caller must not count it again.
     """
     _replay_failed_bump()
     if outage.active():
         return None, None
+    server = _page_server()
     try:
-        found = cache.get_many([VERSION_KEY, key])
+        if server is not None:
+            found = _read_on_redis(server, key, viewer)
+        else:
+            found = cache.get_many([VERSION_KEY, key])
+            found = (found.get(VERSION_KEY), found.get(key))
     except CACHE_ERRORS as error:
         outage.failed("reading a cached page", error)
         return None, None
-    version, entry = found.get(VERSION_KEY), found.get(key)
+    version, entry = found
     if version is None:
         return content_version(), None
-    if entry is None or entry[0] != version or entry[1] <= time.time():
+    if entry is None or entry[0] != int(version) or entry[1] <= time.time():
         return int(version), None
+    if server is not None:
+        from articles.local_pages import local_pages
+
+        local_pages.keep(key, entry)
+    elif viewer is not None and entry[4] is not None:
+        from articles import popularity
+
+        popularity.record_view(entry[4], viewer)
     return int(version), entry[2:]
 
 
@@ -214,4 +255,77 @@ def put_page(key: str, version: int, payload: tuple, valid_seconds: float = PAGE
     if valid_seconds <= 0:
         return
     entry = (version, time.time() + valid_seconds, *payload)
-    _attempt("storing a cached page", lambda: cache.set(key, entry, int(valid_seconds) + 1), None)
+    server = _page_server()
+    if server is not None:
+        _attempt(
+            "storing a cached page",
+            lambda: server.set(cache.make_key(key, version=RAW_PAGE_FORMAT), _encode(entry), ex=int(valid_seconds) + 1),
+            None,
+        )
+    else:
+        _attempt("storing a cached page", lambda: cache.set(key, entry, int(valid_seconds) + 1), None)
+
+
+# --- Whole pages on Redis: read, checked and counted in one round trip ---------------------
+# A stored page is one plain string, "<version> <valid until> <article id or 0> <content
+# type>\n<body>", rather than the cache's pickle, so that a server-side script can check
+# it against the current version and count the visitor's view of its article before
+# answering (the once-a-day rule, popularity.COUNT_LUA). Keys carry the cache's prefix,
+# so cache.clear() and the cache's namespace cover them as before, and the cache's key
+# version RAW_PAGE_FORMAT, so a process still running the pickling code (a rolling
+# deploy) never reads a page in this format, nor this code one of its pickles.
+RAW_PAGE_FORMAT = 2
+
+# KEYS: the version, the page, the pending view counts. ARGV: now, then, to count a view,
+# the visitor's seen-key and address-key prefixes (up to the article id), the day, the
+# seconds a visitor is remembered and the visitors-per-address ceiling.
+SERVE_LUA = """
+local version = redis.call('GET', KEYS[1])
+if not version then return {false, false} end
+local page = redis.call('GET', KEYS[2])
+if not page then return {version, false} end
+local stored, valid_until, article = string.match(page, '^(%d+) (%S+) (%d+) ')
+if stored ~= version or tonumber(valid_until) <= tonumber(ARGV[1]) then return {version, false} end
+if ARGV[2] and article ~= '0' then
+  count_view(ARGV[2] .. article .. ':' .. ARGV[4], ARGV[3] .. article .. ':' .. ARGV[5],
+             KEYS[3], article .. ':' .. ARGV[6], ARGV[7], ARGV[8])
+end
+return {version, page}
+"""
+_serve_script = None
+
+
+def _page_server():
+    """The Redis client of this process when the default cache is that Redis, else None."""
+    config = settings.CACHES["default"]
+    if not config["BACKEND"].endswith(".RedisCache") or config.get("LOCATION") != settings.REDIS_URL:
+        return None
+    from articles import popularity
+
+    return popularity.redis_client()
+
+
+def _encode(entry: tuple) -> bytes:
+    version, valid_until, content_type, content, article_id = entry
+    return b"%d %.3f %d %s\n" % (version, valid_until, article_id or 0, content_type.encode()) + bytes(content)
+
+
+def _decode(raw: bytes) -> tuple:
+    header, _, content = raw.partition(b"\n")
+    version, valid_until, article_id, content_type = header.decode().split(" ", 3)
+    return int(version), float(valid_until), content_type, content, int(article_id) or None
+
+
+def _read_on_redis(server, key: str, viewer) -> tuple:
+    from articles import popularity
+
+    global _serve_script
+    if _serve_script is None:  # sent by its SHA1 (EVALSHA), loaded into the server when missing
+        _serve_script = server.register_script(popularity.COUNT_LUA + SERVE_LUA)
+    args = [time.time()]
+    if viewer is not None:
+        args += [*popularity.visitor_key_prefixes(viewer.day), viewer.browser, viewer.address, viewer.day.isoformat()]
+        args += [popularity.SEEN_SECONDS, popularity.MAX_VISITORS_PER_ADDRESS]
+    keys = [cache.make_key(VERSION_KEY), cache.make_key(key, version=RAW_PAGE_FORMAT), popularity.pending_key()]
+    version, raw = _serve_script(keys=keys, args=args, client=server)
+    return version, (_decode(raw) if raw is not None else None)

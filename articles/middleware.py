@@ -41,7 +41,8 @@ from django.urls import Resolver404, resolve
 from django.utils.module_loading import import_string
 
 from articles import cache as article_cache
-from articles import views
+from articles import popularity, views
+from articles.local_pages import local_pages
 from portal.request_guard import carries_nul
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ NO_OP_FOR_SHARED_COPY = {
     "axes.middleware.AxesMiddleware": "acts only on a locked-out login attempt",
 }
 SAFE_METHODS = ("GET", "HEAD")
+RESOLVED_LIMIT = 4096
 
 
 def _well_formed_csrf_cookie(value: str) -> bool:
@@ -97,6 +99,8 @@ class EarlyPageCacheMiddleware:
             logger.warning("Early page cache off: %s may not be skipped for shared pages", ", ".join(unknown))
             raise MiddlewareNotUsed("unknown middleware after the early page cache")
         self.finishers = [import_string(name)(get_response) for name in after if name in FINISHERS]
+        # What resolve() said about a path (the URLconf does not change while the process runs).
+        self.resolved: dict[tuple[str, str], tuple] = {}
 
     def __call__(self, request):
         response = self.shared_copy(request)
@@ -106,21 +110,42 @@ class EarlyPageCacheMiddleware:
         """The stored copy with every header of the normal path, or None to go the normal way."""
         if request.method not in SAFE_METHODS or not carries_no_visitor_state(request):
             return None
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return None
-        params = views.SHARED_PAGES.get(match.func)
-        if params is None or not set(request.GET).issubset(params) or carries_nul(request):
+        view, params = self.shared_page(request.path_info)
+        if view is None or not set(request.GET).issubset(params) or carries_nul(request):
             return None
         for layer in self.finishers:
             # CommonMiddleware checks the host and may redirect (PREPEND_WWW).
             if hasattr(layer, "process_request") and layer.process_request(request) is not None:
                 return None
-        _, stored = article_cache.get_page(views.shared_page_key(request, params))
+        # A GET of an article is a view: counted by the same round trip that reads the copy.
+        viewer = popularity.visitor_from_request(request) if request.method == "GET" and view in views.COUNTED else None
+        key = views.shared_page_key(request, params)
+        entry = local_pages.get(key)  # this process's copy, kept exact (articles/local_pages.py)
+        if entry is not None:
+            stored = entry[2:]
+            if viewer is not None and entry[4] is not None:
+                local_pages.count_later(entry[4], viewer)
+        else:
+            _, stored = article_cache.get_page(key, viewer)
         if stored is None:
             return None
-        response = views.serve_stored(request, stored)
+        response = views.serve_stored(request, stored, counted=True)
         for layer in reversed(self.finishers):
             response = layer.process_response(request, response)
         return response
+
+    def shared_page(self, path: str) -> tuple:
+        """(view, the query parameters its copy is keyed on) for a shared page's path, else (None, ())."""
+        key = (settings.ROOT_URLCONF, path)
+        found = self.resolved.get(key)
+        if found is None:
+            try:
+                view = resolve(path).func
+            except Resolver404:
+                view = None
+            params = views.SHARED_PAGES.get(view)
+            found = (view, params) if params is not None else (None, ())
+            if len(self.resolved) >= RESOLVED_LIMIT:  # a bound against made-up paths, not a goal
+                self.resolved.clear()
+            self.resolved[key] = found
+        return found

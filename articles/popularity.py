@@ -49,19 +49,24 @@ MAX_VISITORS_PER_ADDRESS = 10
 # The in-process fallback forgets everything past this many entries (a bound, not a goal).
 LOCAL_SEEN_LIMIT = 100_000
 
-# One round trip, atomic: count the view only for a visitor not seen today on
-# this article, and only while the address is under its ceiling.
-COUNT_SCRIPT = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  local n = redis.call('INCR', KEYS[2])
-  if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
-  if n <= tonumber(ARGV[3]) then
-    redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-    return 1
+# The once-a-day rule, atomic: count the view (HINCRBY on the pending hash) only
+# for a visitor not seen today on this article, and only while the address is
+# under its ceiling. Shared with the early page script (articles.cache.SERVE_LUA),
+# which counts a stored article page's view in the same round trip that reads it.
+COUNT_LUA = """
+local function count_view(seen, address, pending, field, ttl, ceiling)
+  if redis.call('SET', seen, '1', 'NX', 'EX', ttl) then
+    local n = redis.call('INCR', address)
+    if n == 1 then redis.call('EXPIRE', address, ttl) end
+    if n <= tonumber(ceiling) then
+      redis.call('HINCRBY', pending, field, 1)
+      return 1
+    end
   end
+  return 0
 end
-return 0
 """
+COUNT_SCRIPT = COUNT_LUA + "return count_view(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[1], ARGV[3])\n"
 
 _redis_client = None
 _redis_client_url = ""
@@ -76,6 +81,11 @@ def _key(name: str) -> str:
 
 def pending_key() -> str:
     return _key("pending")
+
+
+def visitor_key_prefixes(day: date) -> tuple[str, str]:
+    """The day's "seen" and "address" key names up to the article id (see _count_in_redis)."""
+    return _key(f"seen:{day.isoformat()}:"), _key(f"address:{day.isoformat()}:")
 
 
 def redis_client():
@@ -127,6 +137,7 @@ class Visitor:
 
     browser: str  # the address and the browser's name
     address: str  # the address alone (an IPv6 /64, which one household holds)
+    day: date | None = None  # the day these hashes are good for
 
 
 def _network(ip: str) -> str:
@@ -147,6 +158,7 @@ def visitor(ip: str, user_agent: str, day: date) -> Visitor:
     return Visitor(
         browser=salted_hmac(salt, f"{network}\n{user_agent}", algorithm="sha256").hexdigest()[:32],
         address=salted_hmac(salt, network, algorithm="sha256").hexdigest()[:32],
+        day=day,
     )
 
 
@@ -185,16 +197,23 @@ def _count_in_redis(client, field: str, article_id: int, who: Visitor | None, da
     if who is None:
         client.hincrby(pending_key(), field, 1)
         return
+    seen, address = visitor_key_prefixes(day)
     client.eval(
         COUNT_SCRIPT,
         3,
-        _key(f"seen:{day.isoformat()}:{article_id}:{who.browser}"),
-        _key(f"address:{day.isoformat()}:{article_id}:{who.address}"),
+        f"{seen}{article_id}:{who.browser}",
+        f"{address}{article_id}:{who.address}",
         pending_key(),
         SEEN_SECONDS,
         field,
         MAX_VISITORS_PER_ADDRESS,
     )
+
+
+def count_in(client, article_id: int, who: Visitor) -> None:
+    """Count `who`'s view of the article on their day by the once-a-day rule, on `client`
+    (a Redis client or pipeline: articles.local_pages sends queued views in one batch)."""
+    _count_in_redis(client, f"{article_id}:{who.day.isoformat()}", article_id, who, who.day)
 
 
 def record_view(article_id: int, who: Visitor | None = None, now=None) -> None:
@@ -264,6 +283,9 @@ def _add_day(article_id: int, day: date, views: int) -> None:
 
 def flush_view_counts(now=None) -> int:
     """Move buffered views into the database. Safe to run from several workers at once."""
+    from articles.local_pages import local_pages
+
+    local_pages.flush_views()  # views this process answered from its own copies, not yet sent
     now_ts = int((now or timezone.now()).timestamp())
     added = apply_counts(local_buffer.take()) if local_buffer.counts else 0
     client = redis_client()

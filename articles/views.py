@@ -20,7 +20,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -29,6 +28,7 @@ from articles import newsletter, popularity, selectors
 from articles.forms import NewsletterForm, SearchForm
 from articles.seo import absolute_url, article_structured_data, json_ld
 from portal.ratelimit import rate_limited
+from portal.redirects import safe_next
 
 # Browsers and shared caches may keep an anonymous visitor's copy this long
 # (the pages hold nothing personal; Vary: Cookie keeps signed-in pages apart).
@@ -101,19 +101,20 @@ def shared_page_key(request: HttpRequest, params: tuple[str, ...]) -> str:
     return article_cache.page_key(request.path, query)
 
 
-def serve_stored(request: HttpRequest, stored: tuple) -> HttpResponse:
+def serve_stored(request: HttpRequest, stored: tuple, counted: bool = False) -> HttpResponse:
     """The shared copy as a response, exactly as `_serve` answers it (also used by
-    articles.middleware.EarlyPageCacheMiddleware, which answers before the view)."""
-    return _finish(request, Page.from_payload(stored), shared=True)
+    articles.middleware.EarlyPageCacheMiddleware, which answers before the view and
+    has its view counted by the read itself: `counted`)."""
+    return _finish(request, Page.from_payload(stored), shared=True, counted=counted)
 
 
-def _finish(request: HttpRequest, page: Page, shared: bool) -> HttpResponse:
+def _finish(request: HttpRequest, page: Page, shared: bool, counted: bool = False) -> HttpResponse:
     if shared:
         patch_cache_control(page.response, public=True, max_age=SHARED_MAX_AGE)
     else:
         patch_cache_control(page.response, private=True)
     patch_vary_headers(page.response, ["Cookie"])
-    if page.viewed_article_id is not None and request.method == "GET":
+    if page.viewed_article_id is not None and request.method == "GET" and not counted:
         popularity.record_view(page.viewed_article_id, popularity.visitor_from_request(request))
     return page.response
 
@@ -241,14 +242,6 @@ def doctor_profile(request, slug):
     )
 
 
-def _safe_next(request, candidate: str) -> str:
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return ""
-
-
 def _own_origins(request) -> set[str]:
     return {f"{request.scheme}://{request.get_host()}", settings.SITE_URL, *settings.CSRF_TRUSTED_ORIGINS}
 
@@ -296,15 +289,15 @@ def newsletter_signup(request):
         if form.is_valid():
             newsletter.sign_up(form.cleaned_data["email"])
             messages.success(request, newsletter.SIGN_UP_REPLY)
-            back = _safe_next(request, form.cleaned_data.get("next", ""))
+            back = safe_next(request, form.cleaned_data.get("next", ""))
             # The reply page: the reply (as a message, which also keeps the page from the
             # page cache) and what next, without the form again. It names no address.
             query = {"sent": "1", **({"next": back} if back else {})}
             return redirect(f"{reverse('articles:newsletter')}?{urlencode(query)}")
         # Invalid: the form again with its errors, 200 as every form of the site.
     else:
-        form = NewsletterForm(initial={"next": _safe_next(request, request.GET.get("next", ""))})
-    back = _safe_next(request, form["next"].value() or "")
+        form = NewsletterForm(initial={"next": safe_next(request, request.GET.get("next", ""))})
+    back = safe_next(request, form["next"].value() or "")
     context = {"form": form, "back_url": back, "sent": request.method == "GET" and "sent" in request.GET}
     if context["sent"]:
         context["reply"] = newsletter.SIGN_UP_REPLY
@@ -347,3 +340,5 @@ def newsletter_unsubscribe(request, token):
 # The pages `_serve` shares between anonymous visitors, with the query
 # parameters each one's copy is keyed on (read by articles.middleware).
 SHARED_PAGES = {home: (), article_list: LIST_PARAMS, article_detail: ()}
+# Those whose copy is an article's view (Page.viewed_article_id): a GET counts it.
+COUNTED = frozenset({article_detail})

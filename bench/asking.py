@@ -6,9 +6,42 @@ patients for 60 s: no 5xx, and exactly as many stored questions as
 successful responses).
 """
 
+import io
+import math
+import random
+
 from bench.common import progress, resolve_path
 from bench.data import PASSWORD
-from bench.load import measure_asking
+from bench.load import Attachment, measure_asking
+
+ORIENTATION_TAG = 0x0112
+# A phone photo as a patient sends one after the browser or app shrank it: 3 megapixels,
+# taken sideways (the EXIF tag says "turn it"), with camera details to strip.
+PHOTO_SIZE = (2048, 1536)
+
+
+def bench_photo(size: tuple[int, int] = PHOTO_SIZE, seed: int = 1) -> Attachment:
+    """A JPEG with a photo's texture (gradients plus sensor noise, about 0.8 MB at quality 85)
+    that the portal must turn upright and re-encode without its metadata."""
+    from PIL import Image, ImageFilter
+
+    width, height = size
+    rng = random.Random(seed)
+    noise = Image.frombytes("L", (width // 4, height // 4), rng.randbytes(width // 4 * height // 4))
+    noise = noise.resize(size).filter(ImageFilter.GaussianBlur(1))
+    ramp = Image.linear_gradient("L").resize(size)
+    image = Image.merge("RGB", (ramp, noise, ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 6
+    exif[0x010F] = "Bench Phone Maker"  # Make
+    exif[0x0110] = "Bench Phone 1"  # Model
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85, exif=exif)
+    return Attachment(f"photo-{width}x{height}.jpg", buffer.getvalue(), "image/jpeg")
+
+
+def photo_label(attachment: Attachment) -> str:
+    return f"{attachment.name} ({math.ceil(len(attachment.content) / 1024)} KB)"
 
 
 def _counts() -> tuple[int, int]:
@@ -17,12 +50,24 @@ def _counts() -> tuple[int, int]:
     return Question.objects.count(), Notification.objects.filter(kind="question_received").count()
 
 
-def ask_questions(base_url: str, patients: list[str], concurrency: int, seconds: float) -> dict:
+def ask_questions(
+    base_url: str,
+    patients: list[str],
+    concurrency: int,
+    seconds: float,
+    attachment: Attachment | None = None,
+    on_start=None,
+) -> dict:
+    """`concurrency` patients asking for `seconds`; every question carries `attachment` when given.
+    `on_start()` is called when every patient is signed in and the measured asking begins."""
     ask_path = resolve_path("consultations:ask")
     login_path = resolve_path("login")
     questions_before, confirmations_before = _counts()
-    progress(f"  {concurrency} patients asking for {seconds:.0f} s through {ask_path}")
-    result = measure_asking(base_url, patients, PASSWORD, concurrency, seconds, ask_path, login_path)
+    what = f" with {photo_label(attachment)}" if attachment else ", text only"
+    progress(f"  {concurrency} patients asking for {seconds:.0f} s through {ask_path}{what}")
+    result = measure_asking(
+        base_url, patients, PASSWORD, concurrency, seconds, ask_path, login_path, attachment, on_start
+    )
     questions_after, confirmations_after = _counts()
     stored = questions_after - questions_before
     confirmations = confirmations_after - confirmations_before
@@ -34,6 +79,7 @@ def ask_questions(base_url: str, patients: list[str], concurrency: int, seconds:
         "stored_questions": stored,
         "confirmation_notifications": confirmations,
         "server_errors": server_errors,
+        "attachment": photo_label(attachment) if attachment else None,
     }
     progress(
         f"    {result.per_second:.1f} submissions/s; {result.requests} posted, {result.ok} succeeded, "

@@ -72,7 +72,7 @@ def _selection_cost(due: int) -> dict:
     from consultations import sweep
     from consultations.models import Question
 
-    breach = next((t for t in getattr(sweep, "TRANSITIONS", ()) if t.level == "breached"), None)
+    breach = next((t for t in getattr(sweep, "TRANSITIONS", ()) if t.key == "breached"), None)
     if breach is None or not hasattr(sweep, "candidates"):
         return {}
     now = timezone.now()

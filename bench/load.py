@@ -84,6 +84,7 @@ class LoadResult:
             "outcomes": dict(self.outcomes),
             "per_second": round(self.per_second, 1),
             "p50_ms": _round(self.percentile_ms(50)),
+            "p95_ms": _round(self.percentile_ms(95)),
             "p99_ms": _round(self.percentile_ms(99)),
             "max_ms": _round(max(self.latencies) * 1000 if self.latencies else None),
             "client_cpu_percent_of_one_core": round(100 * self.client_cpu_seconds / self.seconds, 1)
@@ -181,10 +182,29 @@ class FormError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file posted with every question (the photo variant of the asking benchmark)."""
+
+    name: str
+    content: bytes
+    content_type: str
+
+
 class AskingClient:
     """One signed-in patient: logs in through the login form, then asks again and again."""
 
-    def __init__(self, base_url: str, email: str, password: str, ask_path: str, login_path: str, seed: int):
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        password: str,
+        ask_path: str,
+        login_path: str,
+        seed: int,
+        attachment: Attachment | None = None,
+    ):
+        self.attachment = attachment
         self.base_url = base_url
         self.email = email
         self.password = password
@@ -229,7 +249,7 @@ class AskingClient:
         if form is None:
             result.record(f"form HTTP {status}", False, 0.0, f"GET {self.ask_url}: HTTP {status}, no question form")
             return
-        data = fill(form, question_values(n, self.rng))
+        data = self._body(fill(form, question_values(n, self.rng)))
         action = urljoin(self.ask_url, form.action or self.ask_url)
         started = time.perf_counter()
         try:
@@ -249,6 +269,17 @@ class AskingClient:
             where = f" to {location}" if location else ""
             result.record(f"HTTP {status}", False, latency, f"HTTP {status}{where}: {body[:300]}")
 
+    def _body(self, values: dict[str, str]):
+        """The form's values, with the attachment as a multipart body when there is one."""
+        if self.attachment is None:
+            return values
+        body = aiohttp.FormData()
+        for name, value in values.items():
+            body.add_field(name, value)
+        file = self.attachment
+        body.add_field("attachments", file.content, filename=file.name, content_type=file.content_type)
+        return body
+
 
 def _form_errors(html: str) -> str:
     """The first validation message on a redisplayed form, for the report."""
@@ -264,12 +295,19 @@ async def _ask_loop(client: AskingClient, deadline: float, result: LoadResult, c
         await client.ask_once(next(counter), result)
 
 
-async def _run_asking(base_url, patients, password, concurrency, seconds, ask_path, login_path) -> LoadResult:
-    clients = [AskingClient(base_url, patients[i], password, ask_path, login_path, seed=i) for i in range(concurrency)]
+async def _run_asking(
+    base_url, patients, password, concurrency, seconds, ask_path, login_path, attachment=None, on_start=None
+) -> LoadResult:
+    clients = [
+        AskingClient(base_url, patients[i], password, ask_path, login_path, seed=i, attachment=attachment)
+        for i in range(concurrency)
+    ]
     result = LoadResult(concurrency)
     try:
         gate = asyncio.Semaphore(CONCURRENT_LOGINS)
         await asyncio.gather(*(c.login(gate) for c in clients))
+        if on_start is not None:
+            on_start()  # the measured window begins: logins (password hashing) are set-up
         counter = itertools.count(1)
         cpu_start, started = time.process_time(), time.monotonic()
         deadline = started + seconds
@@ -289,8 +327,13 @@ def measure_asking(
     seconds: float,
     ask_path: str,
     login_path: str,
+    attachment: Attachment | None = None,
+    on_start=None,
 ) -> LoadResult:
-    """`concurrency` signed-in patients, each asking in a loop (GET form, POST) for `seconds`."""
+    """`concurrency` signed-in patients, each asking in a loop (GET form, POST) for `seconds`,
+    each question with `attachment` when given; `on_start()` is called once all are signed in."""
     if len(patients) < concurrency:
         raise ValueError("one patient per client is needed")
-    return asyncio.run(_run_asking(base_url, patients, password, concurrency, seconds, ask_path, login_path))
+    return asyncio.run(
+        _run_asking(base_url, patients, password, concurrency, seconds, ask_path, login_path, attachment, on_start)
+    )

@@ -11,6 +11,7 @@ bare template, page, trivial, ... Each round gives ratios measured under the
 same background; the median of those ratios is the page's figure.
 """
 
+import os
 import statistics
 
 from django.core.cache import cache
@@ -20,7 +21,8 @@ from bench.common import NotAvailable, count_queries, progress, resolve_path
 from bench.load import LoadResult, measure_get
 
 CONCURRENCY = 20
-ROUNDS = 3
+# More rounds give steadier medians on a busy machine (BENCH_PAGE_ROUNDS).
+ROUNDS = int(os.environ.get("BENCH_PAGE_ROUNDS", 3))
 TRIVIAL_PATH = "/bench/trivial/"
 BARE_OK_PATH = "/ok/"
 BARE_TEMPLATE_PATH = "/page/"
@@ -70,6 +72,12 @@ def _summary(result: LoadResult) -> str:
 def full_stack_paths(paths: dict[str, str]) -> dict[str, str]:
     """The same public pages by the normal path: what they cost before the early page cache."""
     return {f"{name}_full_stack": path + FULL_STACK_QUERY for name, path in paths.items()}
+
+
+def signed_in_floor() -> str:
+    """The portal's trivial view with the same patient's session: what any signed-in page
+    pays before its view runs (session, user, the middleware), measured beside "my questions"."""
+    return TRIVIAL_PATH
 
 
 def my_questions(people) -> tuple[str, dict[str, str]]:

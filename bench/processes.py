@@ -32,7 +32,8 @@ def default_web_workers() -> int:
 class Service:
     """One child process in its own process group, stopped with SIGTERM then SIGKILL."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
+        self.cwd = cwd
         self.name = name
         self.argv = argv
         self.env = {**os.environ, **(env or {})}
@@ -43,7 +44,7 @@ class Service:
     def start(self) -> "Service":
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
         return self
@@ -82,6 +83,7 @@ class Gunicorn(Service):
         env: dict[str, str] | None = None,
         app: str = "portal.wsgi",
         name: str = "gunicorn",
+        cwd: Path = ROOT,
     ):
         # Every app the bench serves (the portal, the bare baseline) gets the same arguments.
         self.workers = workers or default_web_workers()
@@ -104,6 +106,7 @@ class Gunicorn(Service):
                 "--no-control-socket",
             ],
             env,
+            cwd,
         )
 
     @property
@@ -124,29 +127,34 @@ class Gunicorn(Service):
         raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
 
-def celery_worker(env: dict[str, str], concurrency: int = 2) -> Service:
+def celery_worker(
+    env: dict[str, str], concurrency: int = 2, name: str = "celery-worker", loglevel: str = "warning"
+) -> Service:
     return Service(
-        "celery-worker",
+        name,
         [
             str(BIN / "celery"),
             "-A",
             "portal",
             "worker",
             "--loglevel",
-            "warning",
+            loglevel,
             "--concurrency",
             str(concurrency),
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            # Several workers side by side need their own node names.
+            "-n",
+            f"{name}@%h",
         ],
         env,
     )
 
 
-def celery_beat(env: dict[str, str], schedule_file: Path) -> Service:
+def celery_beat(env: dict[str, str], schedule_file: Path, name: str = "celery-beat") -> Service:
     return Service(
-        "celery-beat",
+        name,
         [str(BIN / "celery"), "-A", "portal", "beat", "--loglevel", "warning", "--schedule", str(schedule_file)],
         env,
     )

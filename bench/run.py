@@ -7,7 +7,8 @@ Order of work (about 8 minutes on 2 cores):
    due): at each size one sweep, the doctor queue (and its live poll), the SLA dashboard and an
    article page; growth factors against 10^5 (bench/growth.py);
 4. escalation latency with a live beat and worker; the breach forecast on a replayed day;
-5. query counts again with ten times the articles.
+5. the outage catch-up: 10^5 questions overdue at once, two workers (bench/catchup.py);
+6. query counts again with ten times the articles.
 """
 
 import argparse
@@ -30,9 +31,11 @@ def _parse(argv):
     parser.add_argument("--no-save", action="store_true", help="print the table without writing latest.json")
     parser.add_argument(
         "--only",
-        choices=["pages"],
+        choices=["pages", "asking", "catchup"],
         default=os.environ.get("BENCH_ONLY") or None,
-        help="run one phase alone (BENCH_ONLY=pages: the public pages against the baselines, about 6 minutes)",
+        help="run one phase alone (BENCH_ONLY=pages: the public pages against the baselines, about 6 minutes; "
+        "BENCH_ONLY=asking: asking text only and with a photo, about 2 minutes; "
+        "BENCH_ONLY=catchup: the outage catch-up, BENCH_CATCHUP_QUESTIONS overdue, default 100,000)",
     )
     return parser.parse_args(argv)
 
@@ -61,7 +64,7 @@ class Results(dict):
 
 
 class OnlyPages(Exception):
-    """Ends the run after the pages phase (BENCH_ONLY=pages); the table is still printed."""
+    """Ends the run after the phase asked for (BENCH_ONLY=pages or asking); the table is still printed."""
 
 
 def main(argv=None) -> int:
@@ -79,15 +82,15 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.db import DatabaseError
 
-    from bench import asking, data, engine, forecast, growth, pages, processes, report
+    from bench import asking, catchup, data, engine, forecast, growth, pages, processes, report
 
     previous = report.previous_rows()
     info, git = report.machine(), report.commit()
     results = Results()
     sizes = growth.sizes(args.max_questions, growth.big_enabled())
+    args.sizes = sizes
 
     progress("Creating specialties, doctors, staff and 5,000 patients")
     people = data.create_people(patients=5000)
@@ -97,6 +100,11 @@ def main(argv=None) -> int:
         progress(f"Created {created} published articles")
     except (ImportError, DatabaseError) as exc:
         progress(f"No articles: {exc}")
+
+    if args.only == "catchup":
+        progress(f"Outage catch-up: {catchup.QUESTIONS:,} questions overdue at once, two workers")
+        results["catchup"] = results.measure("catchup", catchup.catch_up, people)
+        return _finish(args, started_at, info, git, results, previous)
 
     web = processes.Gunicorn()
     info["web_workers"] = web.workers
@@ -109,21 +117,23 @@ def main(argv=None) -> int:
         web.wait_ready()
         bare.wait_ready(pages.BARE_OK_PATH)
 
-        progress("Public pages against the trivial view and the bare-Django app")
-
         def public_pages():
             paths = pages.public_paths()
             queries = {"small_articles": small_articles, "small": pages.query_counts(paths)}
             path, cookie = pages.my_questions(people)
             measured = {**paths, **pages.full_stack_paths(paths), "my_questions": path}
+            measured["trivial_signed_in"] = pages.signed_in_floor()
+            signed_in = {"my_questions": cookie, "trivial_signed_in": cookie}
             return {
                 "queries": queries,
                 "throughput": pages.throughput(
-                    web.base_url, measured, args.page_seconds, 2.0, bare.base_url, headers={"my_questions": cookie}
+                    web.base_url, measured, args.page_seconds, 2.0, bare.base_url, headers=signed_in
                 ),
             }
 
-        results["pages"] = results.measure("pages", public_pages)
+        if args.only != "asking":
+            progress("Public pages against the trivial view and the bare-Django app")
+            results["pages"] = results.measure("pages", public_pages)
         if args.only == "pages":
             raise OnlyPages
 
@@ -131,6 +141,17 @@ def main(argv=None) -> int:
         results["asking"] = results.measure(
             "asking", asking.ask_questions, web.base_url, data.random_patients(people, 20, seed=1), 20, 15.0
         )
+        results["asking_photo"] = results.measure(
+            "asking_photo",
+            asking.ask_questions,
+            web.base_url,
+            data.random_patients(people, 20, seed=3),
+            20,
+            15.0,
+            asking.bench_photo(),
+        )
+        if args.only == "asking":
+            raise OnlyPages
         if not args.skip_load_test:
             progress("Load test (issue 7): 50 patients asking for 60 s")
             results["load_test"] = results.measure(
@@ -151,6 +172,9 @@ def main(argv=None) -> int:
         progress("Breach forecast: a synthetic day replayed in memory")
         results["forecast"] = results.measure("forecast", forecast.replay)
 
+        progress(f"Outage catch-up: {catchup.QUESTIONS:,} questions overdue at once, two workers")
+        results["catchup"] = results.measure("catchup", catchup.catch_up, people)
+
         if isinstance(results["pages"].get("queries"), dict):
             progress(f"Query counts again with {large_articles} articles")
 
@@ -162,7 +186,7 @@ def main(argv=None) -> int:
             if large.get("available") is not False:
                 results["pages"]["queries"].update(large=large, large_articles=large_articles)
     except OnlyPages:
-        progress("BENCH_ONLY=pages: the other phases were left out")
+        progress(f"BENCH_ONLY={args.only}: the other phases were left out")
     except Exception as exc:  # noqa: BLE001 - print what was measured before the failure
         traceback.print_exc()
         progress(f"The run stopped early: {type(exc).__name__}: {exc}")
@@ -171,6 +195,15 @@ def main(argv=None) -> int:
         web.stop()
         bare.stop()
         database.flush_redis()
+
+    return _finish(args, started_at, info, git, results, previous)
+
+
+def _finish(args, started_at, info, git, results, previous) -> int:
+    """Print the table and save every figure."""
+    from django.conf import settings
+
+    from bench import data, environment, pages, report
 
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     table_rows = report.rows(results)
@@ -183,10 +216,10 @@ def main(argv=None) -> int:
         "machine": info,
         "commit": git,
         "config": {
-            "web_workers": web.workers,
+            "web_workers": info.get("web_workers"),
             "page_clients": pages.CONCURRENCY,
             "page_seconds": args.page_seconds,
-            "sizes": sizes,
+            "sizes": args.sizes,
             "due_questions": data.DUE_COUNT,
             "sla_sweep_batch_size": settings.SLA_SWEEP_BATCH_SIZE,
             "database": environment.database_name(),

@@ -20,7 +20,7 @@ def verified_doctor(user) -> DoctorProfile | None:
     if not user.is_authenticated or not user.is_active:
         return None
     profile = getattr(user, "doctor_profile", None)
-    if profile is None or not profile.is_verified:
+    if profile is None or not profile.may_practise:
         return None
     return profile
 
@@ -59,15 +59,30 @@ def questions_for_doctor(doctor: DoctorProfile) -> QuerySet[Question]:
     )  # no join here can repeat a row, so no DISTINCT (it doubled the queue's cost)
 
 
+def own_questions(user) -> QuerySet[Question]:
+    """The patient pages' rule (my questions, the question page and its actions): the
+    user's own questions only, whoever they are; doctors and staff read others' in
+    their own tools, through questions_visible_to."""
+    if not user.is_authenticated:
+        return Question.objects.none()
+    return Question.objects.filter(patient=user)
+
+
+def own_question(user, pk) -> Question:
+    """The user's own question, else Http404."""
+    try:
+        return own_questions(user).select_related("specialty", "answered_by").get(pk=pk)
+    except (Question.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such question.") from None
+
+
 def questions_visible_to(user) -> QuerySet[Question]:
     if may_read_medical_records(user):
         return Question.objects.all()
     doctor = verified_doctor(user)
     if doctor is not None:
         return questions_for_doctor(doctor)
-    if user.is_authenticated:
-        return Question.objects.filter(patient=user)
-    return Question.objects.none()
+    return own_questions(user)
 
 
 def question_for(user, pk) -> Question:

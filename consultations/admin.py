@@ -5,7 +5,7 @@ replies, attachment metadata and the access log of who opened which question.
 Patients' records (questions, replies, attachments) open only for staff with the
 medical-record permission (consultations.access), on top of the model's own
 permission; what a patient wrote is shown read-only to everyone. The doctors'
-workbench lives in doctor_admin.py. The guarantee's records (escalations,
+workbench lives in doctor_admin/. The guarantee's records (escalations,
 outbox, sweeps) are registered by consultations.admin_sla.
 """
 
@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from consultations import (
     admin_sla,  # noqa: F401 - registers escalations, the outbox and sweep runs
+    levels,
     services,
 )
 from consultations.access import may_change_specialty, may_read_medical_records, may_reassign
@@ -218,7 +219,7 @@ class QuestionAdmin(MedicalRecordMixin, admin.ModelAdmin):
                     ("submitted_at", "due_at"),
                     ("clock_started_at", "clock_warn_at", "clock_due_at", "clock_paused_at"),
                     "is_follow_up",
-                    ("warned_at", "breached_at", "lead_escalated_at"),
+                    tuple(level.marker for level in levels.LEVELS),
                     ("sweep_error", "sweep_retry_at"),
                 )
             },

@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.translation import ngettext
 
-from consultations import credits, notifications
+from consultations import credits, levels, notifications
 from consultations.access import may_read_medical_records
 from consultations.models import BreachCredit, Escalation, Notification, SweepRun
 
@@ -82,7 +82,7 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 @admin.register(SweepRun)
 class SweepRunAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "finished_at", "warned", "breached", "lead_escalated", "errors", "host")
+    list_display = ("started_at", "finished_at", *levels.counters(), "errors", "host")
     list_filter = ("started_at",)
     date_hierarchy = "started_at"
 

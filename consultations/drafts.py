@@ -18,7 +18,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from consultations.models import QuestionDraft
@@ -98,6 +98,15 @@ def for_patient(request) -> QuestionDraft | None:
 
 
 def discard(request) -> None:
-    """The question was sent (or the patient dropped it): forget every draft of theirs."""
-    request.session.pop(SESSION_KEY, None)
-    QuestionDraft.objects.filter(owner=request.user).delete()
+    """The question was sent (or the patient dropped it): forget every draft of theirs,
+    and this session's draft if nobody claimed it yet, in one statement.
+
+    Called on every question sent, so it costs one round trip: no lookup first, and
+    no transaction around the DELETE (nothing points at a draft, nothing listens to
+    its deletion, so Django's collector would only add BEGIN and COMMIT)."""
+    token = request.session.pop(SESSION_KEY, None)
+    mine = Q(owner=request.user)
+    if isinstance(token, str) and token:
+        mine |= Q(token_hash=_hash(token), owner__isnull=True)
+    drafts = QuestionDraft.objects.filter(mine)
+    drafts._raw_delete(drafts.db)

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from consultations import sla
 from consultations.models import DoctorProfile, DutyPeriod, Question, QuestionStatus, Specialty
+from consultations.notifications import queue_notification
 from portal.times import LONG_DATE_TIME, format_time
 
 Interval = tuple[datetime, datetime]
@@ -81,7 +82,7 @@ def duty_intervals(doctor: DoctorProfile, start: datetime, end: datetime) -> lis
     """When `doctor` is on duty within [start, end): the rule of this module's docstring.
 
     Reads `doctor.user` and `doctor.duty_periods.all()` (prefetch them for many doctors)."""
-    if not doctor.is_verified or not doctor.user.is_active or doctor.off_duty:
+    if not doctor.may_practise or doctor.off_duty:
         return []
     intervals = scheduled_intervals(doctor.duty_periods.all(), _zone(doctor), start, end)
     if doctor.on_duty_until is not None and doctor.on_duty_until > start:
@@ -103,10 +104,15 @@ def _candidates(specialty=None) -> QuerySet[DoctorProfile]:
     )
 
 
+def on_duty_list(specialty, at: datetime) -> list[DoctorProfile]:
+    """The doctors of `specialty` on duty at `at` (None: of any specialty), by id, their
+    `user` loaded: the candidates' query (and their periods') is the only one."""
+    return sorted((doctor for doctor in _candidates(specialty) if is_on_duty(doctor, at)), key=lambda d: d.pk)
+
+
 def doctors_on_duty(specialty, at: datetime) -> QuerySet[DoctorProfile]:
     """The doctors of `specialty` on duty at `at` (None: of any specialty), as a queryset."""
-    ids = [doctor.pk for doctor in _candidates(specialty) if is_on_duty(doctor, at)]
-    return DoctorProfile.objects.filter(pk__in=ids)
+    return DoctorProfile.objects.filter(pk__in=[doctor.pk for doctor in on_duty_list(specialty, at)])
 
 
 def on_duty_counts_by_specialty(at: datetime) -> dict[int, int]:
@@ -153,22 +159,29 @@ class Cover:
     fallback: Specialty | None  # the specialty to offer instead: someone is on duty in time
 
 
+# What the rule of this module's docstring reads of a doctor and their account: the ask
+# form's notes load every candidate on every showing, and need nothing else of them.
+RULE_FIELDS = ("is_verified", "off_duty", "on_duty_until", "user", "user__is_active", "user__time_zone")
+
+
 def specialties_without_cover(now: datetime) -> list[Cover]:
     """Every specialty where a question asked now would find no doctor on duty before
     its due time (the normal window: urgency is only known from the text), with the
     honest alternatives: the fallback specialty (DUTY_FALLBACK_SPECIALTY) if someone is
     on duty there in time, and when the specialty's next doctor comes on duty."""
     due_at = sla.due_at_for(now)
-    doctors = list(_candidates().prefetch_related("specialties"))
+    doctors = {doctor.pk: doctor for doctor in _candidates().only(*RULE_FIELDS)}
+    links = DoctorProfile.specialties.through.objects.filter(doctorprofile_id__in=doctors)
     by_specialty: dict[int, list[DoctorProfile]] = {}
-    for doctor in doctors:
-        for specialty in doctor.specialties.all():
-            by_specialty.setdefault(specialty.pk, []).append(doctor)
-    fallback = Specialty.objects.filter(slug=settings.DUTY_FALLBACK_SPECIALTY).first()
+    for doctor_id, specialty_id in links.values_list("doctorprofile_id", "specialty_id"):
+        by_specialty.setdefault(specialty_id, []).append(doctors[doctor_id])
+    # One query for every specialty, the fallback among them (shown on every ask form).
+    specialties = list(Specialty.objects.all())
+    fallback = next((s for s in specialties if s.slug == settings.DUTY_FALLBACK_SPECIALTY), None)
     if fallback is not None and not _anyone(by_specialty.get(fallback.pk, []), now, due_at):
         fallback = None
     uncovered = []
-    for specialty in Specialty.objects.all():
+    for specialty in specialties:
         if _anyone(by_specialty.get(specialty.pk, []), now, due_at):
             continue
         uncovered.append(
@@ -263,8 +276,6 @@ def alert_uncovered_specialties(now: datetime | None = None) -> list[int]:
     wait in it: the first check that finds open questions and no doctor on duty sets
     `uncovered_since` with a conditional UPDATE, so concurrent checks alert once; the
     gap ends when a doctor of it is on duty again. Returns the specialties alerted now."""
-    from consultations.notifications import queue_notification
-
     now = now or timezone.now()
     waiting = dict(
         Question.objects.filter(status=QuestionStatus.OPEN)

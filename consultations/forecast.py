@@ -172,23 +172,33 @@ class _MedianSpan(Aggregate):
     output_field = FloatField()
 
 
-def minutes_per_answer(now: datetime) -> float:
+def postgresql_pace(answers) -> tuple[int, float]:
+    """PostgreSQL: how many `answers`, and their median minutes from claim to answer, by one
+    aggregate (the week's answers are not loaded)."""
+    found = answers.aggregate(count=Count("pk"), median=_MedianSpan("first_answered_at", "claimed_at"))
+    return found["count"], (found["median"] or 0) / 60
+
+
+def portable_pace(answers) -> tuple[int, float]:
+    """Any database (SQLite has no percentile_cont): the spans read and their median taken here."""
+    spans = [(a - c).total_seconds() / 60 for c, a in answers.values_list("claimed_at", "first_answered_at")]
+    return len(spans), statistics.median(spans) if spans else 0
+
+
+def minutes_per_answer(now: datetime, pace=None) -> float:
     """The median minutes from claim to first answer over the last PACE_DAYS days
-    (DEFAULT_MINUTES_PER_ANSWER with fewer than MIN_PACE_SAMPLES answers). One query:
-    an aggregate on PostgreSQL (the week's answers are not loaded), elsewhere (SQLite)
-    the spans read and their median taken here, the same figure."""
+    (DEFAULT_MINUTES_PER_ANSWER with fewer than MIN_PACE_SAMPLES answers). One query, by
+    `pace`: `postgresql_pace` on PostgreSQL, `portable_pace` elsewhere, the same figure
+    (tests/consultations/test_dashboard_agreement.py runs both on PostgreSQL)."""
+    if pace is None:
+        pace = postgresql_pace if connection.vendor == "postgresql" else portable_pace
     answers = Question.objects.filter(
         first_answered_at__gte=now - timedelta(days=PACE_DAYS),
         first_answered_at__lte=now,
         claimed_at__isnull=False,
         claimed_at__lt=F("first_answered_at"),
     ).order_by()
-    if connection.vendor == "postgresql":
-        found = answers.aggregate(count=Count("pk"), median=_MedianSpan("first_answered_at", "claimed_at"))
-        count, median = found["count"], (found["median"] or 0) / 60
-    else:
-        spans = [(a - c).total_seconds() / 60 for c, a in answers.values_list("claimed_at", "first_answered_at")]
-        count, median = len(spans), statistics.median(spans) if spans else 0
+    count, median = pace(answers)
     return DEFAULT_MINUTES_PER_ANSWER if count < MIN_PACE_SAMPLES else median
 
 

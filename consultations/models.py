@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from consultations.levels import LEVELS
 from consultations.storage import PrivateStorage, private_storage  # noqa: F401 - migration 0001 names PrivateStorage here
 from portal.models import Sex
 
@@ -46,6 +47,7 @@ def doctor_photo_path(instance, filename):
 
 class DoctorProfileQuerySet(models.QuerySet):
     def verified(self):
+        """Doctors who may practise here: the SQL form of DoctorProfile.may_practise."""
         return self.filter(is_verified=True, user__is_active=True)
 
 
@@ -80,6 +82,13 @@ class DoctorProfile(models.Model):
 
     def get_absolute_url(self):
         return reverse("doctor_profile", args=[self.slug])
+
+    @property
+    def may_practise(self) -> bool:
+        """The one clinician rule: verified by staff, with an active account. Only such a
+        doctor sees the queue, is handed questions or counts on duty (SQL form:
+        DoctorProfile.objects.verified())."""
+        return self.is_verified and self.user.is_active
 
 
 class Weekday(models.IntegerChoices):
@@ -123,9 +132,6 @@ class QuestionStatus(models.TextChoices):
 
 
 class QuestionQuerySet(models.QuerySet):
-    def visible_to_patient(self, user):
-        return self.filter(patient=user)
-
     def awaiting_doctor(self):
         """Questions whose guarantee clock is running (a doctor's answer is owed)."""
         return self.filter(status=QuestionStatus.OPEN)
@@ -160,9 +166,8 @@ class Question(models.Model):
     clock_due_at = models.DateTimeField(null=True, blank=True)
     clock_paused_at = models.DateTimeField(null=True, blank=True)
     is_follow_up = models.BooleanField(default=False, help_text="The running clock is for a follow-up.")
-    warned_at = models.DateTimeField(null=True, blank=True)
-    breached_at = models.DateTimeField(null=True, blank=True)
-    lead_escalated_at = models.DateTimeField(null=True, blank=True)
+    # Each escalation level's marker (`warned_at`, `breached_at`, ...) is added
+    # below from consultations.levels.
     # One bad row must not stop the sweep: its error is recorded here and the
     # row is retried after sweep_retry_at.
     sweep_error = models.TextField(blank=True)
@@ -208,28 +213,12 @@ class Question(models.Model):
                 name="question_queue_idx",
                 condition=Q(status__in=["open", "info_requested"]),
             ),
-            # The sweep: only rows with a running, unpaused clock are indexed,
-            # so its cost follows the questions due, not the questions stored.
-            models.Index(
-                fields=["clock_warn_at"],
-                name="question_sweep_warn_idx",
-                condition=Q(clock_due_at__isnull=False, clock_paused_at__isnull=True, warned_at__isnull=True),
-            ),
-            models.Index(
-                fields=["clock_due_at"],
-                name="question_sweep_due_idx",
-                condition=Q(clock_due_at__isnull=False, clock_paused_at__isnull=True, breached_at__isnull=True),
-            ),
-            # The second-level (lead) escalation: breached clocks still running.
-            models.Index(
-                fields=["clock_due_at"],
-                name="question_sweep_lead_idx",
-                condition=Q(
-                    clock_due_at__isnull=False,
-                    clock_paused_at__isnull=True,
-                    breached_at__isnull=False,
-                    lead_escalated_at__isnull=True,
-                ),
+            # The sweep: one partial index per escalation level over the rows owing it
+            # (a running, unpaused clock without the level's marker), so its cost
+            # follows the questions due, not the questions stored.
+            *(
+                models.Index(fields=[level.order_by], name=level.index_name, condition=level.owed_q())
+                for level in LEVELS
             ),
             models.Index(fields=["submitted_at"], name="question_submitted_idx"),
             models.Index(fields=["first_answered_at"], name="question_first_answered_idx"),
@@ -312,10 +301,10 @@ class Attachment(models.Model):
         return f"question-{self.question_id}-attachment-{self.pk}.{self.extension}"
 
 
-class EscalationLevel(models.TextChoices):
-    AT_RISK = "at_risk", "At risk"
-    BREACHED = "breached", "Breached"
-    LEAD = "lead", "Breached for a further window (medical lead)"
+# The levels' choices, named after their keys (EscalationLevel.AT_RISK == "at_risk").
+EscalationLevel = models.TextChoices(
+    "EscalationLevel", [(level.key.upper(), (level.key, level.label)) for level in LEVELS]
+)
 
 
 class Escalation(models.Model):
@@ -387,9 +376,7 @@ class SweepRun(models.Model):
     # The running sweep's sign of life, written at its start and after every batch:
     # a long catch-up keeps /healthz green while it works; a crashed one goes stale.
     progress_at = models.DateTimeField(null=True, blank=True)
-    warned = models.PositiveIntegerField(default=0)
-    breached = models.PositiveIntegerField(default=0)
-    lead_escalated = models.PositiveIntegerField(default=0)
+    # One counter per escalation level (`warned`, `breached`, ...), added below from consultations.levels.
     errors = models.PositiveIntegerField(default=0)
     host = models.CharField(max_length=200, blank=True)
 
@@ -508,3 +495,13 @@ class QuestionDraft(models.Model):
 
     def __str__(self):
         return f"Question draft #{self.pk}"
+
+
+def _add_level_columns() -> None:
+    """Each escalation level's marker on Question and counter on SweepRun (see consultations.levels)."""
+    for level in LEVELS:
+        Question.add_to_class(level.marker, models.DateTimeField(null=True, blank=True))
+        SweepRun.add_to_class(level.counter, models.PositiveIntegerField(default=0))
+
+
+_add_level_columns()

@@ -83,8 +83,7 @@ def tell_doctors(kind: str, question: Question, doctors, now: datetime) -> list[
 
 def notify_new_question(question: Question, now: datetime) -> list[Notification]:
     """The verified doctors of the question's specialty who are on duty now."""
-    doctors = duty.doctors_on_duty(question.specialty_id, now).select_related("user").order_by("pk")
-    return tell_doctors(NEW_QUESTION, question, doctors, now)
+    return tell_doctors(NEW_QUESTION, question, duty.on_duty_list(question.specialty_id, now), now)
 
 
 def notify_patient_reply(question: Question, *, answered: bool, now: datetime) -> list[Notification]:

@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from consultations import new_work, sla
+from consultations import levels, new_work, sla
 from consultations.access import questions_for_doctor
 from consultations.models import (
     AccessLog,
@@ -32,6 +32,7 @@ from consultations.models import (
 )
 from consultations.notifications import queue_notification
 from consultations.red_flags import find_red_flags
+from portal.client_address import client_ip
 from portal.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,7 @@ def _clock_fields(started_at: datetime, is_urgent: bool, *, is_follow_up: bool) 
         "clock_warn_at": clock.warn_at,
         "clock_paused_at": None,
         "is_follow_up": is_follow_up,
-        "warned_at": None,
-        "breached_at": None,
-        "lead_escalated_at": None,
+        **levels.markers_reset(),
         "sweep_error": "",
         "sweep_retry_at": None,
     }
@@ -107,20 +106,27 @@ def submit_question(
                 **clock,
             )
             _store_attachments(question, files, now, stored)
-            queue_notification(
-                recipient=patient,
-                to_email=patient.email,
-                kind="question_received",
-                context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
-                dedupe_key=f"question_received:{question.pk}",
-                question=question,
-            )
+            _confirm_receipt(question)
             new_work.notify_new_question(question, now)
         except BaseException:
             # (A failed COMMIT is not caught here: the rows may exist.)
             _forget_stored(stored)
             raise
     return question
+
+
+def _confirm_receipt(question: Question) -> None:
+    """The patient's "we have your question" e-mail, in the outbox with the question."""
+    patient = question.patient
+    queue_notification(
+        recipient=patient,
+        to_email=patient.email,
+        kind="question_received",
+        context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
+        dedupe_key=f"question_received:{question.pk}",
+        question=question,
+        key_is_new=True,  # the question was inserted just before
+    )
 
 
 def _store_attachments(question: Question, files, now: datetime, stored: list[str], reply: Reply | None = None):
@@ -242,7 +248,7 @@ class AssignmentRefused(Exception):
 
 def assignment_refusal(question: Question, doctor: DoctorProfile) -> str:
     """Why `doctor` may not be handed `question`, or "" when they may."""
-    if not doctor.is_verified or not doctor.user.is_active:
+    if not doctor.may_practise:
         return f"{doctor.display_name} is not a verified, active doctor, so no question can be handed to them."
     if not doctor.specialties.filter(pk=question.specialty_id).exists():
         return (
@@ -472,54 +478,11 @@ def log_access(user, question: Question, action: str, request=None, attachment: 
         question=question,
         attachment=attachment,
         action=action,
-        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+        ip_address=(client_ip(request) or None) if request is not None else None,
     )
 
 
 # --- The doctors' workbench -----------------------------------------------------------
-
-# The states a question in the queue can be in: a running clock, or paused
-# while the doctor waits for the patient.
-QUEUE_SLA_STATES = (sla.ON_TRACK, sla.AT_RISK, sla.BREACHED, sla.PAUSED)
-
-
-def clock_state_filter(state: str, now: datetime) -> Q:
-    """A database filter for questions whose clock is in `state` at `now`.
-
-    The same boundaries as `sla.sla_state` for a running clock (at risk from
-    the warning time inclusive, breached strictly after the due time), written
-    as a WHERE clause so the queue filters and counts never load rows.
-    """
-    running = Q(clock_due_at__isnull=False, clock_paused_at__isnull=True)
-    if state == sla.ON_TRACK:
-        return running & Q(clock_warn_at__gt=now)
-    if state == sla.AT_RISK:
-        return running & Q(clock_warn_at__lte=now, clock_due_at__gte=now)
-    if state == sla.BREACHED:
-        return running & Q(clock_due_at__lt=now)
-    if state == sla.PAUSED:
-        return Q(clock_due_at__isnull=False, clock_paused_at__isnull=False)
-    raise ValueError(f"Not a queue state: {state!r}")
-
-
-def queue_counts(questions, doctor: DoctorProfile | None, now: datetime) -> dict[str, int]:
-    """The queue header's numbers in one query, over open questions only.
-
-    Restricting to open statuses keeps the count on the partial queue index,
-    so it costs the questions waiting, not the questions stored.
-    """
-    from django.db.models import Count
-
-    counts = {state: Count("pk", filter=clock_state_filter(state, now)) for state in QUEUE_SLA_STATES}
-    counts["total"] = Count("pk")
-    counts["unclaimed"] = Count("pk", filter=Q(claimed_by__isnull=True))
-    counts["follow_ups"] = Count("pk", filter=Q(is_follow_up=True))
-    counts["urgent"] = Count("pk", filter=Q(is_urgent=True))
-    if doctor is not None:
-        counts["mine"] = Count("pk", filter=Q(claimed_by=doctor))
-    result = questions.filter(status__in=OPEN_STATUSES).aggregate(**counts)
-    result.setdefault("mine", 0)
-    return result
 
 
 @dataclass(frozen=True)

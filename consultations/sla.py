@@ -1,14 +1,25 @@
-"""The guarantee's arithmetic: due times, warning times and SLA states.
+"""The guarantee's arithmetic: due times, warning times, SLA states, and the boundaries.
 
-Plain functions of their inputs and `now`; no database access. The boundaries
-are shared with the sweep: a clock is at risk from the warning time itself, and
-breached only strictly after the due time (an answer at the due time is on time).
+Every clock rule lives here once, and each boundary is both a Python predicate
+(for a question in hand) and a database condition (for the sweep, the queue,
+the dashboard and the partial indexes), built from the same `Boundary`:
+
+- at risk from the warning time itself (`WARN`, inclusive);
+- breached only strictly after the due time (`DUE`, exclusive): an answer at the
+  due time is on time;
+- the lead's escalation strictly after one more window past due (`LEAD`), the
+  question's own window (the urgent one for urgent questions).
+
+The policy is the settings: SLA_ANSWER_HOURS, SLA_URGENT_ANSWER_HOURS and
+SLA_WARN_FRACTION. tests/consultations/test_sla_boundaries.py proves the two
+spellings agree at every boundary instant on PostgreSQL and SQLite.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import F, Q
 
 ON_TRACK = "on_track"
 AT_RISK = "at_risk"
@@ -67,22 +78,106 @@ def resumed_clock(warn_at: datetime, due_at: datetime, paused_at: datetime, now:
     return warn_at + paused_for, due_at + paused_for
 
 
-def lead_escalation_at(due_at: datetime, is_urgent: bool = False) -> datetime:
-    """Still unanswered one more window past due: the second-level escalation is owed after this."""
-    return due_at + answer_window(is_urgent)
+# --- The boundaries ------------------------------------------------------------
+
+# A clock that is running: not stopped (answered/closed) and not paused waiting for
+# the patient. The partial indexes' conditions start with exactly this.
+RUNNING = Q(clock_due_at__isnull=False, clock_paused_at__isnull=True)
+PAUSED_CLOCK = Q(clock_due_at__isnull=False, clock_paused_at__isnull=False)
+
+
+def is_running(question) -> bool:
+    return question.clock_due_at is not None and question.clock_paused_at is None
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """An instant of a clock (`column`, plus `windows` of the question's own answer
+    window) that `now` reaches: from the instant itself when `inclusive`, else
+    strictly after it. `reached` and `reached_q`/`not_reached_q` are the one rule,
+    for a value in hand and in SQL."""
+
+    column: str
+    inclusive: bool
+    windows: int = 0
+
+    def instant(self, at: datetime, is_urgent: bool = False) -> datetime:
+        return at + self.windows * answer_window(is_urgent)
+
+    def reached(self, at: datetime, now: datetime, is_urgent: bool = False) -> bool:
+        instant = self.instant(at, is_urgent)
+        return now >= instant if self.inclusive else now > instant
+
+    def reached_q(self, now, column: str | None = None) -> Q:
+        """Rows whose instant `now` has reached; `now` may be an expression (F) when windows is 0."""
+        lookup = "lte" if self.inclusive else "lt"
+        return self._q(lookup, now, column or self.column)
+
+    def not_reached_q(self, now, column: str | None = None) -> Q:
+        lookup = "gt" if self.inclusive else "gte"
+        return self._q(lookup, now, column or self.column)
+
+    def _q(self, lookup: str, now, column: str) -> Q:
+        if not self.windows:
+            return Q(**{f"{column}__{lookup}": now})
+        normal, urgent = (self.windows * answer_window(u) for u in (False, True))
+        per_window = Q(is_urgent=False, **{f"{column}__{lookup}": now - normal}) | Q(
+            is_urgent=True, **{f"{column}__{lookup}": now - urgent}
+        )
+        if lookup in ("gt", "gte"):
+            return per_window
+        # The plain range first lets an index scan on `column` stop early.
+        return Q(**{f"{column}__{lookup}": now - min(normal, urgent)}) & per_window
+
+
+WARN = Boundary("clock_warn_at", inclusive=True)
+DUE = Boundary("clock_due_at", inclusive=False)
+LEAD = Boundary("clock_due_at", inclusive=False, windows=1)
+
+
+def state_q(state: str, now: datetime) -> Q:
+    """Questions whose clock is in `state` at `now`: `clock_state` as a WHERE clause."""
+    if state == ON_TRACK:
+        return RUNNING & WARN.not_reached_q(now)
+    if state == AT_RISK:
+        return RUNNING & WARN.reached_q(now) & DUE.not_reached_q(now)
+    if state == BREACHED:
+        return RUNNING & DUE.reached_q(now)
+    if state == PAUSED:
+        return PAUSED_CLOCK
+    raise ValueError(f"Not a clock state: {state!r}")
+
+
+def answered_on_time_q(answered: str = "first_answered_at", due: str = "due_at") -> Q:
+    """Answers within their guarantee (`answered_state` is MET): not past `due` when given."""
+    return DUE.not_reached_q(F(answered), column=due)
+
+
+def answered_late_q(answered: str = "first_answered_at", due: str = "due_at") -> Q:
+    return DUE.reached_q(F(answered), column=due)
+
+
+def past_due_sql(due: str, now: str) -> str:
+    """DUE for hand-written SQL (the dashboard's trend): `due` and `now` are SQL terms."""
+    return f"{due} <= {now}" if DUE.inclusive else f"{due} < {now}"
+
+
+def answered_on_time_sql(answered: str, due: str) -> str:
+    """`answered_on_time_q` for hand-written SQL."""
+    return f"{answered} < {due}" if DUE.inclusive else f"{answered} <= {due}"
 
 
 def clock_state(warn_at: datetime, due_at: datetime, now: datetime) -> str:
     """State of a running clock: on track, at risk from the warning time, breached past due."""
-    if now > due_at:
+    if DUE.reached(due_at, now):
         return BREACHED
-    if now >= warn_at:
+    if WARN.reached(warn_at, now):
         return AT_RISK
     return ON_TRACK
 
 
 def answered_state(answered_at: datetime, due_at: datetime) -> str:
-    return MET if answered_at <= due_at else MISSED
+    return MISSED if DUE.reached(due_at, answered_at) else MET
 
 
 def sla_state(question, now: datetime) -> str:
@@ -108,13 +203,3 @@ def time_left(question, now: datetime) -> timedelta | None:
         return None
     reference = question.clock_paused_at or now
     return question.clock_due_at - reference
-
-
-def lead_is_due(question, now: datetime) -> bool:
-    """A breached, running, unpaused clock that has stayed unanswered a further window."""
-    return (
-        question.clock_due_at is not None
-        and question.clock_paused_at is None
-        and question.breached_at is not None
-        and now > lead_escalation_at(question.clock_due_at, question.is_urgent)
-    )

@@ -1,6 +1,6 @@
 """The staff SLA dashboard at /staff/sla/: pages, live refresh, CSV, monitoring, reassign.
 
-The figures come from `dashboard.py`; these views only check access, pick the
+The figures come from the `dashboard` package; these views only check access, pick the
 period from the URL and render.
 """
 
@@ -56,7 +56,7 @@ def dashboard_access(view):
 
 def has_metrics_token(request) -> bool:
     """`Authorization: Bearer <STAFF_METRICS_TOKEN>` lets a monitoring system in without a session."""
-    expected = getattr(settings, "STAFF_METRICS_TOKEN", "")
+    expected = settings.STAFF_METRICS_TOKEN
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return (
         bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
@@ -110,7 +110,7 @@ def dashboard_context(request, now, period_key, reassign_error=None) -> dict:
         "refresh_seconds": REFRESH_SECONDS,
         # The refresh pauses once the user has been idle this long, so polling
         # cannot keep an unattended staff session alive for ever.
-        "idle_seconds": getattr(settings, "STAFF_SESSION_IDLE_SECONDS", 0),
+        "idle_seconds": settings.STAFF_SESSION_IDLE_SECONDS,
     }
 
 

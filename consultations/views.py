@@ -14,16 +14,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, credits, drafts, duty, pictures, services
+from consultations import access, credits, drafts, duty, patient_list, pictures, services
 from consultations.forms import AskForm, FollowUpForm, QuestionDraftForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
@@ -95,9 +94,7 @@ def patient_clock(question: Question, now: datetime) -> PatientClock:
 
 def _own_question(request, pk) -> Question:
     """The signed-in patient's own question; anyone else's is a 404, so ids reveal nothing."""
-    return get_object_or_404(
-        Question.objects.visible_to_patient(request.user).select_related("specialty", "answered_by"), pk=pk
-    )
+    return access.own_question(request.user, pk)
 
 
 def _ask_initial(request, draft=None) -> dict:
@@ -180,7 +177,6 @@ def ask(request):
 
 
 def _ask_signed_in(request):
-    draft = drafts.for_patient(request)
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
         if form.is_valid():
@@ -194,7 +190,11 @@ def _ask_signed_in(request):
             if not submission.is_new:
                 messages.info(request, "We had already received this question, so it was sent only once. Here it is.")
             return redirect("consultations:question_submitted", pk=submission.question.pk)
+        # Only a redisplay looks the draft up (and claims this session's): a question
+        # sent needs no lookup, drafts.discard removes both kinds at once.
+        draft = drafts.for_patient(request)
     else:
+        draft = drafts.for_patient(request)
         form = AskForm(initial=_ask_initial(request, draft))
     red_flags = []
     duty_notes = _duty_notes(form, request.user.time_zone)
@@ -236,17 +236,13 @@ def question_submitted(request, pk):
 
 @login_required
 def my_questions(request):
-    questions = (
-        Question.objects.visible_to_patient(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
+    questions = access.own_questions(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
+    page, breach_credits = patient_list.page_and_credits(
+        questions, request.user, MY_QUESTIONS_PER_PAGE, request.GET.get("page")
     )
-    page = Paginator(questions, MY_QUESTIONS_PER_PAGE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [(question, patient_clock(question, now)) for question in page]
-    return render(
-        request,
-        "consultations/my_questions.html",
-        {"page": page, "rows": rows, "credits": credits.for_patient(request.user)},
-    )
+    return render(request, "consultations/my_questions.html", {"page": page, "rows": rows, "credits": breach_credits})
 
 
 def _render_question(request, question, *, follow_up_form=None, rating_form=None, close_error="", status=200):

@@ -149,6 +149,7 @@ def manage(env: dict, *args: str) -> None:
 
 
 def prepare() -> tuple[dict, Path]:
+    """Check the variables, write the configuration, set the database up; the environment and folder."""
     missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
     if missing:
         raise Stop(
@@ -166,7 +167,14 @@ def prepare() -> tuple[dict, Path]:
     site_url = f"https://127.0.0.1:{ports['https']}"
     cert, key = certificate(prod_dir / "tls")
     nginx, _ = nginx_config(prod_dir, ports, cert, key)
+    env = production_env(prod_dir, ports, site_url, nginx)
+    demo = set_up_database(env)
+    print_banner(site_url, cert, ports, prod_dir, demo)
+    return env, prod_dir
 
+
+def production_env(prod_dir: Path, ports: dict, site_url: str, nginx: str) -> dict:
+    """The processes' environment: this shell's, without development switches, plus the shape's own."""
     env = dict(os.environ)
     # Development and test switches must not leak into the production shape; the key comes from its file.
     for name in ("DEBUG", "FAST_PASSWORD_HASHER", "CELERY_TASK_ALWAYS_EAGER", "STATIC_MANIFEST", "SECRET_KEY"):
@@ -194,6 +202,11 @@ def prepare() -> tuple[dict, Path]:
             "WEB_PORT_2": str(ports["web"][1]),
         }
     )
+    return env
+
+
+def set_up_database(env: dict) -> bool:
+    """Deploy checks, migrations, static files, the demo (unless RUN_PROD_DEMO=false), one sweep."""
     manage(env, "check", "--deploy", "--fail-level", "WARNING")
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
@@ -202,7 +215,10 @@ def prepare() -> tuple[dict, Path]:
         manage(env, "seed_demo", "--allow-production")
     # A fresh heartbeat for /healthz before the beats' first sweep.
     manage(env, "sla_sweep")
+    return demo
 
+
+def print_banner(site_url: str, cert: Path, ports: dict, prod_dir: Path, demo: bool) -> None:
     print(f"\n  Ask a Doctor (production shape) is starting at {site_url}/", flush=True)
     print(f"  The certificate is self-signed ({cert}): accept it in the browser.")
     print(f"  /healthz also answers over plain HTTP: http://127.0.0.1:{ports['http']}/healthz")
@@ -210,7 +226,6 @@ def prepare() -> tuple[dict, Path]:
         print("  Demo logins (password portal-demo): patient@example.com, doctor@example.com, staff@example.com;")
         print("  doctors and staff pair an authenticator app (TOTP) at their first sign-in.")
     print(f"  E-mails are written to {prod_dir / 'mail'}. Press Ctrl+C to stop everything.\n", flush=True)
-    return env, prod_dir
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import user_has_device
@@ -30,18 +30,8 @@ from portal.forms import (
 )
 from portal.models import User
 from portal.ratelimit import rate_limited
+from portal.redirects import safe_next
 from portal.two_factor import needs_second_factor
-
-
-def safe_next(request) -> str:
-    """`next` from the form or query string when it points at this site, else ""."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return ""
-
 
 # Where to go after finishing the sign-up in the same browser (the ask page by default).
 SIGNUP_NEXT_SESSION_KEY = "signup_next"

@@ -104,7 +104,7 @@ class PortalUserAdmin(UserAdmin):
     @admin.display(description="doctor", boolean=True)
     def is_doctor(self, obj):
         profile = getattr(obj, "doctor_profile", None)
-        return profile is not None and profile.is_verified
+        return profile is not None and profile.may_practise
 
 
 class PortalAccessAttemptAdmin(AccessAttemptAdmin):

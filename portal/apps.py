@@ -27,8 +27,10 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         from portal import (
-            checks,  # noqa: F401  (registers system checks)
+            checks,  # registers system checks; refuse_inconsistent_settings() below
             session_policy,  # noqa: F401  (sets a new session's length at login)
         )
+
+        checks.refuse_inconsistent_settings()
 
         logger.info("Ask a Doctor portal starting: %s", describe_backends())

@@ -20,7 +20,7 @@ def _configure_beat(sender, **kwargs):
     from django.conf import settings
 
     # The outbox safety net: how soon an e-mail whose queue message was lost goes out anyway.
-    resend_seconds = float(getattr(settings, "NOTIFICATION_RESEND_SECONDS", 60))
+    resend_seconds = float(settings.NOTIFICATION_RESEND_SECONDS)
     sender.conf.beat_schedule = {
         "sla-sweep": {
             "task": "consultations.tasks.run_sla_sweep",

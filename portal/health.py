@@ -1,9 +1,9 @@
-"""Health probes used by /healthz: each returns {"ok": bool, ...} and never raises."""
+"""Health probes used by /healthz: each returns {"ok": bool, ...} and never raises.
 
-from datetime import timedelta
+The SLA sweep's heartbeat is the consultations app's own probe (consultations.heartbeat).
+"""
 
 from django.conf import settings
-from django.utils import timezone
 
 
 def database_status(connection) -> dict:
@@ -27,89 +27,16 @@ def broker_status() -> dict:
     return {"ok": True, "transport": "redis" if settings.REDIS_URL else "filesystem"}
 
 
-# Sweeps looked at for the heartbeat. A sweep still running further back has had
-# this many started after it; the newest of those shows beat and workers alive.
-RECENT_RUNS = 10
-
 # The one word the public /healthz answers for each check, in the order they are tried.
 CHECK_ORDER = ("database", "broker", "sweep")
 
 
-def _heartbeat(run: dict):
-    """When a sweep last showed life: its finish, else its recorded progress (None: none recorded)."""
-    return run["finished_at"] or run["progress_at"]
-
-
-def sweep_status(now=None) -> dict:
-    """The SLA sweep's heartbeat: stale when no sweep finished or made progress within three intervals.
-
-    A sweep records its progress when it starts and after every batch, so a long
-    catch-up after an outage is healthy while it works (and from its first
-    moment: recovery shows at once), and a sweep that crashed mid-run stops
-    beating and goes stale like a missing one. Nothing here is cached.
-
-    Before any sweep has ever run, the probe is healthy only while no sweep
-    could have been needed yet: no running clock started more than three
-    intervals ago (a fresh install with no questions, or the first seconds after
-    start-up before beat's first run). Questions waiting longer than that with
-    no sweep ever run mean the engine is not running: stale.
-    """
-    from consultations.models import Question, SweepRun
-    from consultations.services import OPEN_STATUSES
-
-    now = now or timezone.now()
-    max_age = 3 * settings.SLA_SWEEP_SECONDS
-    try:
-        runs = list(
-            SweepRun.objects.order_by("-started_at").values(
-                "started_at", "progress_at", "finished_at", "warned", "breached", "lead_escalated", "errors"
-            )[:RECENT_RUNS]
-        )
-        beating = [run for run in runs if _heartbeat(run) is not None]
-        if not beating:
-            # A clock runs only while the question is open or waits for the patient: saying so lets
-            # PostgreSQL read the small partial queue index instead of scanning every stored question.
-            waiting = Question.objects.filter(
-                status__in=OPEN_STATUSES,
-                clock_due_at__isnull=False,
-                clock_started_at__lt=now - timedelta(seconds=max_age),
-            ).exists()
-            status = {"ok": not waiting, "age_seconds": None, "max_age_seconds": max_age, "last_run": None}
-            if waiting:
-                status["error"] = "No SLA sweep has run yet while questions wait for an answer."
-            return status
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return {"ok": False, "error": type(exc).__name__}
-    latest = max(_heartbeat(run) for run in beating)
-    age = max((now - latest).total_seconds(), 0.0)
-    finished = [run for run in beating if run["finished_at"] is not None]
-    last = max(finished, key=lambda run: run["finished_at"], default=None)
-    status = {
-        "ok": age <= max_age,
-        "age_seconds": round(age, 1),
-        "max_age_seconds": max_age,
-        "last_finished_at": last["finished_at"].isoformat() if last else None,
-        "last_run": _counts(last) if last else None,
-        "running": [
-            {"started_at": run["started_at"].isoformat(), "progress_at": run["progress_at"].isoformat(), **_counts(run)}
-            for run in beating
-            if run["finished_at"] is None and (now - run["progress_at"]).total_seconds() <= max_age
-        ],
-    }
-    if not status["ok"]:
-        status["error"] = (
-            "No SLA sweep finished or made progress within three intervals: is Celery beat or the worker down?"
-        )
-    return status
-
-
-def _counts(run: dict) -> dict:
-    return {key: run[key] for key in ("warned", "breached", "lead_escalated", "errors")}
-
-
 def check_all(connection) -> dict:
     """Every check's detail, and `status`: "ok" or the first failing check's name."""
+    from consultations import heartbeat
+
     checks = {"database": database_status(connection), "broker": broker_status()}
-    checks["sweep"] = sweep_status() if checks["database"]["ok"] else {"ok": False, "error": "database unavailable"}
+    database_ok = checks["database"]["ok"]
+    checks["sweep"] = heartbeat.sweep_status() if database_ok else {"ok": False, "error": "database unavailable"}
     failing = [name for name in CHECK_ORDER if not checks[name]["ok"]]
     return {"status": failing[0] if failing else "ok", **checks}

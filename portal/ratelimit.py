@@ -11,7 +11,8 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.shortcuts import render
 
 from portal.client_address import client_ip
@@ -25,16 +26,34 @@ def _cache_key(scope: str, ident: str, period: int) -> str:
     return f"ratelimit:{scope}:{period}:{digest}"
 
 
+def _count_on_redis(backend: RedisCache, key: str, period: int) -> int:
+    """Start the window if needed and count the attempt, in one round trip (MULTI/EXEC):
+    Django's add() then incr() take three (SET NX, EXISTS, INCRBY). The counter stays a
+    plain integer under the cache's own key, so refund() and reset() still reach it."""
+    full_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(full_key, write=True)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(full_key, 0, ex=period, nx=True)
+        pipe.incr(full_key)
+        return pipe.execute()[1]
+
+
+def _count(key: str, period: int) -> int:
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        return _count_on_redis(backend, key, period)
+    cache.add(key, 0, timeout=period)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=period)
+        return 1
+
+
 def hit(scope: str, ident: str, limit: int, period: int) -> bool:
     """Count one attempt; True while the attempts in this window are within the limit."""
-    key = _cache_key(scope, ident, period)
     try:
-        cache.add(key, 0, timeout=period)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=period)
-            count = 1
+        count = _count(_cache_key(scope, ident, period), period)
     except Exception:  # noqa: BLE001 - cache down: fail open, loudly
         logger.warning("Rate limit %s not checked: the cache is unavailable", scope, exc_info=True)
         return True

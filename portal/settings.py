@@ -229,6 +229,9 @@ SLA_URGENT_ANSWER_HOURS = env_float("SLA_URGENT_ANSWER_HOURS", 1)
 SLA_WARN_FRACTION = env_float("SLA_WARN_FRACTION", 0.75)
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30)
 SLA_SWEEP_BATCH_SIZE = env_int("SLA_SWEEP_BATCH_SIZE", 500)
+# How many sweeps work through a backlog at once (after an outage): a sweep that finds one
+# queues this many minus one helper sweeps for idle workers. About the worker processes.
+SLA_SWEEP_PARALLEL = env_int("SLA_SWEEP_PARALLEL", 4)
 SLA_STAFF_GROUP = env_str("SLA_STAFF_GROUP", "SLA staff")
 # What a patient is owed when their guarantee is broken (consultations.models.CreditKind):
 # "refund", "free_question" or "none" (the breach is still recorded). No payment is made.
@@ -236,7 +239,7 @@ SLA_BREACH_CREDIT = env_str("SLA_BREACH_CREDIT", "free_question")
 # How often the outbox re-send looks for e-mails a lost message or crash left unsent.
 NOTIFICATION_RESEND_SECONDS = env_int("NOTIFICATION_RESEND_SECONDS", 60)
 # How long a sender holds an outbox row; a crashed sender's e-mail is re-sent
-# after it. Keep it above EMAIL_TIMEOUT.
+# after it. Start-up refuses a lock not above EMAIL_TIMEOUT (portal/checks.py).
 NOTIFICATION_SEND_LOCK_SECONDS = env_int("NOTIFICATION_SEND_LOCK_SECONDS", 300)
 # Who is on duty (consultations/duty.py) and telling doctors of new work.
 # A doctor's "go on duty" outside their weekly schedule lasts this many hours.
@@ -251,6 +254,8 @@ if DUTY_SWITCH_ON_HOURS <= 0 or NEW_WORK_EMAIL_MINUTES <= 0 or DUTY_COVER_CHECK_
     raise ImproperlyConfigured(
         "DUTY_SWITCH_ON_HOURS, NEW_WORK_EMAIL_MINUTES and DUTY_COVER_CHECK_SECONDS must be positive"
     )
+if SLA_SWEEP_PARALLEL < 1:
+    raise ImproperlyConfigured("SLA_SWEEP_PARALLEL must be at least 1")
 if not 0 < SLA_WARN_FRACTION < 1:
     raise ImproperlyConfigured("SLA_WARN_FRACTION must be between 0 and 1")
 if SLA_ANSWER_HOURS <= 0 or SLA_URGENT_ANSWER_HOURS <= 0:

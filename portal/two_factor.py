@@ -24,13 +24,13 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from consultations.notifications import queue_notification
+from portal.redirects import safe_next, with_next
 
 DEVICE_NAME = "Authenticator app"
 # The session key holding the id of the app this session is pairing.
@@ -46,15 +46,8 @@ def needs_second_factor(user) -> bool:
     return user.is_staff or hasattr(user, "doctor_profile")
 
 
-def _safe_next(request, default="/"):
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return default
-
-
 def _verify_url(next_url: str) -> str:
-    return f"{reverse('two_factor_verify')}?next={next_url}"
+    return with_next(reverse("two_factor_verify"), next_url)
 
 
 # --- The rules -------------------------------------------------------------------------------
@@ -180,7 +173,7 @@ def setup(request):
             form.add_error("token", "Too many wrong codes. Wait a few seconds and try the newest code.")
         elif device.verify_token(form.cleaned_data["token"]):
             if confirm_device(request, device, form.cleaned_data["name"].strip()):
-                return redirect(_safe_next(request))
+                return redirect(safe_next(request, default="/"))
             return redirect(_verify_url(reverse("two_factor_setup")))
         else:
             form.add_error("token", "That code did not match. Check the time on your phone and try the newest code.")
@@ -189,7 +182,7 @@ def setup(request):
         "form": form,
         "qr_data_uri": qr,
         "secret": b32encode(device.bin_key).decode(),
-        "next": _safe_next(request, ""),
+        "next": safe_next(request),
         "adding_another": user_has_device(request.user),
     }
     return render(request, "two_factor/setup.html", context)
@@ -199,15 +192,15 @@ def setup(request):
 def verify(request):
     """Ask for a code from an already paired device."""
     if not user_has_device(request.user):
-        return redirect(f"{reverse('two_factor_setup')}?next={_safe_next(request)}")
+        return redirect(with_next(reverse("two_factor_setup"), safe_next(request, default="/")))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device = match_token(request.user, form.cleaned_data["token"])
         if device is not None:
             otp_login(request, device)
-            return redirect(_safe_next(request))
+            return redirect(safe_next(request, default="/"))
         form.add_error("token", "That code is not valid or was already used. Try the newest code.")
-    return render(request, "two_factor/verify.html", {"form": form, "next": _safe_next(request, "")})
+    return render(request, "two_factor/verify.html", {"form": form, "next": safe_next(request)})
 
 
 @login_required
@@ -254,5 +247,5 @@ class Require2FAMiddleware:
             and request.path not in self.ALWAYS_ALLOWED_EXACT
         ):
             target = "two_factor_verify" if user_has_device(request.user) else "two_factor_setup"
-            return redirect(f"{reverse(target)}?next={request.get_full_path()}")
+            return redirect(with_next(reverse(target), request.get_full_path()))
         return self.get_response(request)

@@ -1,16 +1,37 @@
 """Shared fixtures: the named people of every test, and test-wide settings."""
 
 import os
+import time
 import uuid
+import warnings
 
 import pytest
 
 from tests import pinned
 from tests.factories import DoctorFactory, SpecialtyFactory, UserFactory
 
+# A second, test-only database: an in-memory SQLite beside the suite's own
+# database (PostgreSQL in CI), so a test that must hold on both runs on both in
+# the same run (tests/consultations/test_sla_boundaries.py). pytest-django sets it
+# up only when a collected test names it in `databases`.
+SQLITE = "sqlite"
+
+
+def _add_the_sqlite_database() -> None:
+    from django.conf import settings
+    from django.db import connections
+
+    settings.DATABASES.setdefault(SQLITE, {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"})
+    connections.configure_settings(None)  # the defaults Django fills in for every alias
+
+
+_add_the_sqlite_database()
+
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # refuses to run there unless told it is safe (the live server is a thread).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Its database sessions say they are the test run's own (see _no_connection_outlives_the_suite).
+os.environ.setdefault("PGAPPNAME", "pytest")
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +130,35 @@ def unverified_doctor(specialty):
 def staff(db):
     """A staff member with every permission (the clinic's operations team)."""
     return UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_connection_outlives_the_suite(django_db_setup, django_db_blocker):
+    """As the suite ends, nothing but pytest may hold a session on the test database, or
+    PostgreSQL refuses to drop it ("being accessed by other users"). A process a test started
+    names itself (PGAPPNAME, tests/integration/conftest.py): wait a little for such sessions
+    to end, then name the ones left in a warning and end them, so the database is dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    connection.close()  # ours may be broken (a fault test kills connections)
+    with django_db_blocker.unblock():
+        deadline = time.monotonic() + 10
+        while (others := _other_sessions(connection)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if others:
+            warnings.warn(f"Sessions left on the test database at the end (now ended): {others}", stacklevel=1)
+            _other_sessions(connection, terminate=True)
+        connection.close()
+
+
+def _other_sessions(connection, terminate=False) -> list[str]:
+    action = "pg_terminate_backend(pid), " if terminate else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {action}application_name, state, backend_start, left(query, 80) FROM pg_stat_activity "  # noqa: S608
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [" ".join(map(str, row)) for row in cursor.fetchall()]

@@ -14,6 +14,7 @@ SETTINGS = {
     "SLA_WARN_FRACTION": 0.75,
     "SLA_SWEEP_SECONDS": 30,
     "SLA_SWEEP_BATCH_SIZE": 500,
+    "SLA_SWEEP_PARALLEL": 4,
     "SLA_STAFF_GROUP": "SLA staff",
     "SLA_BREACH_CREDIT": "free_question",
     # Time.

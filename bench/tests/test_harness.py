@@ -223,3 +223,43 @@ def test_pages_are_judged_against_both_bare_django_baselines():
 def test_a_run_from_before_the_bare_baseline_says_so():
     rows = report._bare_rows({"pages": {"throughput": {"trivial": {}}, "queries": {}}})
     assert all(row.figure.startswith("not measured") and row.passed is None for row in rows)
+
+
+def _asked(p50, p95, attachment=None):
+    return {
+        "concurrency": 20,
+        "per_second": 30.0,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p95 * 1.5,
+        "successes": 400,
+        "stored_questions": 400,
+        "confirmation_notifications": 400,
+        "errors": 0,
+        "attachment": attachment,
+    }
+
+
+def test_ask_rows_show_text_only_and_photo_latency_next_to_the_trivial_view():
+    """Issue 17: the ask POST's p50 and p95 at 20 patients, text only (target p50 < 60 ms)
+    and with a photo (no target), each also as a multiple of the trivial view's p50."""
+    results = {
+        "pages": {"throughput": {"trivial": {"per_second": 900.0, "p50_ms": 20.0, "p99_ms": 40.0}}},
+        "asking": _asked(50.0, 90.0),
+        "asking_photo": _asked(400.0, 700.0, attachment="photo-2048x1536.jpg (958 KB)"),
+    }
+    rows = {row.key: row for row in report._asking_rows(results)}
+    text, photo = rows["asking.latency"], rows["asking_photo.latency"]
+    assert text.figure.startswith("p50 50.0 ms, p95 90.0 ms over 400 questions")
+    assert "p50 = 2.5× the trivial view's p50" in text.figure
+    assert text.passed is True and text.target == "p50 < 60 ms"
+    assert "(photo-2048x1536.jpg (958 KB))" in photo.figure and "20.0× the trivial" in photo.figure
+    assert photo.passed is None
+    results["asking"] = _asked(254.0, 380.0)
+    assert {row.key: row for row in report._asking_rows(results)}["asking.latency"].passed is False
+
+
+def test_a_run_without_the_photo_variant_says_it_was_not_measured():
+    rows = {row.key: row for row in report.rows({"asking": _asked(50.0, 90.0)})}
+    assert rows["asking_photo.latency"].figure == "not measured"
+    assert "×" not in rows["asking.latency"].figure  # no trivial view measured: no multiple

@@ -5,6 +5,7 @@ from django.core.cache import cache
 
 from articles import cache as article_cache
 from articles import popularity
+from articles.local_pages import local_pages
 from tests.articles.factories import ArticleFactory
 from tests.factories import DoctorFactory, UserFactory
 
@@ -26,6 +27,12 @@ def _forget_outages():
     article_cache.outage.reset()
     article_cache._bump_pending.clear()
     popularity.redis_outage.reset()
+    # Nor may visitors seen by one test (SQLite reuses article ids) or copies kept in this
+    # process's memory (articles/local_pages.py) carry over to the next.
+    popularity.local_seen = popularity.LocalSeen()
+    local_pages.flush_views()
+    local_pages.forget()
+    local_pages.queued.clear()
 
 
 @pytest.fixture

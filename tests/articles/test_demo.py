@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from articles import services
-from articles.demo import ARTICLES, seed_articles
+from articles import demo, services
+from articles.demo import demo_articles, seed_articles
 from articles.models import Article, ArticleStatus, Source
+from tests.demo_files import content_copy
 from tests.factories import DoctorFactory, SpecialtyFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,20 +36,21 @@ def doctors_by_specialty():
 
 
 def test_demo_content_is_rich_enough():
-    published = [spec for spec in ARTICLES if spec.get("status", ArticleStatus.PUBLISHED) == ArticleStatus.PUBLISHED]
+    articles = demo_articles()
+    published = [spec for spec in articles if spec.status == ArticleStatus.PUBLISHED]
     assert len(published) >= 12
-    assert len({spec["specialty"] for spec in published}) >= 6
-    assert len({spec["slug"] for spec in ARTICLES}) == len(ARTICLES)
-    for spec in ARTICLES:
-        assert 2 <= len(spec["sources"]) <= 4, spec["slug"]
-        assert all(url.startswith("https://") for _title, url in spec["sources"])
-        assert "\n- " in spec["body"], f"{spec['slug']} has no bullet list"
-        assert len(spec["summary"]) <= 300
+    assert len({spec.specialty for spec in published}) >= 6
+    assert len({spec.slug for spec in articles}) == len(articles)
+    for spec in articles:
+        assert 2 <= len(spec.sources) <= 4, spec.slug
+        assert all(url.startswith("https://") for _title, url in spec.sources)
+        assert "\n- " in spec.body, f"{spec.slug} has no bullet list"
+        assert len(spec.summary) <= 300
 
 
 def test_seed_creates_published_reviewed_articles(doctors_by_specialty):
     now = timezone.now()
-    assert seed_articles(doctors_by_specialty, now) == len(ARTICLES)
+    assert seed_articles(doctors_by_specialty, now) == len(demo_articles())
     published = Article.objects.published()
     assert published.count() >= 12
     assert published.values("specialty").distinct().count() >= 6
@@ -111,3 +113,49 @@ def test_a_doctor_of_another_specialty_never_reviews(doctors_by_specialty):
     assert orthopedics.exists()
     assert set(orthopedics.values_list("status", flat=True)) == {ArticleStatus.IN_REVIEW}
     assert not orthopedics.exclude(reviewer=None).exists()
+
+
+@pytest.fixture
+def content_dir(tmp_path, monkeypatch):
+    """A copy of articles/demo_content/ to break, read instead of the real one."""
+    yield from content_copy(tmp_path, monkeypatch, demo, demo.demo_articles, demo._named_sources)
+
+
+def test_every_article_file_is_read_with_its_front_matter():
+    files = sorted(p.name for p in demo.CONTENT_DIR.iterdir() if p.name != demo.SOURCES_FILE)
+    articles = demo_articles()
+    assert [f"{n:02d}-{a.slug}.md" for n, a in enumerate(articles, start=1)] == files
+    fever = articles[0]
+    assert fever.slug == "fever-in-adults-when-to-see-a-doctor" and fever.specialty == "general-medicine"
+    assert (fever.reviewed_days_ago, fever.published_days_ago, fever.views) == (40, 200, 34)
+    assert fever.sources[0] == ("NHS: Health A to Z", "https://www.nhs.uk/conditions/")
+    assert fever.body.startswith("A raised temperature") and fever.body.endswith("within hours.\n")
+    assert "+++" not in fever.body
+
+
+ARTICLE = "01-fever-in-adults-when-to-see-a-doctor.md"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("views = 34", "views = 34\nauthor = 'Nora'", "unknown key(s) author"),
+        ("reviewed_days_ago = 40\n", "", "needs reviewed_days_ago and published_days_ago"),
+        ('"nhs",', '"nhs-uk",', "no source 'nhs-uk'"),
+        ("views = 34", 'views = 34\nstatus = "draft"', "status is published or in_review"),
+        ("views = 34", "views = -1", "views"),
+        ("+++\n", "---\n", "front matter between +++ lines"),
+    ],
+)
+def test_a_mistake_in_an_article_file_is_reported_not_skipped(content_dir, old, new, message):
+    path = content_dir / ARTICLE
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(demo.DemoArticleError) as error:
+        demo_articles()
+    assert message in str(error.value)
+
+
+def test_a_file_not_named_as_an_article_is_reported(content_dir):
+    (content_dir / "notes.txt").write_text("not an article", encoding="utf-8")
+    with pytest.raises(demo.DemoArticleError, match="NN-<slug>.md"):
+        demo_articles()

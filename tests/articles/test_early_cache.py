@@ -4,12 +4,18 @@ WhiteNoise, with the very headers of the normal path, and never for a visitor
 who carries a session, a message or credentials (issue 17, "Anonymous article
 traffic near that ceiling")."""
 
+import time
+
 import pytest
 from django.conf import settings
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 
+from articles import cache as article_cache
+from articles import local_pages as local_pages_module
 from articles import popularity, views
+from articles.local_pages import channel as local_channel
+from articles.local_pages import local_pages
 from articles.middleware import EarlyPageCacheMiddleware
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +207,105 @@ def test_an_unknown_layer_after_it_turns_the_early_path_off(article, caplog):
         response = Client().get("/")
     assert response.status_code == 200 and not _answered_early(response)
     assert "Early page cache off" in caplog.text
+
+
+def test_on_the_early_path_a_visitor_counts_once_a_day_and_an_address_at_most_ten_times(article):
+    """The view count taken by the early path's read keeps popularity's rules (Redis or not)."""
+    url = article.get_absolute_url()
+    _store(url, REMOTE_ADDR="192.0.2.1", HTTP_USER_AGENT="Firefox")  # counted by the view
+    for _ in range(2):
+        assert _answered_early(Client().get(url, REMOTE_ADDR="192.0.2.1", HTTP_USER_AGENT="Firefox"))
+    for n in range(popularity.MAX_VISITORS_PER_ADDRESS + 2):
+        assert _answered_early(Client().get(url, REMOTE_ADDR="192.0.2.50", HTTP_USER_AGENT=f"Browser {n}"))
+    assert popularity.flush_view_counts() == 1 + popularity.MAX_VISITORS_PER_ADDRESS
+
+
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL")
+
+
+def _redis_commands(monkeypatch):
+    """The commands this process's Redis client sends from now on (not the listener's own connection)."""
+    from django.core.cache import cache
+
+    server = popularity.redis_client()
+    commands = []
+
+    def counted(*args, **kwargs):
+        commands.append(args[0])
+        return type(server).execute_command(server, *args, **kwargs)
+
+    monkeypatch.setattr(server, "execute_command", counted)
+    monkeypatch.setattr(cache._cache, "get_client", lambda *a, **k: pytest.fail("the early path used the cache client"))
+    return commands
+
+
+def _following(timeout=5.0):
+    """Wait until this process's listener follows the content version (articles/local_pages.py)."""
+    deadline = time.monotonic() + timeout
+    while local_pages.version is None or local_pages.channel != local_channel():
+        assert time.monotonic() < deadline, "the listener never followed the channel"
+        local_pages.get("")  # starts the listener if needed
+        time.sleep(0.02)
+
+
+@needs_redis
+def test_without_a_copy_in_memory_an_early_answer_with_its_view_count_is_one_round_trip(article, monkeypatch):
+    """Issue 17: the stored copy, its content version and the view count travel together."""
+    url = article.get_absolute_url()
+    _store(url)
+    assert popularity.flush_view_counts() == 1
+    local_pages.forget()
+    with monkeypatch.context() as patch:
+        commands = _redis_commands(patch)
+        assert _answered_early(Client().get(url, REMOTE_ADDR="192.0.2.77"))
+    assert commands == ["EVALSHA"]
+    assert popularity.flush_view_counts() == 1
+
+
+@needs_redis
+def test_a_copy_in_memory_answers_without_redis_and_its_view_is_counted_by_the_batch(article, monkeypatch):
+    url = article.get_absolute_url()
+    _following()
+    _store(url)
+    Client().get(url, REMOTE_ADDR="192.0.2.2")  # read from Redis, kept in memory
+    with monkeypatch.context() as patch:
+        commands = _redis_commands(patch)
+        early = Client().get(url, REMOTE_ADDR="192.0.2.3")
+        again = Client().get(url, REMOTE_ADDR="192.0.2.3")
+    assert _answered_early(early) and _answered_early(again) and commands == []
+    assert early.content == again.content and "What causes adult acne?" in early.content.decode()
+    assert popularity.flush_view_counts() == 3  # the first visit, 192.0.2.2 and 192.0.2.3 once
+
+
+@needs_redis
+def test_an_edit_published_by_another_process_retires_the_copy_in_memory(article):
+    url = article.get_absolute_url()
+    _following()
+    _store(url)
+    Client().get(url)
+    assert local_pages.get(views.shared_page_key(RequestFactory().get(url), ())) is not None
+    # Another process saves an article: it bumps the version on Redis and announces it.
+    from django.core.cache import cache
+
+    server = popularity.redis_client()
+    newer = server.incr(cache.make_key(article_cache.VERSION_KEY))
+    server.publish(local_channel(), newer)
+    deadline = time.monotonic() + 5
+    while local_pages.version != newer:
+        assert time.monotonic() < deadline, "the change never reached the listener"
+        time.sleep(0.01)
+    after = Client().get(url)
+    assert after.templates  # not the old copy: rendered again, by the normal path
+
+
+@needs_redis
+def test_no_copy_from_memory_while_the_listener_has_not_heard_from_redis(article, monkeypatch):
+    url = article.get_absolute_url()
+    _following()
+    _store(url)
+    Client().get(url)
+    monkeypatch.setattr(local_pages_module, "SILENCE_SECONDS", -1.0)  # as if Redis had gone quiet
+    with monkeypatch.context() as patch:
+        commands = _redis_commands(patch)
+        assert _answered_early(Client().get(url))
+    assert commands == ["EVALSHA"]

@@ -5,11 +5,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from articles import newsletter
+from articles import newsletter, selectors
 from articles.demo import seed_articles
-from articles.models import Subscriber, Tag
+from articles.models import Article, Subscriber, Tag
 from tests.articles.factories import ArticleFactory
 from tests.articles.test_demo import SPECIALTIES
 from tests.factories import DoctorFactory, SpecialtyFactory
@@ -86,3 +87,23 @@ def test_a_card_says_medically_reviewed_only_while_the_review_is_current(client,
     assert "Medically reviewed" not in cards["Old advice"]
     assert "Due for its medical re-review" in cards["Old advice"]
     assert current.review_is_current() and not lapsed.review_is_current()
+
+
+SEARCHES = [
+    pytest.param(selectors.portable_search, id="portable"),
+    pytest.param(
+        selectors.postgres_search,
+        id="postgresql",
+        marks=pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL full-text search"),
+    ),
+]
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_both_searches_find_demo_articles_for_every_placeholder_example(client, demo_articles, search):
+    """CI runs on PostgreSQL, `make run` on SQLite: both search versions run here on the same
+    articles, so an example that only one of them finds fails on either database."""
+    examples = placeholder_examples(client.get("/").content.decode(), "home-q")
+    examples += placeholder_examples(client.get("/articles/").content.decode(), "id_q")
+    for example in examples:
+        assert search(Article.objects.published(), example).exists(), f"{example!r} finds nothing"

@@ -11,6 +11,7 @@ Fixtures other browser tests reuse:
 import os
 
 import pytest
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -34,6 +35,10 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # Django keeps its connections per context, and the tests that ran while Playwright
+        # was up ran in Playwright's: close them in it, or the test database's connection
+        # outlives the suite and PostgreSQL refuses to drop the database at the end.
+        connections.close_all()
 
 
 def open_page(chromium, base_url: str, width: int = 1280):

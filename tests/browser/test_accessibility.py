@@ -20,8 +20,9 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from consultations.demo import DEMO_PASSWORD, DOCTOR_EMAIL, PATIENT_EMAIL, STAFF_EMAIL, seed_demo
+from consultations.demo import DEMO_PASSWORD, DOCTOR_EMAIL, PATIENT_EMAIL, STAFF_EMAIL
 from consultations.models import Question, QuestionStatus
+from portal.demo import seed_demo
 from tests.browser.conftest import open_page
 
 pytestmark = pytest.mark.browser

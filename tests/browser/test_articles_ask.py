@@ -2,6 +2,7 @@
 doctor from it, landing on the ask form with the article's specialty chosen."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.articles.factories import ArticleFactory, SourceFactory
 from tests.factories import PASSWORD, DoctorFactory, SpecialtyFactory, UserFactory
@@ -41,7 +42,8 @@ def _search_open_and_ask(page, article):
     page.get_by_label("Search articles").fill("acne")
     page.get_by_role("button", name="Search").click()
     results = page.get_by_test_id("article-results")
-    assert results.get_by_role("link").all_inner_texts() == [article.title]
+    # Waits for the results page (reading the links at once could still read the unfiltered list).
+    expect(results.get_by_role("link")).to_have_text([article.title])
 
     results.get_by_role("link", name=article.title).click()
     page.wait_for_url(f"**{article.get_absolute_url()}")

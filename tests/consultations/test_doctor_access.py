@@ -374,3 +374,33 @@ def test_view_on_site_of_a_question_leads_nowhere_even_for_those_who_see_it(clie
     assert client.get(view_on_site(site, question.pk)).status_code == 404
     assert client.get(view_on_site(site, "not-a-number")).status_code == 404
     assert client.get(f"/{site}/r/999999/{question.pk}/").status_code == 404
+
+
+# --- Issue 16 (boundaries): one clinician predicate ---------------------------------
+
+
+@pytest.mark.parametrize("verified", [True, False])
+@pytest.mark.parametrize("active", [True, False])
+def test_one_clinician_rule_in_python_and_sql(verified, active, specialty):
+    """DoctorProfile.may_practise is the rule (verified and active) that the workbench,
+    assignment, duty and the admin's "doctor" column ask; DoctorProfile.objects.verified()
+    is its SQL form, and the two agree."""
+    from django.contrib import admin
+
+    from consultations import access, duty, services
+    from consultations.models import DoctorProfile
+    from portal.admin import PortalUserAdmin
+    from tests.factories import DoctorFactory
+
+    doctor = DoctorFactory(is_verified=verified, user__is_active=active, specialties=[specialty])
+    doctor = DoctorProfile.objects.select_related("user").get(pk=doctor.pk)
+    expected = verified and active
+    assert doctor.may_practise is expected
+    assert DoctorProfile.objects.verified().filter(pk=doctor.pk).exists() is expected
+    assert (access.verified_doctor(doctor.user) is not None) is expected
+    question = QuestionFactory(specialty=specialty)
+    assert (services.assignment_refusal(question, doctor) == "") is expected
+    if not expected:
+        assert duty.duty_intervals(doctor, question.submitted_at, question.due_at) == []
+    user_admin = PortalUserAdmin(type(doctor.user), admin.site)
+    assert user_admin.is_doctor(doctor.user) is expected

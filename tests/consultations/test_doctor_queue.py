@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from consultations import services, sla
+from consultations import queue, services, sla
 from consultations.doctor_admin import CappedCountPaginator, describe_time_left
 from consultations.models import Question, QuestionStatus
 from tests.factories import DoctorFactory, QuestionFactory, UserFactory
@@ -139,23 +139,6 @@ def test_sla_filter_matches_the_state_shown_in_each_row(signed_in, specialty, do
         assert all(sla.sla_state(row, now) == state for row in rows)
 
 
-def test_clock_state_filter_has_the_same_boundaries_as_sla_state(specialty):
-    question = ask(specialty, hours_ago=0)
-    boundaries = [
-        question.clock_warn_at - timedelta(seconds=1),
-        question.clock_warn_at,
-        question.clock_due_at,
-        question.clock_due_at + timedelta(seconds=1),
-    ]
-    for now in boundaries:
-        matched = [
-            state
-            for state in services.QUEUE_SLA_STATES
-            if Question.objects.filter(services.clock_state_filter(state, now), pk=question.pk).exists()
-        ]
-        assert matched == [sla.sla_state(question, now)], now
-
-
 def test_unknown_filter_values_are_ignored_not_errors(signed_in, specialty):
     question = ask(specialty)
     assert listed(signed_in, "?sla=purple&claim=whatever&specialty=abc") == [question]
@@ -171,7 +154,7 @@ def test_queue_counts_cover_open_questions_only(specialty, doctor, senior_doctor
     ask(specialty, hours_ago=6)
     answered(specialty)
 
-    counts = services.queue_counts(Question.objects.all(), doctor, timezone.now())
+    counts = queue.queue_counts(Question.objects.all(), doctor, timezone.now())
 
     assert counts == {
         "total": 4,

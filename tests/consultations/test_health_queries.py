@@ -14,8 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from consultations.heartbeat import sweep_status
 from consultations.models import Question
-from portal.health import sweep_status
 from tests.consultations.sweep_support import unsaved_questions
 
 pytestmark = pytest.mark.django_db

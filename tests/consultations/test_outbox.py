@@ -1,6 +1,8 @@
 """The notification outbox: stored with the change that caused it, sent after commit,
 retried with backoff, re-sent when a message was lost, never sent twice."""
 
+import contextlib
+import sqlite3
 import time
 from datetime import timedelta
 from unittest import mock
@@ -9,6 +11,7 @@ import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consultations import notifications, services, tasks
@@ -198,15 +201,47 @@ def test_a_sender_holds_its_row_for_the_configured_send_lock(question, settings)
     assert locks == [now + timedelta(seconds=45)]
 
 
-def test_a_database_without_update_returning_claims_in_two_steps_the_same_way(question, monkeypatch):
-    monkeypatch.setattr(notifications, "update_returning", lambda *args: None)
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "portable"])
+def test_a_claim_leases_the_row_once_in_one_statement_where_the_database_returns_rows(question, returning):
+    """Issue 17 (after issue 16 had taken it out): the claim is one UPDATE ... RETURNING where
+    the database can (a backlog's drain is thousands of claims), else an UPDATE then a read;
+    both lease the row and count the attempt alike."""
     row = queue(question)
+    now = timezone.now()
+    returns = connection.vendor == "postgresql" or sqlite3.sqlite_version_info >= (3, 35)
+    with contextlib.ExitStack() as stack:
+        if not returning:
+            stack.enter_context(mock.patch.object(notifications, "update_returning", return_value=None))
+        with CaptureQueriesContext(connection) as queries:
+            claimed = notifications._claim(row.pk, now)
+    expected = ["UPDATE"] if returning and returns else ["UPDATE", "SELECT"]
+    assert [query["sql"].split()[0] for query in queries] == expected
+    assert (claimed.pk, claimed.attempts, claimed.to_email) == (row.pk, 1, row.to_email)
+    assert notifications._claim(row.pk, now) is None  # leased: nobody else gets it
 
-    assert notifications.deliver(row.pk) is True
-    assert notifications.deliver(row.pk) is False
-
+    assert notifications.deliver(row.pk, now=now + notifications.send_lock() * 2) is True
     row.refresh_from_db()
-    assert (row.status, row.attempts, len(mail.outbox)) == (NotificationStatus.SENT, 1, 1)
+    assert (row.status, row.attempts, len(mail.outbox)) == (NotificationStatus.SENT, 2, 1)
+
+
+PRIVATE_ORM = {"query", "_state", "get_compiler", "as_sql", "chain", "add_update_values", "concrete_fields"}
+
+
+def test_the_outbox_and_the_sweep_use_no_private_orm_internals():
+    """Issue 16: the one helper that builds SQL from the ORM's private query classes,
+    portal.database.update_returning, lives apart and says what it pays for; the outbox
+    and the sweep only call it."""
+    import ast
+    from pathlib import Path
+
+    from consultations import sweep
+
+    offenders = set()
+    for module in (notifications, sweep):
+        for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in PRIVATE_ORM:
+                offenders.add(f"{module.__name__}: .{node.attr}")
+    assert offenders == set()
 
 
 def test_periodic_resend_delivers_what_a_lost_message_left_behind(question):

@@ -107,3 +107,37 @@ def test_doctor_cannot_act_as_the_patient(client, doctor, answered_question):
     assert client.get(reverse("consultations:question_detail", args=[answered_question.pk])).status_code == 404
     for url, data in owner_actions(answered_question):
         assert client.post(url, data).status_code == 404
+
+
+# --- Issue 16 (boundaries): the patient pages reach questions through access.py -----
+
+
+def test_access_gives_the_patient_pages_only_the_users_own_questions(patient, other_patient, question):
+    """One rule per object type in consultations/access.py: the patient pages' rule is
+    "your own questions", for everyone (a doctor or clinical staff member acting as a
+    patient sees only their own there; their tools use questions_visible_to)."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import Http404
+
+    from consultations import access
+
+    assert list(access.own_questions(patient)) == [question]
+    assert access.own_question(patient, question.pk) == question
+    assert not access.own_questions(other_patient).exists()
+    assert not access.own_questions(AnonymousUser()).exists()
+    for user, pk in [(other_patient, question.pk), (patient, 999999), (patient, "x"), (AnonymousUser(), question.pk)]:
+        with pytest.raises(Http404):
+            access.own_question(user, pk)
+
+
+def test_patient_views_do_not_query_questions_themselves():
+    """The patient-facing modules hold no rule of their own on whose question it is."""
+    from pathlib import Path
+
+    import consultations
+
+    root = Path(consultations.__file__).parent
+    for name in ("views.py", "drafts.py", "uploads.py", "pictures.py", "credits.py"):
+        source = (root / name).read_text()
+        assert "Question.objects" not in source, name
+        assert "visible_to_patient" not in source, name

@@ -18,6 +18,7 @@ from django.utils import timezone
 from articles.models import Article, Source
 from consultations import demo, duty, services, sla, sweep
 from consultations.access import questions_for_doctor
+from consultations.demo_plans import AlreadyBreached, BreachingSoon
 from consultations.doctor_admin import doctor_admin_site
 from consultations.models import (
     BreachCredit,
@@ -30,10 +31,12 @@ from consultations.models import (
     ReplyKind,
     Specialty,
 )
+from portal.demo import seed_demo
 
 pytestmark = pytest.mark.django_db
 
 OPEN = (QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED)
+QUESTIONS = demo.content().questions
 
 
 def snapshot():
@@ -51,11 +54,11 @@ def demo_doctor():
 
 
 def already_breached():
-    return next(q for q in demo.QUESTIONS if isinstance(q.plan, demo.AlreadyBreached))
+    return next(q for q in QUESTIONS if isinstance(q.plan, AlreadyBreached))
 
 
 def breaching_soon():
-    spec = next(q for q in demo.QUESTIONS if isinstance(q.plan, demo.BreachingSoon))
+    spec = next(q for q in QUESTIONS if isinstance(q.plan, BreachingSoon))
     return Question.objects.filter(title=spec.title, patient__email=spec.patient)
 
 
@@ -66,11 +69,11 @@ def test_seeding_twice_changes_nothing():
     call_command("seed_demo", stdout=StringIO())
     assert snapshot() == first
     assert (Article.objects.count(), Source.objects.count()) == articles
-    assert Question.objects.count() == len(demo.QUESTIONS)
+    assert Question.objects.count() == len(QUESTIONS)
 
 
 def test_articles_are_written_and_reviewed_by_the_demo_doctors():
-    demo.seed_demo()
+    seed_demo()
     published = Article.objects.published()
     assert published.count() >= 12
     verified = set(DoctorProfile.objects.filter(is_verified=True).values_list("pk", flat=True))
@@ -82,7 +85,7 @@ def test_articles_are_written_and_reviewed_by_the_demo_doctors():
 
 def test_each_article_is_reviewed_by_a_doctor_of_its_own_specialty():
     """Issue 15: one family doctor reviewed 9 of 13 articles across unrelated specialties."""
-    demo.seed_demo()
+    seed_demo()
     published = Article.objects.published().select_related("reviewer")
     for article in published:
         assert article.reviewer.specialties.filter(pk=article.specialty_id).exists(), article.slug
@@ -92,7 +95,7 @@ def test_each_article_is_reviewed_by_a_doctor_of_its_own_specialty():
 
 def test_demo_doctor_queue_has_open_questions_in_every_sla_state():
     now = timezone.now()
-    demo.seed_demo(now)
+    seed_demo(now)
     doctor = demo_doctor()
     queue = list(questions_for_doctor(doctor).filter(status__in=OPEN))
 
@@ -107,14 +110,14 @@ def test_demo_doctor_queue_has_open_questions_in_every_sla_state():
 
 
 def test_only_the_question_describing_an_emergency_is_urgent():
-    demo.seed_demo()
+    seed_demo()
     urgent = Question.objects.filter(is_urgent=True)
     assert [q.title for q in urgent] == ["Tightness in my chest when I climb the stairs"]
     assert not Question.objects.filter(is_urgent=False).exclude(red_flags=[]).exists()
 
 
 def test_open_clocks_are_consistent_and_left_for_the_sweep_to_escalate():
-    demo.seed_demo()
+    seed_demo()
     # The one open question shown as already swept has its own test below.
     for question in Question.objects.filter(status__in=OPEN).exclude(title=already_breached().title):
         assert question.clock_warn_at == sla.warn_at_for(question.clock_started_at, question.clock_due_at)
@@ -131,7 +134,7 @@ def test_open_clocks_are_consistent_and_left_for_the_sweep_to_escalate():
 
 def test_answered_questions_have_a_doctors_answer_and_no_running_clock():
     now = timezone.now()
-    demo.seed_demo(now)
+    seed_demo(now)
     answered = Question.objects.filter(first_answered_at__isnull=False, is_follow_up=False)
     states = {sla.sla_state(q, now) for q in answered}
     assert states == {sla.MET, sla.MISSED}
@@ -148,7 +151,7 @@ def test_answered_questions_have_a_doctors_answer_and_no_running_clock():
 
 def test_a_patient_follow_up_reopens_the_question_for_the_answering_doctor():
     now = timezone.now()
-    demo.seed_demo(now)
+    seed_demo(now)
     question = Question.objects.get(is_follow_up=True)
     assert [r.kind for r in question.replies.all()] == [ReplyKind.ANSWER, ReplyKind.FOLLOW_UP]
     assert question.status == QuestionStatus.OPEN and question.claimed_by == question.answered_by == demo_doctor()
@@ -157,7 +160,7 @@ def test_a_patient_follow_up_reopens_the_question_for_the_answering_doctor():
 
 
 def test_people_specialties_and_doctors_are_complete():
-    demo.seed_demo()
+    seed_demo()
     assert Specialty.objects.count() >= 8
     assert not Specialty.objects.filter(description="").exists()
     verified = DoctorProfile.objects.filter(is_verified=True)
@@ -169,20 +172,20 @@ def test_people_specialties_and_doctors_are_complete():
         assert doctor.qualifications and doctor.registration_number and doctor.bio
         assert doctor.specialties.exists()
     assert set(demo_doctor().specialties.values_list("slug", flat=True)) == {"general-medicine", "dermatology"}
-    patients = get_user_model().objects.filter(email__in=[p.email for p in demo.PATIENTS])
+    patients = get_user_model().objects.filter(email__in=[p.email for p in demo.content().patients])
     assert {p.time_zone for p in patients} >= {"Europe/Warsaw", "America/New_York"}
     assert all(p.age and p.sex for p in patients)
 
 
 @pytest.mark.parametrize("email", [demo.PATIENT_EMAIL, demo.DOCTOR_EMAIL, demo.STAFF_EMAIL])
 def test_demo_logins_work_with_the_demo_password(client, email):
-    demo.seed_demo()
+    seed_demo()
     assert authenticate(username=email, password="portal-demo") is not None
     assert client.login(email=email, password="portal-demo")
 
 
 def test_demo_doctor_may_enter_the_doctors_admin_and_staff_the_staff_admin():
-    demo.seed_demo()
+    seed_demo()
     users = get_user_model().objects
     request = RequestFactory().get("/")
     request.user = users.get(email=demo.DOCTOR_EMAIL)
@@ -197,7 +200,7 @@ def test_demo_doctor_may_enter_the_doctors_admin_and_staff_the_staff_admin():
 
 
 def test_demo_doctor_sees_every_state_in_the_workbench_queue(client):
-    demo.seed_demo()
+    seed_demo()
     client.force_login(get_user_model().objects.get(email=demo.DOCTOR_EMAIL))
     response = client.get(reverse("doctor_admin:consultations_question_changelist"))
     assert response.status_code == 200
@@ -210,7 +213,7 @@ def test_demo_doctor_sees_every_state_in_the_workbench_queue(client):
 
 
 def test_staff_has_the_dashboard_and_reassign_permissions_through_the_sla_group():
-    demo.seed_demo()
+    seed_demo()
     staff = get_user_model().objects.get(email=demo.STAFF_EMAIL)
     group = Group.objects.get(name=settings.SLA_STAFF_GROUP)
     assert staff.is_staff and staff.groups.filter(pk=group.pk).exists()
@@ -224,7 +227,7 @@ def test_staff_reads_medical_records_through_the_clinical_group_not_the_sla_grou
     """Issue 11 item 2: clinical access is granted explicitly, never with the SLA group's other rights."""
     from consultations.access import CLINICAL_STAFF_GROUP, may_read_medical_records
 
-    demo.seed_demo()
+    seed_demo()
     staff = get_user_model().objects.get(email=demo.STAFF_EMAIL)
     clinical = Group.objects.get(name=CLINICAL_STAFF_GROUP)
     assert staff.groups.filter(pk=clinical.pk).exists()
@@ -236,7 +239,7 @@ def test_staff_reads_medical_records_through_the_clinical_group_not_the_sla_grou
 
 def test_breaching_soon_question_warns_in_a_minute_and_breaches_in_three():
     now = timezone.now()
-    demo.seed_demo(now)
+    seed_demo(now)
     question = breaching_soon().get()
     assert question.status == QuestionStatus.OPEN and question.claimed_by is None
     assert question.clock_warn_at == now + timedelta(minutes=1)
@@ -249,27 +252,27 @@ def test_breaching_soon_question_warns_in_a_minute_and_breaches_in_three():
 
 def test_breaching_soon_question_starts_again_once_the_sweep_has_escalated_it():
     start = timezone.now()
-    demo.seed_demo(start)
+    seed_demo(start)
     question = breaching_soon().get()
     later = start + timedelta(minutes=10)
     Question.objects.filter(pk=question.pk).update(warned_at=start + timedelta(minutes=1), breached_at=later)
 
-    demo.seed_demo(later)
+    seed_demo(later)
 
     again = breaching_soon().get()
     assert again.pk == question.pk
     assert again.warned_at is None and again.breached_at is None
     assert again.clock_warn_at == later + timedelta(minutes=1)
-    assert Question.objects.count() == len(demo.QUESTIONS)
+    assert Question.objects.count() == len(QUESTIONS)
 
 
 def test_breaching_soon_question_answered_by_a_doctor_is_kept_and_a_fresh_one_added():
     start = timezone.now()
-    demo.seed_demo(start)
+    seed_demo(start)
     question = breaching_soon().get()
     services.post_answer(question, demo_doctor(), "Keep the ear dry and use the drops for five days.")
 
-    demo.seed_demo(start + timedelta(minutes=10))
+    seed_demo(start + timedelta(minutes=10))
 
     assert breaching_soon().count() == 2
     question.refresh_from_db()
@@ -280,42 +283,42 @@ def test_breaching_soon_question_answered_by_a_doctor_is_kept_and_a_fresh_one_ad
 
 def test_untouched_question_whose_state_drifted_is_moved_back_to_it():
     start = timezone.now()
-    demo.seed_demo(start)
+    seed_demo(start)
     on_track = Question.objects.get(title="Itchy ring-shaped patch on my forearm")
     breached = Question.objects.get(title="Hand eczema flaring despite steroid cream")
     later = start + timedelta(hours=6)
     assert sla.sla_state(on_track, later) == sla.BREACHED
 
-    demo.seed_demo(later)
+    seed_demo(later)
 
     on_track.refresh_from_db()
     assert sla.sla_state(on_track, later) == sla.ON_TRACK
     assert on_track.submitted_at > start
     # Still in the state it demonstrates: left exactly as it was.
     assert Question.objects.get(pk=breached.pk).submitted_at == breached.submitted_at
-    assert Question.objects.count() == len(demo.QUESTIONS)
+    assert Question.objects.count() == len(QUESTIONS)
 
 
 def test_question_someone_worked_on_is_never_reset():
     start = timezone.now()
-    demo.seed_demo(start)
+    seed_demo(start)
     question = Question.objects.get(title="Itchy ring-shaped patch on my forearm")
     assert services.claim_question(question.pk, demo_doctor()).ok
     services.post_answer(question, demo_doctor(), "This looks like ringworm; an antifungal cream will clear it.")
     question.refresh_from_db()
     before = Question.objects.filter(pk=question.pk).values().get()
 
-    demo.seed_demo(start + timedelta(days=1))
+    seed_demo(start + timedelta(days=1))
 
     assert Question.objects.filter(pk=question.pk).values().get() == before
-    assert Question.objects.count() == len(demo.QUESTIONS)
+    assert Question.objects.count() == len(QUESTIONS)
 
 
 def test_command_prints_a_summary_and_the_demo_logins():
     out = StringIO()
     call_command("seed_demo", stdout=out)
     text = out.getvalue()
-    assert "24 created" in text or f"{len(demo.QUESTIONS)} created" in text
+    assert "24 created" in text or f"{len(QUESTIONS)} created" in text
     for email in (demo.PATIENT_EMAIL, demo.DOCTOR_EMAIL, demo.STAFF_EMAIL):
         assert email in text
     assert "portal-demo" in text
@@ -336,8 +339,8 @@ def test_the_demo_shows_a_breached_question_with_its_apology_notice_and_credit(c
     with its credit; late answers carry theirs; seeding again adds none."""
     settings.SLA_BREACH_CREDIT = "free_question"
     now = timezone.now()
-    demo.seed_demo(now)
-    demo.seed_demo(now + timedelta(minutes=5))
+    seed_demo(now)
+    seed_demo(now + timedelta(minutes=5))
 
     spec = already_breached()
     question = Question.objects.get(title=spec.title, patient__email=spec.patient)
@@ -369,7 +372,7 @@ def test_the_demo_shows_a_breached_question_with_its_apology_notice_and_credit(c
 
 def test_the_demo_shows_a_doctor_off_duty_a_specialty_nobody_covers_and_schedules():
     """Issue 14: the demo shows every duty state."""
-    demo.seed_demo()
+    seed_demo()
     off = DoctorProfile.objects.get(user__email="tomasz.wren@example.com")
     assert off.off_duty and off.duty_periods.exists()
     cardiology = Specialty.objects.get(slug="cardiology")

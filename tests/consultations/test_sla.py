@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from consultations import sla
+from consultations import levels, sla
 
 US = timedelta(microseconds=1)
 SUBMITTED = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
@@ -28,7 +28,9 @@ def running_question(started_at=SUBMITTED, is_urgent=False, **extra):
         "clock_warn_at": clock.warn_at,
         "clock_due_at": clock.due_at,
         "clock_paused_at": None,
+        "warned_at": None,
         "breached_at": None,
+        "lead_escalated_at": None,
         "is_urgent": is_urgent,
         "is_follow_up": False,
     }
@@ -182,19 +184,21 @@ def test_time_left_is_negative_when_late_and_none_without_a_clock():
     [(False, timedelta(hours=4)), (True, timedelta(hours=1))],
 )
 def test_lead_escalation_is_owed_strictly_after_one_more_window(is_urgent, window):
+    lead = levels.by_key("lead")
     question = running_question(is_urgent=is_urgent)
     question.breached_at = question.clock_due_at + US
-    lead_at = sla.lead_escalation_at(question.clock_due_at, is_urgent)
+    lead_at = sla.LEAD.instant(question.clock_due_at, is_urgent)
     assert lead_at == question.clock_due_at + window
-    assert not sla.lead_is_due(question, lead_at - US)
-    assert not sla.lead_is_due(question, lead_at)
-    assert sla.lead_is_due(question, lead_at + US)
+    assert not lead.is_due(question, lead_at - US)
+    assert not lead.is_due(question, lead_at)
+    assert lead.is_due(question, lead_at + US)
 
 
 def test_lead_escalation_not_owed_while_paused_or_before_a_breach():
+    lead = levels.by_key("lead")
     question = running_question()
     late = question.clock_due_at + timedelta(days=1)
-    assert not sla.lead_is_due(question, late)  # never breached
+    assert not lead.is_due(question, late)  # never breached
     question.breached_at = question.clock_due_at + US
     question.clock_paused_at = question.clock_due_at + timedelta(minutes=1)
-    assert not sla.lead_is_due(question, late)
+    assert not lead.is_due(question, late)

@@ -171,7 +171,7 @@ def test_sweep_leaves_answered_closed_and_paused_questions_alone(specialty, doct
 def test_lead_escalation_follows_one_more_window_past_due_once(specialty, senior_doctor, sla_staff, now):
     question = breached_by(now, specialty, warned_at=now - timedelta(hours=2))
     sweep.run_sweep(now=now)
-    lead_at = sla.lead_escalation_at(question.clock_due_at)
+    lead_at = sla.LEAD.instant(question.clock_due_at)
 
     at_lead = sweep.run_sweep(now=lead_at)
     after = sweep.run_sweep(now=lead_at + US)
@@ -226,14 +226,14 @@ def test_follow_up_clock_escalates_the_same_way_and_separately(specialty, doctor
 def test_one_bad_row_does_not_stop_the_sweep(specialty, sla_staff, now, monkeypatch):
     good = [breached_by(now, specialty, warned_at=now) for _ in range(3)]
     bad = breached_by(now, specialty, late=timedelta(minutes=2), warned_at=now)
-    real_messages = sweep._messages
+    real_messages = sweep.messages
 
     def messages_failing_for_bad(level, question, recipients, **kwargs):
         if question.pk == bad.pk:
             raise RuntimeError("template exploded")
         return real_messages(level, question, recipients, **kwargs)
 
-    monkeypatch.setattr(sweep, "_messages", messages_failing_for_bad)
+    monkeypatch.setattr(sweep, "messages", messages_failing_for_bad)
 
     result = sweep.run_sweep(now=now)
 
@@ -247,7 +247,7 @@ def test_one_bad_row_does_not_stop_the_sweep(specialty, sla_staff, now, monkeypa
     assert SweepRun.objects.get(pk=result.run_id).errors == 1
 
     # Not retried before its retry time; retried (and cleared) after it once fixed.
-    monkeypatch.setattr(sweep, "_messages", real_messages)
+    monkeypatch.setattr(sweep, "messages", real_messages)
     assert sweep.run_sweep(now=now + timedelta(seconds=1)).breached == 0
     retry_at = bad.sweep_retry_at
     assert sweep.run_sweep(now=retry_at).breached == 1
@@ -257,15 +257,15 @@ def test_one_bad_row_does_not_stop_the_sweep(specialty, sla_staff, now, monkeypa
 
 def test_answer_arriving_between_selection_and_update_wins(specialty, doctor, sla_staff, now, monkeypatch):
     question = breached_by(now, specialty, warned_at=now)
-    real_candidates = sweep.candidates
+    real_claim = sweep.claim_batch
 
-    def candidates_then_answer(transition, when, limit):
-        ids = real_candidates(transition, when, limit)
-        if ids and transition.level == EscalationLevel.BREACHED:
+    def claim_then_answer(transition, when, limit):
+        ids = real_claim(transition, when, limit)
+        if ids and transition.key == EscalationLevel.BREACHED:
             services.post_answer(question, doctor, "Answered just in time.", now=when)
         return ids
 
-    monkeypatch.setattr(sweep, "candidates", candidates_then_answer)
+    monkeypatch.setattr(sweep, "claim_batch", claim_then_answer)
 
     result = sweep.run_sweep(now=now)
 
@@ -282,7 +282,7 @@ def test_escalation_emails_never_reveal_the_patient(specialty, doctor, senior_do
     late.refresh_from_db()
 
     sweep.run_sweep(now=now)
-    sweep.run_sweep(now=sla.lead_escalation_at(late.clock_due_at) + US)
+    sweep.run_sweep(now=sla.LEAD.instant(late.clock_due_at) + US)
 
     sent = Notification.objects.filter(kind__startswith="sla_")
     assert {n.kind for n in sent} == {"sla_at_risk", "sla_breached", "sla_lead"}

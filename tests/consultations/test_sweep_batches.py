@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from consultations import notifications, sweep, tasks
+from consultations import escalations, notifications, sweep, tasks
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
 from portal.celery import app
 from tests.consultations.sweep_support import breached_by, sla_staff_member, staff_group, unsaved_questions
@@ -159,12 +159,12 @@ def test_each_recipient_gets_their_own_link_even_if_a_template_transforms_it(spe
     e-mail is rendered on its own instead of getting a broken link."""
     sla_staff_member()
     question = breached_by(now, specialty, warned_at=now)
-    real_render = sweep.render_email
+    real_render = escalations.render_email
 
     def render_with_a_filter_on_the_link(kind, context):
         return real_render(kind, {**context, "url": context["url"].upper()})
 
-    with mock.patch.object(sweep, "render_email", side_effect=render_with_a_filter_on_the_link):
+    with mock.patch.object(escalations, "render_email", side_effect=render_with_a_filter_on_the_link):
         sweep.run_sweep(now=now)
 
     senior = Notification.objects.get(question=question, to_email="senior@example.com").body
@@ -181,7 +181,7 @@ def test_recipients_in_one_time_zone_share_a_rendering_but_not_their_links(speci
     staff_group(UserFactory(email="sla.tokyo@example.com", time_zone="Asia/Tokyo", is_staff=True))
     questions = [breached_by(now, specialty, warned_at=now) for _ in range(3)]
 
-    with mock.patch.object(sweep, "render_email", side_effect=sweep.render_email) as render:
+    with mock.patch.object(escalations, "render_email", side_effect=escalations.render_email) as render:
         sweep.run_sweep(now=now)
 
     # Per question: one rendering for the UTC readers (staff and the senior), one for Tokyo.

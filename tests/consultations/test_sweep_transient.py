@@ -120,7 +120,7 @@ def test_an_error_is_never_written_over_a_question_another_sweep_just_escalated(
     def failing(*args, **kwargs):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(sweep, "_messages", failing)
+    monkeypatch.setattr(sweep, "messages", failing)
     real_logger_exception = sweep.logger.exception
 
     def meanwhile_another_sweep_escalates(*args, **kwargs):
@@ -143,7 +143,7 @@ def test_an_error_is_not_written_over_a_question_answered_meanwhile(specialty, d
     def failing(*args, **kwargs):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(sweep, "_messages", failing)
+    monkeypatch.setattr(sweep, "messages", failing)
     real_logger_exception = sweep.logger.exception
 
     def meanwhile_the_doctor_answers(*args, **kwargs):

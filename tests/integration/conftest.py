@@ -3,7 +3,7 @@ from Redis, writing to the pytest test database, and private redis-servers to br
 
 Usage (see tests/integration/test_sla_worker.py):
 
-    pytestmark = [pytest.mark.integration, requires_postgres_and_redis, pytest.mark.django_db(transaction=True)]
+    pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytest.mark.django_db(transaction=True)]
 
     def test_something(celery_stack):
         stack = celery_stack(env={"SLA_SWEEP_SECONDS": "1"})  # worker + beat, started and ready
@@ -14,7 +14,7 @@ Usage (see tests/integration/test_sla_worker.py):
 - `celery_stack(broker_url=None, env=None, beat=True)` starts `celery -A portal worker`
   (solo pool) and `celery -A portal beat` as subprocesses in their own process
   groups, with DATABASE_URL pointing at the test database, REDIS_URL at
-  `broker_url` (default: this run's REDIS_URL), e-mail written to files in
+  `broker_url` (default: a private redis-server of its own), e-mail written to files in
   `stack.mail_dir`, and SLA_SWEEP_SECONDS / NOTIFICATION_RESEND_SECONDS of 1
   unless `env` says otherwise. It returns once the worker is ready. Everything
   it started is killed (whole process group) at teardown, before the test
@@ -68,12 +68,6 @@ from tests import pinned
 
 BASE_DIR = Path(settings.BASE_DIR)
 ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-
-requires_postgres_and_redis = pytest.mark.skipif(
-    not (ON_POSTGRESQL and os.environ.get("REDIS_URL")),
-    reason="integration tests need DATABASE_URL=postgres://... and REDIS_URL=redis://... "
-    "(real worker processes cannot share an SQLite in-memory test database)",
-)
 
 
 def wait_for(predicate, what: str, timeout: float = 20, interval: float = 0.2, logs=None):
@@ -138,6 +132,7 @@ def process_env(tmp_dir: Path, broker_url: str, extra: dict | None = None) -> di
         {
             "DJANGO_SETTINGS_MODULE": "tests.integration.worker_settings",
             "DATABASE_URL": database_url_for_processes(),
+            "PGAPPNAME": f"{tmp_dir.name}"[-63:],
             "DB_CONN_MAX_AGE": "0",
             "REDIS_URL": broker_url,
             "VAR_DIR": str(tmp_dir / "var"),
@@ -173,6 +168,9 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        # Its database sessions carry the test's and the process's name: a session still open
+        # when the suite ends is named by tests/conftest.py's last check.
+        env = {**env, "PGAPPNAME": f"{self.log_dir.name}:{name}"[-63:]}
         proc = subprocess.Popen(
             args, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -259,12 +257,15 @@ class CeleryStack:
 
 
 @pytest.fixture
-def celery_stack(transactional_db, tmp_path):
-    """Factory: start a real Celery worker (and beat) against the test database. See the module docstring."""
+def celery_stack(transactional_db, tmp_path, redis_server):
+    """Factory: start a real Celery worker (and beat) against the test database. See the module docstring.
+
+    Without `broker_url` the stack gets a private redis-server of its own: a worker on the
+    developer's shared Redis db could meet messages or beat state another run left there."""
     processes = Processes(tmp_path)
 
     def start(broker_url: str | None = None, env: dict | None = None, beat: bool = True) -> CeleryStack:
-        stack_env = process_env(tmp_path, broker_url or os.environ["REDIS_URL"], env)
+        stack_env = process_env(tmp_path, broker_url or redis_server().url, env)
         processes.start("worker", worker_command(), stack_env)
         stack = CeleryStack(processes, stack_env)
         wait_for(lambda: " ready." in processes.log("worker"), "the Celery worker to be ready", 30, logs=stack.logs)

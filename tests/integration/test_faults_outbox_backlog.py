@@ -14,9 +14,9 @@ import redis
 
 from consultations import notifications
 from consultations.models import Notification, NotificationStatus
-from consultations.tasks import send_notifications
+from consultations.tasks import resend_pending_notifications, send_notifications
 from portal.celery import app
-from tests.integration.conftest import requires_postgres_and_redis_server, wait_for
+from tests.integration.conftest import finished_runs, requires_postgres_and_redis_server, wait_for
 
 pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytest.mark.django_db(transaction=True)]
 
@@ -96,7 +96,18 @@ def test_a_backlog_of_3000_emails_whose_messages_were_lost_is_sent_once_within_t
         f"the drain itself took {drain_seconds:.1f} s ({BACKLOG / max(drain_seconds, 0.001):.0f} e-mails/s)"
     )
 
-    time.sleep(2)  # anything still running would show here
+    # Before the absence checks: a probe queued behind any delivery message still waiting
+    # (same priority, so not ahead of them) and finished by the solo worker means every
+    # send that could still duplicate an e-mail has run. A positive signal, not a sleep.
+    before = finished_runs(cluster.log("worker"))
+    with app.connection_for_write(broker.url) as connection:
+        resend_pending_notifications.apply_async(connection=connection, priority=notifications.BULK_DELIVERY_PRIORITY)
+    wait_for(
+        lambda: finished_runs(cluster.log("worker")) > before,
+        "the probe re-send queued behind the backlog to finish",
+        30,
+        logs=cluster.logs,
+    )
     sent = cluster.sent_emails()
     assert len(sent) == BACKLOG
     assert set(sent.values()) == {1}

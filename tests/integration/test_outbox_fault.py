@@ -13,12 +13,12 @@ from tests.integration.conftest import (
     BASE_DIR,
     free_port,
     process_env,
-    requires_postgres_and_redis,
+    requires_postgres_and_redis_server,
     wait_for,
     wait_for_more_runs,
 )
 
-pytestmark = [pytest.mark.integration, requires_postgres_and_redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytest.mark.django_db(transaction=True)]
 
 # A stand-in for the web process: answers the question through the service, as the admin view does.
 ANSWER_SCRIPT = """

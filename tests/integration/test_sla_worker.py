@@ -9,9 +9,9 @@ from django.utils import timezone
 from consultations import sla
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, SweepRun
 from tests.consultations.sweep_support import question_started, sla_staff_member
-from tests.integration.conftest import requires_postgres_and_redis, wait_for
+from tests.integration.conftest import requires_postgres_and_redis_server, wait_for
 
-pytestmark = [pytest.mark.integration, requires_postgres_and_redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytest.mark.django_db(transaction=True)]
 
 
 def finished_runs() -> int:

@@ -61,6 +61,25 @@ def read_all(fd: int, seconds: float, until: bytes = b"") -> bytes:
     return out
 
 
+def wait_or_kill(pid: int, seconds: float) -> int:
+    """The child's wait status within `seconds`; a test failure (not a hang) after that."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"make did not exit within {seconds} s of Ctrl+C")
+
+
+def status_unknown(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False  # already reaped
+    return done == 0
+
+
 def test_ctrl_c_under_make_in_a_terminal_exits_0_without_interrupt(tmp_path):
     makefile = tmp_path / "Makefile"
     makefile.write_text(f"run:\n\t{sys.executable} {SUPERVISE} --foreground {procfile(tmp_path)}\n")
@@ -68,11 +87,16 @@ def test_ctrl_c_under_make_in_a_terminal_exits_0_without_interrupt(tmp_path):
     if pid == 0:  # the child: make, in a terminal, as a developer runs it
         os.execvp("make", ["make", "--no-print-directory", "-f", str(makefile), "run"])  # noqa: S606
     try:
-        output = read_all(fd, 20, until=b"| ready")
+        # Generous waits: on a busy machine the supervisor can take a while to start.
+        output = read_all(fd, 60, until=b"| ready")
+        assert b"| ready" in output, output.decode(errors="replace")
         os.write(fd, b"\x03")  # Ctrl+C
-        output += read_all(fd, 20)
+        output += read_all(fd, 30, until=b"all processes stopped")
+        status = wait_or_kill(pid, 30)
     finally:
-        _, status = os.waitpid(pid, 0)
+        if status_unknown(pid):
+            os.killpg(pid, signal.SIGKILL)  # never leave make and its children behind, never hang
+            os.waitpid(pid, 0)
         os.close(fd)
     text = output.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0, text

@@ -40,7 +40,7 @@ from consultations.models import (
 )
 from portal.models import User
 from tests.consultations.sweep_support import unsaved_questions
-from tests.integration.conftest import _header, read_emails
+from tests.integration.conftest import _header, read_emails, wait_for
 from tests.portal.sample_files import png_bytes
 from tests.production.conftest import NoRedirects, requires_production_tools
 
@@ -226,8 +226,12 @@ def test_a_60_mb_post_gets_413_from_nginx_and_never_reaches_django(prod_shape):
         f"60 MB POST: {declared} in {took_declared:.2f} s (Content-Length), {chunked} in {took_chunked:.2f} s (chunked)"
     )
     assert declared == 413 and chunked == 413
-    time.sleep(0.5)
-    nginx = [line for line in prod_shape.lines("nginx") if marker in line and NGINX_LINE.search(line)]  # access log
+
+    # nginx writes its access line as each request ends: wait for both (not a fixed sleep).
+    def refused():
+        return [line for line in prod_shape.lines("nginx") if marker in line and NGINX_LINE.search(line)]
+
+    nginx = wait_for(lambda: found if len(found := refused()) >= 2 else None, "nginx to log both POSTs", 10)
     assert len(nginx) == 2 and all(" 413 " in line and "upstream=- " in line for line in nginx), nginx
     for web in ("web-1", "web-2"):
         assert not [line for line in prod_shape.lines(web) if marker in line], f"{web} saw the oversized POST"

@@ -70,3 +70,39 @@ def test_anonymous_visitors_are_counted_by_the_address_the_proxy_saw(settings):
 
     request.user = AnonymousUser()
     assert ratelimit.client_ident(request) == "ip:198.51.100.7"
+
+
+def test_on_redis_one_round_trip_counts_an_attempt_and_the_window_expires():
+    """Issue 17: the ask POST's limiter took three Redis round trips (SET NX, EXISTS,
+    INCRBY); now one MULTI/EXEC. The window still ends after its period, and refund()
+    and reset() still reach the same counter."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("needs Redis as the cache (set REDIS_URL)")
+    backend = caches["default"]
+    key = backend.make_and_validate_key(ratelimit._cache_key("unit-redis", "ip:10.0.0.9", 60))
+    client = backend._cache.get_client(key, write=True)
+    ratelimit.reset("unit-redis", "ip:10.0.0.9", 60)
+    # Each command (or pipeline) takes a connection from the pool once: a round trip.
+    sent = []
+    original = client.connection_pool.get_connection
+
+    def counting(*args, **kwargs):
+        sent.append(1)
+        return original(*args, **kwargs)
+
+    client.connection_pool.get_connection = counting
+    try:
+        assert ratelimit.hit("unit-redis", "ip:10.0.0.9", 2, 60) is True
+    finally:
+        client.connection_pool.get_connection = original
+    assert len(sent) == 1
+    assert 0 < client.ttl(key) <= 60
+    assert ratelimit.hit("unit-redis", "ip:10.0.0.9", 2, 60) is True
+    ratelimit.refund("unit-redis", "ip:10.0.0.9", 60)  # the second one failed on our side
+    assert ratelimit.hit("unit-redis", "ip:10.0.0.9", 2, 60) is True
+    assert ratelimit.hit("unit-redis", "ip:10.0.0.9", 2, 60) is False
+    ratelimit.reset("unit-redis", "ip:10.0.0.9", 60)
+    assert client.exists(key) == 0

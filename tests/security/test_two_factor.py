@@ -28,7 +28,7 @@ def test_staff_without_device_is_sent_to_set_up_2fa(client, staff, require_2fa):
     client.force_login(staff)
     response = client.get("/admin/")
     assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/2fa/setup/?next=/admin/")
+    assert response["Location"] == "/accounts/2fa/setup/?next=%2Fadmin%2F"
 
 
 def test_doctor_pairs_an_app_and_reaches_the_queue(client, doctor, require_2fa):

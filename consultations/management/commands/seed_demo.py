@@ -1,10 +1,12 @@
-"""`manage.py seed_demo`: load the demo data (idempotent); see consultations/demo.py."""
+"""`manage.py seed_demo`: load the demo data (idempotent); see portal/demo.py, which seeds
+consultations/demo_content/ (consultations/demo.py) and articles/demo_content/ (articles/demo.py)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from consultations import demo, sla
+from portal.demo import seed_demo
 
 NOUNS = {
     "specialties": ("specialty", "specialties"),
@@ -43,7 +45,7 @@ class Command(BaseCommand):
                 "Refusing to load the demo with PRODUCTION=true: it creates staff@example.com, a superuser whose "
                 "password is published. Use --allow-production only on a throwaway demo server."
             )
-        result = demo.seed_demo()
+        result = seed_demo()
         now = timezone.now()
         created = ", ".join(f"{n} {_noun(what, n)}" for what, n in result.created.items()) or "nothing new"
         self.stdout.write(self.style.SUCCESS("Demo data ready."))

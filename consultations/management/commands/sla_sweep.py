@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from consultations.levels import LEVELS
 from consultations.sweep import run_sweep
 
 
@@ -18,10 +19,9 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         result = run_sweep(batch_size=batch_size)
         self.stdout.write(f"SLA sweep #{result.run_id}")
-        self.stdout.write(f"  at risk (warned):   {result.warned}")
-        self.stdout.write(f"  breached:           {result.breached}")
-        self.stdout.write(f"  lead escalations:   {result.lead_escalated}")
-        self.stdout.write(f"  errors:             {result.errors}")
+        for level in LEVELS:
+            self.stdout.write(f"  {level.summary + ':':<20}{result.counts[level.counter]}")
+        self.stdout.write(f"  {'errors:':<20}{result.errors}")
         for question_id, error in sorted(result.question_errors.items()):
             self.stdout.write(f"    question #{question_id}: {error}")
         if result.capped:

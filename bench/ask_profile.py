@@ -1,0 +1,273 @@
+"""Where an ask POST's time goes, and the same load against an older checkout in one run.
+
+    BENCH_DATABASE_URL=... BENCH_REDIS_URL=... .venv/bin/python -m bench.ask_profile \\
+        [--split 60] [--baseline /path/to/old/checkout] [--seconds 10] [--rounds 3]
+
+Recreates the bench database and Redis db (as `make bench` does; set your own),
+creates the bench's people, then:
+
+* `--split N`: N ask POSTs (text only, then with the bench photo) through Django's
+  test client in this process, every phase timed by a wrapper around the function
+  that does it (no profiler, so no profiler overhead), and the SQL queries of one
+  POST listed. The phases nest as indented.
+* `--baseline DIR`: two gunicorns with the same arguments, one serving DIR (an
+  older checkout sharing this virtualenv and database schema), one this tree;
+  rounds alternate between them (text only, then with the photo), so a machine
+  whose load comes and goes weighs on both alike. Prints each side's POST p50 and
+  p95 and the median of the per-round ratios.
+"""
+
+import argparse
+import functools
+import io
+import os
+import statistics
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+CONCURRENCY = 20
+
+
+def _wrap(timings: dict, owner, name: str, label: str) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            timings[label] += time.perf_counter() - started
+
+    setattr(owner, name, timed)
+
+
+def _instrument(timings: dict) -> None:
+    from django.contrib.sessions.backends import db as session_db
+
+    from consultations import drafts, forms, notifications, services, uploads, views
+    from portal import ratelimit
+
+    for owner, name, label in (
+        (session_db.SessionStore, "load", "session load (middleware)"),
+        (ratelimit, "hit", "rate limit check"),
+        (views, "_ask_signed_in", "ask view body"),
+        (drafts, "for_patient", "  draft lookup"),
+        (forms.AskForm, "full_clean", "  form validation"),
+        (uploads, "prepare_attachments", "    attachment checks + re-encoding"),
+        (services, "submit_question_once", "  submission (one transaction)"),
+        (services, "queue_notification", "    confirmation e-mail row"),
+        (notifications, "render_email", "      rendering it"),
+        (services.new_work, "notify_new_question", "    doctors on duty + their e-mails"),
+        (notifications, "enqueue_delivery", "    Celery publish (on commit)"),
+        (drafts, "discard", "  draft discard"),
+        (session_db.SessionStore, "save", "session save"),
+    ):
+        _wrap(timings, owner, name, label)
+
+
+def _post_data(specialty_id: int, n: int, photo) -> dict:
+    data = {
+        "specialty": specialty_id,
+        "title": f"Knee aches after running (profile {n})",
+        "description": "The inside of my left knee aches for a day after a 5 km run. Should I see someone?",
+        "age": "40",
+        "sex": "female",
+        "medical_history": "Mild asthma as a child.",
+        "current_medication": "None.",
+        "consent": "on",
+        "submission_token": str(uuid.uuid4()),
+    }
+    if photo is not None:
+        upload = io.BytesIO(photo.content)
+        upload.name = photo.name
+        data["attachments"] = upload
+    return data
+
+
+def split(people, count: int) -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from bench.asking import bench_photo, photo_label
+    from portal.models import User
+
+    timings: dict[str, float] = defaultdict(float)
+    _instrument(timings)
+    url = reverse("consultations:ask")
+    clients = []
+    for user in User.objects.filter(pk__in=people.patient_ids[:5]):
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(user)
+        clients.append(client)
+    specialty = people.specialty_ids[0]
+
+    def post(n, photo):
+        response = clients[n % len(clients)].post(url, _post_data(specialty, n, photo))
+        if response.status_code != 302:
+            raise RuntimeError(f"ask POST answered {response.status_code}: {response.content[:500]!r}")
+
+    for photo in (None, bench_photo()):
+        for n in range(5):
+            post(n, photo)
+        with CaptureQueriesContext(connection) as captured:
+            post(99, photo)
+        # Read now: the next request's request_started signal empties the connection's log.
+        queries = list(captured.captured_queries)
+        timings.clear()
+        latencies = []
+        for n in range(count):
+            started = time.perf_counter()
+            post(100 + n, photo)
+            latencies.append(time.perf_counter() - started)
+        total = sum(latencies)
+        what = f"with {photo_label(photo)}" if photo else "text only"
+        median = statistics.median(latencies) * 1000
+        print(f"\nAsk POST {what}, {count} in a row in this process: median {median:.1f} ms")
+        print(f"{len(queries)} SQL statements per POST:")
+        for query in queries:
+            print(f"    {query['sql'][:110]}")
+        for label, seconds in timings.items():
+            print(f"  {label:42s} {seconds / count * 1000:7.2f} ms  {100 * seconds / total:5.1f}%")
+    form_get(clients[0], url, count)
+
+
+def form_get(client, url: str, count: int) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url)
+    queries = len(captured)
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        client.get(url)
+        latencies.append(time.perf_counter() - started)
+    print(f"\nAsk form GET: median {statistics.median(latencies) * 1000:.1f} ms, {queries} SQL statements")
+
+
+def _cpu_seconds(pids: set[int], children: bool = True) -> float:
+    """User + system CPU of these processes (and their children) from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid in pids or (children and ppid in pids):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _database_cpu() -> dict[int, float]:
+    """CPU of the PostgreSQL backends of the bench database (found by their process title,
+    "postgres: ... <database> <client> ...", since this runs inside the load's event loop)."""
+    from bench.environment import database_name
+
+    marker = f" {database_name()} ".encode()
+    pids = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"postgres:") and marker in title:
+            pids.add(int(cmdline.parent.name))
+    return {pid: _cpu_seconds({pid}, children=False) for pid in pids}
+
+
+def _database_cpu_since(before: dict[int, float]) -> float:
+    """CPU the backends used since `before`; a backend that ended meanwhile (a connection
+    past its CONN_MAX_AGE) is left out, a new one counts from zero."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in _database_cpu().items())
+
+
+def _asked_with_cpu(server, patients, seconds, photo) -> dict:
+    """One run of the asking load, with the CPU its web workers and database backends used per
+    question: under a saturated closed loop, latency follows that cost, whatever else loads the
+    machine."""
+    from bench.asking import ask_questions
+
+    before = {}
+
+    def start():  # every patient is signed in: their password hashes are not counted
+        before.update(web=_cpu_seconds({server.process.pid}), database=_database_cpu())
+
+    figures = ask_questions(server.base_url, patients, CONCURRENCY, seconds, photo, on_start=start)
+    web = _cpu_seconds({server.process.pid}) - before["web"]
+    database = _database_cpu_since(before["database"])
+    questions = max(1, figures["successes"])
+    figures["web_cpu_ms_per_question"] = 1000 * web / questions
+    figures["database_cpu_ms_per_question"] = 1000 * database / questions
+    return figures
+
+
+def compare(people, baseline: Path, seconds: float, rounds: int, photo: bool = True) -> None:
+    from bench import data, processes
+    from bench.asking import bench_photo
+
+    patients = data.random_patients(people, CONCURRENCY, seed=5)
+    old = processes.Gunicorn(name="gunicorn-baseline", cwd=baseline)
+    new = processes.Gunicorn(name="gunicorn-this-tree")
+    for server in (old, new):
+        server.start()
+    try:
+        for server in (old, new):
+            server.wait_ready()
+        variants = [("text only", None)] + ([("one photo", bench_photo())] if photo else [])
+        for label, attachment in variants:
+            sides = {"baseline": [], "this tree": []}
+            for _ in range(rounds):
+                for side, server in (("baseline", old), ("this tree", new)):
+                    sides[side].append(_asked_with_cpu(server, patients, seconds, attachment))
+            ratios = [b["p50_ms"] / a["p50_ms"] for a, b in zip(sides["baseline"], sides["this tree"], strict=True)]
+            print(f"\nAsk POST, {label}, {CONCURRENCY} patients, {old.workers} workers, {rounds} x {seconds:.0f} s")
+            for side, runs in sides.items():
+                p50s = ", ".join(f"{run['p50_ms']:.0f}" for run in runs)
+                p95s = ", ".join(f"{run['p95_ms']:.0f}" for run in runs)
+                per_second = ", ".join(f"{run['per_second']:.1f}" for run in runs)
+                print(f"  {side:10s} p50 {p50s} ms; p95 {p95s} ms; {per_second} questions/s")
+                web = ", ".join(f"{run['web_cpu_ms_per_question']:.1f}" for run in runs)
+                database = ", ".join(f"{run['database_cpu_ms_per_question']:.1f}" for run in runs)
+                print(f"  {'':10s} CPU per question (form GET + POST): web {web} ms, PostgreSQL {database} ms")
+            print(f"  this tree / baseline, p50: median {statistics.median(ratios):.2f} (rounds {ratios})")
+    finally:
+        old.stop()
+        new.stop()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ask_profile", description=__doc__.splitlines()[0])
+    parser.add_argument("--split", type=int, default=0, help="time N in-process POSTs phase by phase")
+    parser.add_argument("--baseline", type=Path, help="an older checkout to compare under load")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-photo", action="store_true", help="compare text-only questions only")
+    args = parser.parse_args(argv)
+    from bench import environment
+
+    environment.configure()
+    from bench import database
+
+    database.prepare()
+    import django
+
+    django.setup()
+    from bench import data
+
+    people = data.create_people(patients=200)
+    if args.split:
+        split(people, args.split)
+    if args.baseline:
+        compare(people, args.baseline.resolve(), args.seconds, args.rounds, photo=not args.no_photo)
+    database.flush_redis()
+
+
+if __name__ == "__main__":
+    main()

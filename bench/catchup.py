@@ -1,0 +1,218 @@
+"""Outage catch-up (issue 17): 10^5 questions overdue at once, two real Celery workers.
+
+The due questions are inserted in one statement (bench.data.add_due), the two workers
+(one process each: the machine has two cores) and a beat are started on the bench's
+PostgreSQL database and Redis db, and one sweep message starts the catch-up, as the
+first beat tick after an outage would. Everything reported is read from the database:
+when the last breach escalation was written, when the last e-mail was marked sent
+(handed to the mail backend), how many e-mails each second, which sweeps did the work,
+and the duplicates (more than one escalation per question and level, more than one
+e-mail row per question, kind and recipient). The backend alone is then measured with
+the same messages (bench.mail.backend_rate) to show who limits the send rate.
+"""
+
+import os
+import re
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.db import connection
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from bench import data, database, mail, processes
+from bench.common import NotAvailable, progress
+
+QUESTIONS = int(os.environ.get("BENCH_CATCHUP_QUESTIONS", 100_000))
+WORKERS = 2
+# The targets of issue 17.
+ESCALATION_TARGET_SECONDS = 60
+# How long to wait before calling the catch-up unfinished.
+ESCALATION_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_TIMEOUT", 600))
+EMAIL_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_EMAIL_TIMEOUT", 900))
+
+
+def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
+    from consultations.models import Escalation, Notification
+    from portal.celery import app
+
+    progress(f"  inserting {questions:,} questions overdue at once")
+    data.clear_questions()
+    ids = data.add_due(people, count=questions)
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-catchup-"))
+    env = {
+        "EMAIL_BACKEND": mail.BACKEND,
+        "SLA_SWEEP_PARALLEL": str(WORKERS),
+        # One persistent connection per worker process, as in production.
+        "DB_CONN_MAX_AGE": "60",
+    }
+    database.flush_redis()
+    workers = [
+        processes.celery_worker(env, concurrency=1, name=f"catchup-worker-{n}", loglevel="info")
+        for n in range(1, WORKERS + 1)
+    ]
+    beat = processes.celery_beat(env, run_dir / "celerybeat-schedule", name="catchup-beat")
+    try:
+        for worker in workers:
+            worker.start()
+        _wait_ready(workers)
+        connection.close()
+        started = timezone.now()
+        began = time.monotonic()
+        with app.connection_for_write() as broker:
+            app.send_task("consultations.tasks.run_sla_sweep", connection=broker)
+        beat.start()
+        escalations = Escalation.objects.filter(question_id__in=ids, level="breached")
+        written = _wait(lambda: escalations.count() >= len(ids), ESCALATION_TIMEOUT, began, "escalations", workers)
+        pending = Notification.objects.filter(question_id__in=ids).exclude(status="sent")
+        sent_all = _wait(lambda: not pending.exists(), EMAIL_TIMEOUT, began, "e-mails", workers)
+        progress(f"  escalations written in {written} s, e-mails sent in {sent_all} s")
+        figures = _figures(ids, started, written, sent_all, workers)
+    finally:
+        beat.stop()
+        for worker in workers:
+            worker.stop()
+        database.flush_redis()
+    progress("  the mail backend alone, the same messages, two processes")
+    sample = list(Notification.objects.filter(question_id__in=ids).order_by("pk")[:200])
+    connection.close()  # not shared with the forked senders
+    figures["backend_alone"] = mail.backend_rate(sample, WORKERS)
+    alone = figures["backend_alone"]["per_second"]
+    ours = figures["emails_per_second"]
+    figures["share_of_backend_rate"] = round(ours / alone, 3) if ours and alone else None
+    data.answer_due(ids)
+    return figures
+
+
+def _wait_ready(workers) -> None:
+    deadline = time.monotonic() + 60
+    while not all(" ready." in worker.log_tail(200) for worker in workers):
+        if time.monotonic() > deadline or not all(worker.running() for worker in workers):
+            raise NotAvailable("the Celery workers did not start:\n" + "\n".join(w.log_tail(10) for w in workers))
+        time.sleep(0.2)
+
+
+def _wait(done, timeout: float, began: float, what: str, workers) -> float | None:
+    """Seconds from `began` until `done()`; None after `timeout`. Polls the database."""
+    last_report = time.monotonic()
+    while not done():
+        if time.monotonic() - began > timeout:
+            progress(f"  gave up waiting for the {what} after {timeout:.0f} s")
+            return None
+        if not all(worker.running() for worker in workers):
+            raise RuntimeError("a worker died:\n" + "\n".join(w.log_tail(20) for w in workers))
+        if time.monotonic() - last_report > 30:
+            progress(f"  still waiting for the {what} ({time.monotonic() - began:.0f} s)")
+            last_report = time.monotonic()
+        time.sleep(0.25)
+    return round(time.monotonic() - began, 2)
+
+
+SWEEP_DONE = re.compile(r"run_sla_sweep\[[^\]]+\] succeeded in [\d.]+s: \{'run': (\d+)")
+
+
+def _figures(ids, started, written, sent_all, workers) -> dict:
+    from consultations.models import Escalation, Notification, SweepRun
+
+    escalations = Escalation.objects.filter(question_id__in=ids)
+    notifications = Notification.objects.filter(question_id__in=ids)
+    per_level = escalations.values("question", "level").annotate(n=Count("id"))
+    per_email = notifications.values("question", "kind", "to_email").annotate(n=Count("id"))
+    sent = notifications.filter(status="sent")
+    span = sent.aggregate(first=Min("sent_at"), last=Max("sent_at"), created=Min("created_at"))
+    sent_count = sent.count()
+    rate = None
+    if span["first"] and span["last"] > span["first"]:
+        rate = sent_count / (span["last"] - span["first"]).total_seconds()
+    # Sends wait behind the sweeps (their messages have a lower priority): the rate once
+    # every escalation was written is the outbox's own.
+    after_rate = None
+    if written is not None and span["last"]:
+        settled = started + timedelta(seconds=written)
+        late = sent.filter(sent_at__gte=settled).count()
+        seconds = (span["last"] - settled).total_seconds()
+        after_rate = round(late / seconds, 1) if late and seconds > 0 else None
+    runs = SweepRun.objects.filter(started_at__gte=started, breached__gt=0)
+    by_worker = {}
+    for worker in workers:
+        run_ids = {int(found) for found in SWEEP_DONE.findall(worker.log_path.read_text(errors="replace"))}
+        by_worker[worker.name] = sum(runs.filter(pk__in=run_ids).values_list("breached", flat=True))
+    return {
+        "questions": len(ids),
+        "workers": WORKERS,
+        "escalations_written_seconds": written,
+        "emails_sent_seconds": sent_all,
+        "escalated_questions": escalations.filter(level="breached").values("question").distinct().count(),
+        "duplicate_escalations": sum(row["n"] - 1 for row in per_level.filter(n__gt=1)),
+        "duplicate_emails": sum(row["n"] - 1 for row in per_email.filter(n__gt=1)),
+        "emails": notifications.count(),
+        "emails_sent": sent_count,
+        "emails_sent_max_attempts": notifications.aggregate(m=Max("attempts"))["m"],
+        "emails_per_second": round(rate, 1) if rate else None,
+        "emails_per_second_after_escalations": after_rate,
+        "first_email_after_seconds": _after(span["first"], started),
+        "sweeps_that_escalated": [run.breached for run in runs.order_by("started_at")],
+        "breached_by_worker": by_worker,
+        "sweep_errors": sum(SweepRun.objects.filter(started_at__gte=started).values_list("errors", flat=True)),
+    }
+
+
+def _after(moment, started):
+    return round((moment - started).total_seconds(), 2) if moment else None
+
+
+# --- The table ----------------------------------------------------------------------------
+
+# At this share of the backend's own rate or more, the backend sets the pace, not the outbox.
+BACKEND_LIMITED_SHARE = 0.8
+
+
+def report_rows(results: dict) -> list:
+    from bench.report import Row, _missing, _n
+
+    entry = results.get("catchup")
+    title = f"Outage catch-up, {QUESTIONS:,} overdue at once, {WORKERS} workers"
+    missing = _missing(entry)
+    if missing:
+        return [Row("catchup.escalations", title, missing, target=f"≤ {ESCALATION_TARGET_SECONDS} s; 0 duplicates")]
+    title = f"Outage catch-up, {entry['questions']:,} overdue at once, {entry['workers']} workers"
+    written, duplicates = entry["escalations_written_seconds"], entry["duplicate_escalations"]
+    shares = ", ".join(f"{name}: {_n(count)}" for name, count in entry["breached_by_worker"].items())
+    alone = entry.get("backend_alone") or {}
+    share = entry.get("share_of_backend_rate")
+    limit = None if share is None else ("the backend" if share >= BACKEND_LIMITED_SHARE else "the outbox (us)")
+    return [
+        Row(
+            "catchup.escalations",
+            f"{title}: every escalation written",
+            f"{_n(written, 1)} s; {_n(entry['escalated_questions'])} escalated by "
+            f"{len(entry['sweeps_that_escalated'])} sweeps ({shares}); {duplicates} duplicated, "
+            f"{entry['sweep_errors']} sweep errors (counted in the database)",
+            written,
+            f"≤ {ESCALATION_TARGET_SECONDS} s; 0 duplicates",
+            written is not None and written <= ESCALATION_TARGET_SECONDS and duplicates == 0,
+        ),
+        Row(
+            "catchup.emails",
+            f"{title}: every e-mail handed to the mail backend",
+            f"{_n(entry['emails_sent_seconds'], 1)} s; {_n(entry['emails_sent'])} of {_n(entry['emails'])} sent, "
+            f"first after {_n(entry['first_email_after_seconds'], 1)} s; {entry['duplicate_emails']} duplicated, "
+            f"at most {entry['emails_sent_max_attempts']} attempts",
+            entry["emails_sent_seconds"],
+            "0 duplicates",
+            entry["duplicate_emails"] == 0 and entry["emails_sent"] == entry["emails"],
+        ),
+        Row(
+            "catchup.email_rate",
+            "Catch-up e-mails per second against the mail backend alone",
+            f"{_n(entry['emails_per_second'], 1)}/s = {_n(None if share is None else share * 100, 1)} % of the "
+            f"backend alone ({_n(alone.get('per_second'), 1)}/s from {alone.get('processes')} processes, "
+            f"{_n(alone.get('delay_ms'), 1)} ms per message); the limit: {limit or 'n/a'}; "
+            f"{_n(entry.get('emails_per_second_after_escalations'), 1)}/s once every escalation was written",
+            entry["emails_per_second"],
+            f"backend-limited (≥ {BACKEND_LIMITED_SHARE:.0%} of its rate)",
+            None if share is None else share >= BACKEND_LIMITED_SHARE,
+        ),
+    ]

@@ -1,0 +1,145 @@
+"""What one question sent costs the database (issue 17, asking under load).
+
+Counts and kinds of statements, never times: each round trip the ask POST drops
+is measured in bench/ask_profile.py, and these keep it dropped.
+"""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from consultations import services
+from consultations.models import Notification, Question, QuestionDraft
+from tests.consultations.test_question_first import ASK_URL, DESCRIPTION, LOGIN_URL, TITLE
+from tests.factories import PASSWORD, DoctorFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def question_data(specialty, **extra) -> dict:
+    return {
+        "specialty": str(specialty.pk),
+        "title": "Knee aches after running",
+        "description": "The inside of my left knee aches for a day after a 5 km run.",
+        "age": "40",
+        "sex": "female",
+        "consent": "on",
+        "submission_token": str(uuid.uuid4()),
+        **extra,
+    }
+
+
+def sent(client, data) -> list[str]:
+    """The SQL of one ask POST (which must succeed)."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(ASK_URL, data)
+    assert response.status_code == 302, response.content[:500]
+    return [query["sql"] for query in captured.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction around it: its own BEGIN shows
+def test_a_question_sent_is_one_transaction_without_savepoints_and_one_draft_delete(client, patient, specialty):
+    client.force_login(patient)
+    statements = sent(client, question_data(specialty))
+
+    question = Question.objects.get()
+    assert Notification.objects.filter(kind="question_received", question=question).count() == 1
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
+    # The question and its confirmation e-mail: one BEGIN ... COMMIT, nothing nested.
+    begin = statements.index("BEGIN")
+    assert statements[begin + 1].startswith('INSERT INTO "consultations_question"')
+    assert statements[begin + 2].startswith('INSERT INTO "consultations_notification"')
+    drafts = [sql for sql in statements if "questiondraft" in sql]
+    assert len(drafts) == 1 and drafts[0].startswith("DELETE"), drafts
+
+
+def test_a_draft_typed_before_login_is_gone_once_the_question_is_sent(client, patient, specialty):
+    """Sent straight after login (no look at the form in between, as a replayed or
+    scripted post would): the session's unclaimed draft goes as well."""
+    client.post(ASK_URL, {"specialty": str(specialty.pk), "title": TITLE, "description": DESCRIPTION})
+    client.post(LOGIN_URL, {"username": patient.email, "password": PASSWORD})
+    assert QuestionDraft.objects.get().owner is None
+
+    sent(client, question_data(specialty, title=TITLE, description=DESCRIPTION))
+
+    assert QuestionDraft.objects.count() == 0
+    assert Question.objects.get().title == TITLE
+
+
+def test_another_patients_draft_survives_a_question_sent(client, patient, other_patient, specialty):
+    QuestionDraft.objects.create(token_hash="a" * 64, owner=other_patient, title="Theirs", description="Theirs")
+    QuestionDraft.objects.create(token_hash="b" * 64, owner=patient, title="Mine", description="Mine")
+    QuestionDraft.objects.create(token_hash="c" * 64, title="Nobody's", description="Another session's")
+    client.force_login(patient)
+
+    sent(client, question_data(specialty))
+
+    assert sorted(QuestionDraft.objects.values_list("title", flat=True)) == ["Nobody's", "Theirs"]
+
+
+def test_a_form_error_still_claims_the_draft_typed_before_login(client, patient, specialty):
+    client.post(ASK_URL, {"specialty": str(specialty.pk), "title": TITLE, "description": DESCRIPTION})
+    client.post(LOGIN_URL, {"username": patient.email, "password": PASSWORD})
+
+    response = client.post(ASK_URL, question_data(specialty, age=""))
+
+    assert response.status_code == 200 and Question.objects.count() == 0
+    assert QuestionDraft.objects.get().owner == patient
+
+
+def test_showing_the_ask_form_reads_the_specialties_twice_without_a_server_side_cursor(
+    client, patient, specialty, other_specialty
+):
+    """Once for the duty notes (the fallback among them), once for the choices, each a
+    plain SELECT: a server-side cursor is three round trips (DECLARE, FETCH, CLOSE)."""
+    client.force_login(patient)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(ASK_URL)
+    statements = [query["sql"] for query in captured.captured_queries]
+
+    assert page.status_code == 200
+    assert f'<option value="{other_specialty.pk}">{other_specialty.name}</option>' in page.content.decode()
+    assert not [sql for sql in statements if sql.startswith("DECLARE")]
+    reads = [sql for sql in statements if sql.startswith("SELECT") and 'FROM "consultations_specialty"' in sql]
+    assert len(reads) == 2, reads
+
+
+def test_doctors_on_duty_are_read_once_for_a_new_question(patient, specialty):
+    """The candidates' query already loads each doctor and their account: the doctors on
+    duty are not read again by id before their e-mails are queued."""
+    now = timezone.now()
+    until = now + timedelta(days=1)
+    for name in ("dana", "eryk"):
+        DoctorFactory(user=UserFactory(email=f"{name}@example.com"), specialties=[specialty], on_duty_until=until)
+    with CaptureQueriesContext(connection) as captured:
+        services.submit_question(
+            patient=patient, specialty=specialty, title="Lump", description="Tender.", age=40, sex="female", now=now
+        )
+
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "consultations_doctorprofile"')]
+    assert len(reads) == 1, reads
+    told = Notification.objects.filter(kind="new_question").values_list("to_email", flat=True)
+    assert sorted(told) == ["dana@example.com", "eryk@example.com"]
+
+
+def test_the_ask_forms_duty_notes_cost_the_same_queries_for_any_number_of_doctors(client, patient, specialty):
+    """The notes read only the rule's fields of every candidate (consultations.duty
+    RULE_FIELDS): a field left out would cost a query per doctor."""
+    client.force_login(patient)
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(ASK_URL).status_code == 200
+        return len(captured)
+
+    DoctorFactory(user=UserFactory(email="one@example.com"), specialties=[specialty])
+    statements()  # the first page after login also writes the session
+    with_one = statements()
+    until = timezone.now() + timedelta(days=1)
+    for n in range(4):
+        DoctorFactory(user=UserFactory(email=f"more{n}@example.com"), specialties=[specialty], on_duty_until=until)
+    assert statements() == with_one
