@@ -48,19 +48,29 @@ def sweep_status(now=None) -> dict:
         )
         beating = [run for run in runs if _heartbeat(run) is not None]
         if not beating:
-            # A clock runs only while the question is open or waits for the patient: saying so lets
-            # PostgreSQL read the small partial queue index instead of scanning every stored question.
-            waiting = Question.objects.filter(
-                status__in=(QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED),
-                clock_due_at__isnull=False,
-                clock_started_at__lt=now - timedelta(seconds=max_age),
-            ).exists()
-            status = {"ok": not waiting, "age_seconds": None, "max_age_seconds": max_age, "last_run": None}
-            if waiting:
-                status["error"] = "No SLA sweep has run yet while questions wait for an answer."
-            return status
+            return _before_any_sweep(now, max_age)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return {"ok": False, "error": type(exc).__name__}
+    return _beating_status(beating, now, max_age)
+
+
+def _before_any_sweep(now, max_age: int) -> dict:
+    """Healthy only while no sweep could have been needed yet (see `sweep_status`)."""
+    # A clock runs only while the question is open or waits for the patient: saying so lets
+    # PostgreSQL read the small partial queue index instead of scanning every stored question.
+    waiting = Question.objects.filter(
+        status__in=(QuestionStatus.OPEN, QuestionStatus.INFO_REQUESTED),
+        clock_due_at__isnull=False,
+        clock_started_at__lt=now - timedelta(seconds=max_age),
+    ).exists()
+    status = {"ok": not waiting, "age_seconds": None, "max_age_seconds": max_age, "last_run": None}
+    if waiting:
+        status["error"] = "No SLA sweep has run yet while questions wait for an answer."
+    return status
+
+
+def _beating_status(beating: list[dict], now, max_age: int) -> dict:
+    """The heartbeat of the recent sweeps that recorded one: its age, the last finished run, the running ones."""
     latest = max(_heartbeat(run) for run in beating)
     age = max((now - latest).total_seconds(), 0.0)
     finished = [run for run in beating if run["finished_at"] is not None]

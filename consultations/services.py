@@ -5,20 +5,18 @@ HTTP or Celery knowledge. Each state change that others might race on is a
 conditional UPDATE that acts only when it changed exactly one row.
 """
 
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from consultations import levels, new_work, sla
+from consultations import attachments, levels, new_work, sla
 from consultations.access import questions_for_doctor
 from consultations.models import (
     AccessLog,
@@ -28,7 +26,6 @@ from consultations.models import (
     QuestionStatus,
     Reply,
     ReplyKind,
-    private_storage,
 )
 from consultations.notifications import queue_notification
 from consultations.red_flags import find_red_flags
@@ -105,12 +102,12 @@ def submit_question(
                 submission_token=submission_token,
                 **clock,
             )
-            _store_attachments(question, files, now, stored)
+            attachments.store(question, files, now, stored)
             _confirm_receipt(question)
             new_work.notify_new_question(question, now)
         except BaseException:
             # (A failed COMMIT is not caught here: the rows may exist.)
-            _forget_stored(stored)
+            attachments.forget(stored)
             raise
     return question
 
@@ -127,33 +124,6 @@ def _confirm_receipt(question: Question) -> None:
         question=question,
         key_is_new=True,  # the question was inserted just before
     )
-
-
-def _store_attachments(question: Question, files, now: datetime, stored: list[str], reply: Reply | None = None):
-    """Save checked `(file, content_type)` pairs to the question (and to a patient's reply);
-    each stored name is appended to `stored` so a rollback can remove the files."""
-    for upload, content_type in files:
-        attachment = Attachment(
-            question=question,
-            reply=reply,
-            original_name=(upload.name or "attachment")[:255],
-            content_type=content_type,
-            size=upload.size,
-            uploaded_at=now,
-        )
-        # Copied, never moved: storage moves a large upload's temporary file
-        # away, and a retry after a database error must find it again.
-        attachment.file.save(upload.name or "attachment", File(upload), save=False)
-        stored.append(attachment.file.name)
-        attachment.save()
-
-
-def _forget_stored(stored: list[str]) -> None:
-    """Rolled back: a patient's file must not stay in storage with no record pointing at it."""
-    for name in stored:
-        # Never hide the error that got us here (a folder's OSError, a bucket's client error).
-        with contextlib.suppress(Exception):
-            private_storage().delete(name)
 
 
 @dataclass(frozen=True)
@@ -415,7 +385,7 @@ def post_follow_up(question: Question, patient, body: str, now: datetime | None 
         with transaction.atomic():
             return _post_follow_up(question, patient, body, now or timezone.now(), files, stored)
     except BaseException:
-        _forget_stored(stored)
+        attachments.forget(stored)
         raise
 
 
@@ -424,7 +394,7 @@ def _post_follow_up(question: Question, patient, body: str, now: datetime, files
     if question.status == QuestionStatus.CLOSED:
         raise ValueError("A closed question cannot be followed up.")
     reply = Reply.objects.create(question=question, author=patient, kind=ReplyKind.FOLLOW_UP, body=body, created_at=now)
-    _store_attachments(question, files, now, stored, reply=reply)
+    attachments.store(question, files, now, stored, reply=reply)
     was_info_request = question.status == QuestionStatus.INFO_REQUESTED
     if question.status == QuestionStatus.INFO_REQUESTED and question.clock_due_at is not None:
         fields = {"status": QuestionStatus.OPEN, "clock_paused_at": None}

@@ -1,0 +1,36 @@
+"""Storing a patient's checked files with their question or reply, and removing them again
+when the transaction that recorded them rolls back (services.submit_question, follow-ups)."""
+
+import contextlib
+from datetime import datetime
+
+from django.core.files import File
+
+from consultations.models import Attachment, Question, Reply, private_storage
+
+
+def store(question: Question, files, now: datetime, stored: list[str], reply: Reply | None = None):
+    """Save checked `(file, content_type)` pairs to the question (and to a patient's reply);
+    each stored name is appended to `stored` so a rollback can remove the files."""
+    for upload, content_type in files:
+        attachment = Attachment(
+            question=question,
+            reply=reply,
+            original_name=(upload.name or "attachment")[:255],
+            content_type=content_type,
+            size=upload.size,
+            uploaded_at=now,
+        )
+        # Copied, never moved: storage moves a large upload's temporary file
+        # away, and a retry after a database error must find it again.
+        attachment.file.save(upload.name or "attachment", File(upload), save=False)
+        stored.append(attachment.file.name)
+        attachment.save()
+
+
+def forget(stored: list[str]) -> None:
+    """Rolled back: a patient's file must not stay in storage with no record pointing at it."""
+    for name in stored:
+        # Never hide the error that got us here (a folder's OSError, a bucket's client error).
+        with contextlib.suppress(Exception):
+            private_storage().delete(name)
