@@ -30,6 +30,7 @@ from consultations import (
 from consultations.access import may_change_specialty, may_read_medical_records, may_reassign
 from consultations.doctor_admin import ReassignForm, sla_badge
 from consultations.models import AccessLog, Attachment, DoctorProfile, DutyPeriod, Question, Reply, Specialty
+from portal.admin_sites import ReadOnlyMixin
 
 # The staff list's sort key, as the doctors' queue sorts: 0 urgent with a running clock,
 # 1 other running clocks, 2 no clock running (answered, closed, paused...).
@@ -55,19 +56,6 @@ class MedicalRecordMixin:
 
     def has_view_permission(self, request, obj=None):
         return may_read_medical_records(request.user) and super().has_view_permission(request, obj)
-
-
-class ReadOnlyMixin:
-    """Medical records and audit trails: viewed, never edited or deleted from the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Specialty)

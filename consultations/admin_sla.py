@@ -14,17 +14,11 @@ from django.utils.translation import ngettext
 from consultations import credits, levels, notifications
 from consultations.access import may_read_medical_records
 from consultations.models import BreachCredit, Escalation, Notification, SweepRun
+from portal.admin_sites import ReadOnlyMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(Escalation)

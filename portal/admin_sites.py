@@ -15,6 +15,19 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import path
 
 
+class ReadOnlyMixin:
+    """Records and audit trails shown in an admin: viewed, never added, edited or deleted there."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ScopedViewOnSiteMixin:
     def get_urls(self):
         scoped = path(

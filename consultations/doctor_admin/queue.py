@@ -37,12 +37,13 @@ from consultations.doctor_admin.filters import (
 )
 from consultations.doctor_admin.forms import ReassignForm, ReplyForm
 from consultations.models import DoctorProfile, Question, ReplyKind
+from portal.admin_sites import ReadOnlyMixin
 from portal.redirects import safe_next
 
 # --- The queue and the question page ------------------------------------------------
 
 
-class QuestionQueueAdmin(admin.ModelAdmin):
+class QuestionQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "title_column",
         "specialty",
@@ -77,15 +78,6 @@ class QuestionQueueAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self.admin_site.has_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def lookup_allowed(self, lookup, value, request):
         """Only the queue's own filters. Django would also allow any of the model's fields,
