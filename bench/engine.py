@@ -70,7 +70,6 @@ def _selection_cost(due: int) -> dict:
     to be lost in the noise of a whole sweep on a shared machine.
     """
     from consultations import sweep
-    from consultations.models import Question
 
     breach = next((t for t in getattr(sweep, "TRANSITIONS", ()) if t.key == "breached"), None)
     if breach is None or not hasattr(sweep, "candidates"):
@@ -81,9 +80,7 @@ def _selection_cost(due: int) -> dict:
         started = time.perf_counter()
         found = sweep.candidates(breach, now, due)
         timings.append(time.perf_counter() - started)
-    plan = json.loads(
-        Question.objects.filter(breach.due(now)).order_by(breach.order_by).values("pk")[:due].explain(format="json")
-    )
+    plan = json.loads(sweep.candidate_queryset(breach, now)[:due].explain(format="json"))
     return {
         "selection_ms": round(statistics.median(timings) * 1000, 2),
         "selection_found": len(found),
