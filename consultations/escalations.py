@@ -109,8 +109,8 @@ def messages(level: Level, question: Question, recipients: list, *, never_warned
 
 
 def _site_for(user) -> str:
-    is_doctor = getattr(getattr(user, "doctor_profile", None), "is_verified", False)
-    return "doctor_admin" if is_doctor else "admin"
+    profile = getattr(user, "doctor_profile", None)
+    return "doctor_admin" if profile is not None and profile.may_practise else "admin"
 
 
 class Audience:
@@ -167,7 +167,7 @@ class Audience:
     def at_risk(self, question: Question) -> list:
         """The claiming doctor; else the specialty's verified doctors; else staff, so someone knows."""
         claimant = question.claimed_by
-        if claimant is not None and claimant.is_verified and claimant.user.is_active:
+        if claimant is not None and claimant.may_practise:
             return [claimant.user]
         return self.doctors(question.specialty_id) or self.staff()
 
