@@ -48,9 +48,11 @@ def test_the_banner_comes_once_after_every_process_is_up_and_quiet(tmp_path):
 def read_all(fd: int, seconds: float, until: bytes = b"") -> bytes:
     out = b""
     end = time.monotonic() + seconds
+    # poll, not select: late in a long suite the terminal's descriptor can be above 1023.
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     while time.monotonic() < end and not (until and until in out):
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
+        if poller.poll(200):
             try:
                 data = os.read(fd, 65536)
             except OSError:
