@@ -175,7 +175,8 @@ class _MedianSpan(Aggregate):
 def postgresql_pace(answers) -> tuple[int, float]:
     """PostgreSQL: how many `answers`, and their median minutes from claim to answer, by one
     aggregate (the week's answers are not loaded)."""
-    found = answers.aggregate(count=Count("pk"), median=_MedianSpan("first_answered_at", "claimed_at"))
+    # COUNT(*), not COUNT(id): the answers' index holds every column read, not the id.
+    found = answers.aggregate(count=Count("*"), median=_MedianSpan("first_answered_at", "claimed_at"))
     return found["count"], (found["median"] or 0) / 60
 
 

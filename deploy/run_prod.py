@@ -213,7 +213,7 @@ def set_up_database(env: dict) -> bool:
     demo = env.get("RUN_PROD_DEMO", "true").lower() in ("1", "true", "yes", "on")
     if demo:
         manage(env, "seed_demo", "--allow-production")
-    # A fresh heartbeat for /healthz before the beats' first sweep.
+    # A fresh heartbeat for /healthz/sla before the beats' first sweep.
     manage(env, "sla_sweep")
     return demo
 
@@ -222,6 +222,7 @@ def print_banner(site_url: str, cert: Path, ports: dict, prod_dir: Path, demo: b
     print(f"\n  Ask a Doctor (production shape) is starting at {site_url}/", flush=True)
     print(f"  The certificate is self-signed ({cert}): accept it in the browser.")
     print(f"  /healthz also answers over plain HTTP: http://127.0.0.1:{ports['http']}/healthz")
+    print(f"  Monitoring (broker, sweep): {site_url}/healthz/sla")
     if demo:
         print("  Demo logins (password portal-demo): patient@example.com, doctor@example.com, staff@example.com;")
         print("  doctors and staff pair an authenticator app (TOTP) at their first sign-in.")

@@ -238,15 +238,18 @@ def _signal_group(pgid: int, sig: int) -> bool:
 def supervise(entries: list[tuple[str, str]], grace: float, banner: str = "") -> int:
     width = max(len(name) for name, _ in entries + [("supervise", "")])
     processes = [Process(name, command, width) for name, command in entries]
-    stop = threading.Event()
+    # Set by the signal handler, which runs in the main thread between two of its steps:
+    # it must take no lock, since the main thread may hold it at that moment (a
+    # threading.Event's did, inside Event.wait, and Ctrl+C then hung the supervisor).
+    stop_signals: list[int] = []
 
     def request_stop(signum, frame):
-        stop.set()
+        stop_signals.append(signum)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    while not stop.is_set():
+    while not stop_signals:
         now = time.monotonic()
         for process in processes:
             process.check(now)
@@ -255,7 +258,7 @@ def supervise(entries: list[tuple[str, str]], grace: float, banner: str = "") ->
                 sys.stdout.write(banner if banner.endswith("\n") else banner + "\n")
                 sys.stdout.flush()
             banner = ""
-        stop.wait(0.2)
+        time.sleep(0.2)  # a signal runs its handler during the sleep; the loop sees it within 0.2 s
 
     say("supervise", f"stopping: SIGTERM to every process, SIGKILL after {grace:.0f} s", width)
     for process in processes:

@@ -1,4 +1,12 @@
-"""Health probes used by /healthz: each returns {"ok": bool, ...} and never raises.
+"""Health probes used by /healthz, /healthz/sla and /healthz/details: each returns
+{"ok": bool, ...} and never raises.
+
+Two questions, two answers. A load balancer asks "can this web node serve pages?":
+only the database decides that (`check_node`). A monitoring system asks "is the 4-hour
+guarantee being kept track of?": that also needs the broker, which carries the sweep
+and the e-mails, and a sweep that keeps running (`check_all`). A dead beat or broker
+must page someone, not take every web node out of the load balancer: patients can
+still read, ask and be answered, and the sweep catches up when it is back.
 
 The SLA sweep's heartbeat is the consultations app's own probe (consultations.heartbeat).
 """
@@ -27,8 +35,14 @@ def broker_status() -> dict:
     return {"ok": True, "transport": "redis" if settings.REDIS_URL else "filesystem"}
 
 
-# The one word the public /healthz answers for each check, in the order they are tried.
+# The one word the public probes answer for each check, in the order they are tried.
 CHECK_ORDER = ("database", "broker", "sweep")
+
+
+def check_node(connection) -> dict:
+    """What this web node needs to serve pages (the database), and `status` as `check_all`'s."""
+    database = database_status(connection)
+    return {"status": "ok" if database["ok"] else "database", "database": database}
 
 
 def check_all(connection) -> dict:

@@ -79,8 +79,21 @@ def password_hasher_problem(hashers: list[str] | None) -> str | None:
     return None
 
 
+SECOND_FACTOR_OFF = (
+    "REQUIRE_2FA is false: doctors and staff, who read every patient's questions, would sign in "
+    'with a password alone. Unset it (it follows PRODUCTION) or set it to "true"; note that '
+    "REQUIRE_2FA= with an empty value reads as false."
+)
+
+
 def production_problems(
-    *, secret_key: str, debug: bool, allowed_hosts: list[str], email_backend: str, password_hashers: list[str] | None
+    *,
+    secret_key: str,
+    debug: bool,
+    allowed_hosts: list[str],
+    email_backend: str,
+    password_hashers: list[str] | None,
+    require_2fa: bool,
 ) -> list[str]:
     """Every unsafe production setting, each message starting with the variable to fix."""
     problems = [
@@ -89,6 +102,7 @@ def production_problems(
         "ALLOWED_HOSTS is empty: set the site's host name(s)." if not allowed_hosts else None,
         email_backend_problem(email_backend),
         password_hasher_problem(password_hashers),
+        SECOND_FACTOR_OFF if not require_2fa else None,
     ]
     return [problem for problem in problems if problem]
 

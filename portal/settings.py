@@ -443,4 +443,5 @@ if PRODUCTION:
         allowed_hosts=ALLOWED_HOSTS,
         email_backend=EMAIL_BACKEND,
         password_hashers=globals().get("PASSWORD_HASHERS"),
+        require_2fa=REQUIRE_2FA,
     )

@@ -232,8 +232,8 @@ class Require2FAMiddleware:
     """Sends doctors and staff to set up or enter a second factor when REQUIRE_2FA is on."""
 
     ALWAYS_ALLOWED = ("/accounts/2fa/", "/accounts/logout/", "/static/")
-    # The load balancer's one-word probe only: /healthz/details is staff data behind the code.
-    ALWAYS_ALLOWED_EXACT = ("/healthz",)
+    # The one-word probes only: /healthz/details is staff data behind the code.
+    ALWAYS_ALLOWED_EXACT = ("/healthz", "/healthz/sla")
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -29,6 +29,7 @@ urlpatterns = [
     path("staff/", include("consultations.staff_urls")),
     path("", include("articles.seo_urls")),
     path("healthz", portal_views.healthz, name="healthz"),
+    path("healthz/sla", portal_views.healthz_sla, name="healthz_sla"),
     path("healthz/details", portal_views.healthz_details, name="healthz_details"),
     path("terms/", TemplateView.as_view(template_name="pages/terms.html"), name="terms"),
     path("privacy/", TemplateView.as_view(template_name="pages/privacy.html"), name="privacy"),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_safe
 
 from consultations.staff_views import metrics_access
 from portal.database import TRANSIENT_DATABASE_ERRORS
-from portal.health import check_all
+from portal.health import check_all, check_node
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +33,25 @@ FALLBACK_PAGE = (
 )
 
 
+def _one_word(status: str) -> HttpResponse:
+    return HttpResponse(f"{status}\n", content_type="text/plain; charset=utf-8", status=200 if status == "ok" else 503)
+
+
 @never_cache
 @require_safe
 def healthz(request):
-    """For load balancers, public: one word, `ok` (200) or the first failing check (503):
-    `database`, `broker` or `sweep`. No counts, timings or error names leave the site."""
-    status = check_all(connection)["status"]
-    return HttpResponse(f"{status}\n", content_type="text/plain; charset=utf-8", status=200 if status == "ok" else 503)
+    """For load balancers, public: can this web node serve pages? One word, `ok` (200) or
+    `database` (503). A dead broker or beat does not take the node out (see /healthz/sla)."""
+    return _one_word(check_node(connection)["status"])
+
+
+@never_cache
+@require_safe
+def healthz_sla(request):
+    """For monitoring, public: is the 4-hour guarantee kept track of? One word, `ok` (200)
+    or the first failing check (503): `database`, `broker` or `sweep`. No counts, timings
+    or error names leave the site."""
+    return _one_word(check_all(connection)["status"])
 
 
 @never_cache

@@ -100,8 +100,9 @@ def trend_sql(starts: list[datetime], now: datetime, using: str | None = None) -
     narrow index range whatever the table's size, so the cost follows the
     questions of the 30 days, with no time-zone arithmetic and no hashing per
     question: received through `question_submitted_idx` (an index-only count
-    once the table is vacuumed), answered through `question_first_answered_idx`,
-    both of that day's counts from one LATERAL scan. (A plain join of the days
+    once the table is vacuumed), answered through `question_answered_idx`, which
+    also holds due_at, so both of that day's counts come from one index-only
+    LATERAL scan. (A plain join of the days
     to the questions is not safe: its estimate can tip the planner into a
     sequential scan compared against every day. One BitmapOr scan of received
     OR answered per day measured about the same, slightly faster at 10^5

@@ -1,7 +1,9 @@
 """Every page of every role fits a phone and passes axe-core (issue 15, "Phone" and
 "Contrast and accessibility").
 
-On the `make run` demo data, each role's pages are opened at 390 x 844 and 1280 x 800:
+On the `make run` demo data, each role's pages, and the pages only a step reaches (a form
+sent with mistakes, an e-mailed link, the second-factor code page), are opened at 390 x 844
+and 1280 x 800:
 - the document is never wider than the viewport (no sideways scrolling);
 - axe-core (the npm package pinned in tests/browser/axe/package.json, injected from
   disk: no CDN at run time) reports no critical or serious violation of WCAG 2.0/2.1/2.2
@@ -96,14 +98,22 @@ def _slug(url: str) -> str:
 
 def check_pages(page, role: str, urls: list[str]) -> list[str]:
     """Open each URL at both sizes; return every problem found, worded for a person."""
+    return check_states(page, role, [(url, url, None) for url in urls])
+
+
+def check_states(page, role: str, states: list[tuple]) -> list[str]:
+    """Each `(name, url, act)` at both sizes: open the URL, then `act(page)` if given (say,
+    send a form with mistakes), then check what is shown; every problem found, worded for a person."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems = []
-    for url in urls:
+    for name, url, act in states:
         for size_name, (width, height) in SIZES.items():
             page.set_viewport_size({"width": width, "height": height})
             page.goto(url)
+            if act is not None:
+                act(page)
             page.wait_for_load_state("load")
-            where = f"{role} {url} at {width}px"
+            where = f"{role} {name} at {width}px"
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             if scroll_width > width:
                 wide = page.evaluate(
@@ -120,7 +130,7 @@ def check_pages(page, role: str, urls: list[str]) -> list[str]:
                     width,
                 )
                 problems.append(f"{where}: page is {scroll_width}px wide ({', '.join(wide)})")
-            page.screenshot(path=str(SCREENSHOTS / f"{role}-{_slug(url)}-{size_name}.png"), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{role}-{_slug(name)}-{size_name}.png"), full_page=True)
             excluded = {
                 rule: False for pattern, rules in EXCLUDED_RULES.items() if re.search(pattern, url) for rule in rules
             }
@@ -247,5 +257,108 @@ def test_staff_pages_fit_a_phone_and_pass_axe(chromium, live_server, demo, log_i
         problems = check_pages(page, "staff", urls)
         visible_on_a_phone(page, "/staff/sla/", 'table[data-list="breached"] tbody td.num')
         _report(problems)
+    finally:
+        page.context.close()
+
+
+def send_with_mistakes(button: str):
+    """An `act` for check_states: send the form as it is, past the browser's own checks, so
+    the page shows the server's messages next to the fields."""
+
+    def act(page):
+        page.evaluate("document.querySelectorAll('form').forEach((form) => { form.noValidate = true; })")
+        page.get_by_role("button", name=button).click()
+        page.wait_for_load_state("load")
+
+    return act
+
+
+def test_pages_after_each_step_fit_a_phone_and_pass_axe(chromium, live_server, demo, axe_source):
+    """The pages a visitor only reaches by doing something: a form sent with mistakes, the
+    e-mailed links (with valid tokens) and the page each step ends on."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from articles import newsletter
+    from portal.signup import activation_token
+    from tests.factories import UserFactory
+
+    pending = UserFactory(email="pending@example.com", is_active=False)
+    reader = UserFactory(email="reader@example.com")
+    subscriber, _ = newsletter.subscribe("letters@example.com")
+
+    def uid(user):
+        return urlsafe_base64_encode(force_bytes(user.pk))
+
+    states = [
+        ("signup-with-mistakes", "/accounts/signup/", send_with_mistakes("Sign up")),
+        ("login-with-mistakes", "/accounts/login/", send_with_mistakes("Log in")),
+        ("/accounts/signup/sent/", "/accounts/signup/sent/", None),
+        (
+            "signup-finish",
+            f"/accounts/signup/finish/{uid(pending)}/{activation_token.make_token(pending)}/",
+            None,
+        ),
+        ("signup-finish-expired-link", f"/accounts/signup/finish/{uid(pending)}/expired-token/", None),
+        ("/accounts/password/reset/sent/", "/accounts/password/reset/sent/", None),
+        (
+            "password-reset-new-password",
+            f"/accounts/password/reset/{uid(reader)}/{default_token_generator.make_token(reader)}/",
+            None,
+        ),
+        ("password-reset-expired-link", f"/accounts/password/reset/{uid(reader)}/expired-token/", None),
+        ("/accounts/password/reset/done/", "/accounts/password/reset/done/", None),
+        ("newsletter-confirm", f"/articles/newsletter/confirm/{newsletter.confirm_token(subscriber)}/", None),
+        (
+            "newsletter-unsubscribe",
+            f"/articles/newsletter/unsubscribe/{newsletter.unsubscribe_token(subscriber)}/",
+            None,
+        ),
+    ]
+    page = open_axe_page(chromium, live_server.url, axe_source)
+    try:
+        _report(check_states(page, "anonymous", states))
+    finally:
+        page.context.close()
+
+
+def test_patient_pages_after_each_step_fit_a_phone_and_pass_axe(chromium, live_server, demo, log_in, axe_source):
+    question = demo["questions"][0]
+    states = [
+        ("ask-with-mistakes", "/questions/ask/", send_with_mistakes("Send my question")),
+        ("submitted", f"/questions/{question.pk}/submitted/", None),
+        ("/accounts/password/change/done/", "/accounts/password/change/done/", None),
+    ]
+    page = open_axe_page(chromium, live_server.url, axe_source)
+    try:
+        log_in(page, PATIENT_EMAIL, DEMO_PASSWORD)
+        _report(check_states(page, "patient", states))
+    finally:
+        page.context.close()
+
+
+def test_the_second_factor_page_fits_a_phone_and_passes_axe(chromium, live_server, demo, log_in, axe_source, settings):
+    """A doctor with an authenticator app, signing in with REQUIRE_2FA on: the code page,
+    empty and after a wrong code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    settings.REQUIRE_2FA = True
+    TOTPDevice.objects.create(user=demo["doctor"].user, name="Authenticator app", confirmed=True)
+
+    def wrong_code(page):
+        page.get_by_label("Six-digit code from your authenticator app").fill("000000")
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_load_state("load")
+
+    page = open_axe_page(chromium, live_server.url, axe_source)
+    try:
+        log_in(page, DOCTOR_EMAIL, DEMO_PASSWORD)
+        assert "/accounts/2fa/verify/" in page.url, page.url
+        states = [
+            ("/accounts/2fa/verify/", "/accounts/2fa/verify/", None),
+            ("2fa-verify-wrong-code", "/accounts/2fa/verify/", wrong_code),
+        ]
+        _report(check_states(page, "doctor", states))
     finally:
         page.context.close()

@@ -1,4 +1,4 @@
-"""/healthz reports the SLA sweep's heartbeat: stale (503) when no sweep finished or made
+"""/healthz/sla reports the SLA sweep's heartbeat: stale (503) when no sweep finished or made
 progress within three intervals. The detail is read at /healthz/details with the token."""
 
 from datetime import timedelta
@@ -43,7 +43,7 @@ def test_healthz_reports_a_recent_sweep_as_healthy(client):
 def test_healthz_is_503_when_the_last_sweep_is_older_than_three_intervals(client):
     sweep.run_sweep(now=timezone.now() - timedelta(seconds=100))
 
-    assert client.get("/healthz").content == b"sweep\n"
+    assert client.get("/healthz/sla").content == b"sweep\n"
     response = details(client)
 
     assert response.status_code == 503
@@ -128,16 +128,16 @@ def during_each_batch(monkeypatch, observe):
 
 
 def test_healthz_recovers_as_soon_as_the_first_sweep_after_an_outage_is_at_work(client, specialty, monkeypatch):
-    """Issue 13 item 8: after an outage the first sweep is a catch-up; /healthz is ok from its
+    """Issue 13 item 8: after an outage the first sweep is a catch-up; /healthz/sla is ok from its
     first batch on, not only once the whole catch-up has finished."""
     monkeypatch.setattr("portal.health.broker_status", lambda: {"ok": True})
     now = timezone.now()
     sweep.run_sweep(now=now - timedelta(minutes=10))  # the last sweep before the outage
     for _ in range(3):
         breached_by(now, specialty)
-    assert client.get("/healthz").content == b"sweep\n"
+    assert client.get("/healthz/sla").content == b"sweep\n"
     answers = []
-    during_each_batch(monkeypatch, lambda: answers.append(client.get("/healthz").content))
+    during_each_batch(monkeypatch, lambda: answers.append(client.get("/healthz/sla").content))
 
     sweep.run_sweep(batch_size=1)
 
@@ -145,7 +145,7 @@ def test_healthz_recovers_as_soon_as_the_first_sweep_after_an_outage_is_at_work(
 
 
 def test_a_long_catch_up_that_keeps_making_progress_stays_healthy(specialty, monkeypatch):
-    """Issue 13 item 8: a catch-up sweep longer than three intervals does not turn /healthz
+    """Issue 13 item 8: a catch-up sweep longer than three intervals does not turn /healthz/sla
     red while it works; each batch is its heartbeat."""
     now = timezone.now()
     sweep.run_sweep(now=now - timedelta(seconds=30))

@@ -188,6 +188,13 @@ def test_plain_http_redirects_to_https_but_healthz_reaches_django(prod_shape):
         assert status == 301
 
 
+def test_the_monitoring_probe_sees_the_broker_and_the_sweep(prod_shape):
+    """/healthz/sla over HTTPS: the shape's Redis broker and beats keep it green."""
+    response = prod_shape.client().get("/healthz/sla")
+
+    assert (response.status, response.body) == (200, "ok\n")
+
+
 def raw_post(shape, path: str, size: int, chunked: bool = False) -> tuple[int, float]:
     """POST `size` zero bytes to `path`, announced by Content-Length or sent chunked without
     one; stop sending as soon as nginx answers. nginx's status and the seconds it took."""

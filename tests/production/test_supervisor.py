@@ -238,3 +238,50 @@ def test_make_run_shape_restarts_a_killed_worker_within_10_s_and_ctrl_c_stops_ev
     assert all(group_members(pgid) for pgid in groups)
     assert sup.stop(signal.SIGINT) == 0  # what Ctrl+C sends
     assert all(group_members(pgid) == [] for pgid in groups), "a process survived Ctrl+C"
+
+
+CTRL_C_WHILE_WAITING = """
+import importlib.util, os, signal, sys, threading, types
+
+spec = importlib.util.spec_from_file_location("supervise", sys.argv[1])
+supervise = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(supervise)
+
+
+class CtrlCWhileWaiting(threading.Event):
+    # Ctrl+C arriving while the main thread holds the event's own lock inside wait(),
+    # the moment a loaded machine makes likely.
+    def wait(self, timeout=None):
+        with self._cond:
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10_000))  # the handler runs here, with the lock held
+        return super().wait(timeout)
+
+
+# Only the supervisor's own module sees the event above (threads keep the real one).
+supervise.threading = types.SimpleNamespace(**{**vars(threading), "Event": CtrlCWhileWaiting})
+# Ctrl+C again after a second, for a supervisor that waits some other way.
+threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+sys.exit(supervise.main([sys.argv[2], "--grace", "2"]))
+"""
+
+
+def test_ctrl_c_at_any_moment_of_the_wait_stops_the_supervisor(tmp_path):
+    """`make run`'s Ctrl+C was once lost on a loaded machine: the SIGINT handler set a
+    threading.Event, whose lock the main thread may hold at that moment (inside
+    Event.wait), and the supervisor hung. Here the signal lands exactly then."""
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("sleeper: sleep 60\n")
+
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", CTRL_C_WHILE_WAITING, str(SUPERVISE), str(procfile)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"the supervisor hung after Ctrl+C:\n{hung.stdout}")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all processes stopped" in result.stdout

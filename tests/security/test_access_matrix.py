@@ -272,6 +272,7 @@ PROBE = Outcome("200 or 503", (200, 503))
 OPERATIONS_ROWS = [
     # The load balancer's probe: public, one word, nothing else.
     Row("healthz", lambda w: "/healthz", expect(PROBE, pending_doctor=PROBE)),
+    Row("healthz_sla", lambda w: "/healthz/sla", expect(PROBE, pending_doctor=PROBE)),
     # Its detail: the SLA dashboard's rule (or the monitoring token, tried in tests/portal/test_healthz.py).
     Row("healthz_details", lambda w: "/healthz/details", expect(FORBIDDEN, anonymous=SITE_LOGIN, staff=PROBE)),
 ]

@@ -32,6 +32,10 @@ UNSAFE = {
     "md5_password_hasher": ({"FAST_PASSWORD_HASHER": "true"}, "FAST_PASSWORD_HASHER"),
     "debug": ({"DEBUG": "true"}, "DEBUG"),
     "allowed_hosts_empty": ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
+    # Doctors and staff read every patient's questions: a password alone is not enough.
+    "second_factor_off": ({"REQUIRE_2FA": "false"}, "REQUIRE_2FA"),
+    # A shell or systemd line `REQUIRE_2FA=` reads as false, not as "follow PRODUCTION".
+    "second_factor_empty": ({"REQUIRE_2FA": ""}, "REQUIRE_2FA"),
 }
 
 
@@ -93,7 +97,14 @@ def test_the_rules_accept_a_strong_setup():
         allowed_hosts=["portal.example.com"],
         email_backend="django.core.mail.backends.smtp.EmailBackend",
         password_hashers=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+        require_2fa=True,
     )
+
+
+def test_production_with_the_second_factor_on_explicitly_starts(tmp_path):
+    result = run(["manage.py", "check"], env_with(tmp_path, {"REQUIRE_2FA": "true"}))
+
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(
@@ -112,6 +123,7 @@ def test_a_fast_hasher_first_is_refused_even_when_a_slow_one_follows(hasher):
             allowed_hosts=["portal.example.com"],
             email_backend="django.core.mail.backends.smtp.EmailBackend",
             password_hashers=[hasher, "django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+            require_2fa=True,
         )
 
 
