@@ -12,9 +12,10 @@
         .venv/bin/python -m bench.outbox_internals
 
 Outcome: (1) alone saved no time on a whole send beyond noise, so issue 16 took it out;
-issue 17 brought it back in another shape, the claim that also marks the previous e-mail
-sent (one round trip per e-mail instead of two), whose drain rate BENCH_ONLY=catchup
-measures (docs/benchmarks.md, "Outage catch-up"). (2) stays: bulk_create was 2x slower.
+issue 17 brought it back for the batch claim (portal.database.claim_returning: a batch
+of e-mails claimed, and the previous batch marked sent, per statement), whose cost per
+e-mail bench.outbox_cost measures and whose drain rate BENCH_ONLY=catchup measures
+(docs/benchmarks.md, "Outage catch-up"). (2) stays: bulk_create was 2x slower.
 
 Recreates the bench database. Variants alternate within one run (medians of paired
 rounds), so a loaded machine slows both alike.

@@ -513,11 +513,12 @@ class _BatchSender:
         if self.outcome.mail_server_down or self._out_of_time():
             return False
         now = self.now or timezone.now()
-        sent, self.unmarked = self.unmarked, []
+        sent = list(self.unmarked)
         window, what = (_mark_window(), "marking e-mails sent") if sent else (CLAIM_RETRY_SECONDS, "claiming e-mails")
         send_until = clock() + send_budget()
+        # Until this claim succeeds, `finish` still owes the previous batch its mark.
         batch = retry_transient(lambda: _claim_batch(now, ids, sent), within=window, what=what)
-        self.marked_at = clock()
+        self.unmarked, self.marked_at = [], clock()
         for position, notification in enumerate(batch):
             if self.outcome.mail_server_down or self._out_of_time() or clock() >= send_until:
                 _release(batch[position:], now + send_lock())

@@ -91,10 +91,10 @@ def update_returning(
     data-modifying WITH; the two must touch different rows); elsewhere None is
     returned and nothing is written.
 
-    The project's one use of the ORM's private UpdateQuery and compiler, kept for what
-    users feel after an outage: the outbox's claim-and-mark in one round trip per e-mail
-    instead of two sent 200 e-mails in 1.3-1.5 s instead of 4.0-5.6 s (issue 17;
-    BENCH_ONLY=catchup measures the send rate). The sweep marks its batches with it too."""
+    The ORM's private UpdateQuery and compiler, kept for what users feel after an
+    outage: a claim in one round trip instead of two (issue 17; BENCH_ONLY=catchup
+    measures the send rate). The outbox claims single e-mails with it, the sweep marks
+    its batches with it, and `claim_returning` builds on it."""
     connection = connections[rows.db]
     if first is not None and connection.vendor != "postgresql":
         return None

@@ -239,3 +239,27 @@ def test_two_concurrent_drainers_share_a_backlog_and_send_each_email_once(questi
     assert sorted(sent_by["a"] + sent_by["b"]) == ids
     assert statuses(ids) == {(NotificationStatus.SENT, 1, None)}
     assert sorted(m.to[0] for m in mail.outbox) == sorted(f"reader{n}@example.com" for n in range(200))
+
+
+def test_a_claim_that_fails_still_leaves_the_batch_before_it_marked(question, monkeypatch):  # noqa: F811
+    """The previous batch's mark rides on the next claim; if that claim fails for good,
+    the sender marks the batch on its own before giving up, so it is not sent again."""
+    monkeypatch.setattr(notifications, "CLAIM_BATCH", 2)
+    ids = notifications.queue_notifications(outgoing(question, 4))
+    real_claim = notifications._claim_batch
+    calls = []
+
+    def claim_failing_the_second_time(now, batch_ids, sent):
+        calls.append(list(sent))
+        if len(calls) == 2:
+            raise RuntimeError("a bug in the claim")
+        return real_claim(now, batch_ids, sent)
+
+    monkeypatch.setattr(notifications, "_claim_batch", claim_failing_the_second_time)
+    with pytest.raises(RuntimeError):
+        notifications.deliver_many(ids)
+
+    assert calls == [[], ids[:2]]
+    assert statuses(ids[:2]) == {(NotificationStatus.SENT, 1, None)}
+    assert statuses(ids[2:]) == {(NotificationStatus.PENDING, 0, None)}
+    assert len(mail.outbox) == 2
