@@ -35,7 +35,9 @@ than MARK_SENT_RETRY_SECONDS), or a mail server that accepts a message but
 whose reply is lost, leaves those rows pending; once their lease expires the
 re-send sends them again, with the same Message-ID. A single send risks one
 e-mail so; a batch sender at most the e-mails it sent since its last mark: one
-batch, or MARK_EVERY_SECONDS' worth if that is fewer.
+batch, or MARK_EVERY_SECONDS' worth if that is fewer. The rest of a dead sender's
+batch, never handed over, waits for the same lease (NOTIFICATION_SEND_LOCK_SECONDS)
+and is then sent once, its attempt counted twice: the price of claiming in batches.
 
 The outbox's Celery tasks are defined here, beside the functions that queue them, so
 this module never imports `consultations.tasks` (which imports it, with the sweep);
