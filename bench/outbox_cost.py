@@ -39,7 +39,7 @@ def drain_once(size: int) -> dict:
 
     from bench import mail
     from bench.outbox_internals import emails
-    from consultations import notifications
+    from consultations import notifications, outbox_send
 
     notifications._insert(emails(ROWS, f"cost-{size}-{time.monotonic_ns()}"))
     with connection.cursor() as cursor:
@@ -51,7 +51,7 @@ def drain_once(size: int) -> dict:
         statements.append(sql)
         return execute(sql, params, many, context)
 
-    previous, notifications.CLAIM_BATCH = notifications.CLAIM_BATCH, size
+    previous, outbox_send.CLAIM_BATCH = outbox_send.CLAIM_BATCH, size
     try:
         with override_settings(EMAIL_BACKEND=mail.BACKEND), connection.execute_wrapper(count):
             pg_before, cpu_before, started = backend_cpu_seconds(pid), time.process_time(), time.perf_counter()
@@ -59,7 +59,7 @@ def drain_once(size: int) -> dict:
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
             pg = backend_cpu_seconds(pid) - pg_before
     finally:
-        notifications.CLAIM_BATCH = previous
+        outbox_send.CLAIM_BATCH = previous
     assert sent == ROWS, sent
     return {"wall": wall / sent, "cpu": cpu / sent, "pg": pg / sent, "statements": len(statements) / sent}
 

@@ -93,17 +93,17 @@ def claim_returning(notification_id: int, now):
 def time_claims(ids: list[int], public: bool, whole_deliver: bool) -> float:
     from django.utils import timezone
 
-    from consultations import notifications
+    from consultations import outbox_send
 
     now = timezone.now()
-    patch = mock.MagicMock() if public else mock.patch.object(notifications, "_claim", claim_returning)
+    patch = mock.MagicMock() if public else mock.patch.object(outbox_send, "_claim", claim_returning)
     with patch:
         started = time.perf_counter()
         for pk in ids:
             if whole_deliver:
-                notifications.deliver(pk, now)
+                outbox_send.deliver(pk, now)
             else:
-                notifications._claim(pk, now)
+                outbox_send._claim(pk, now)
         return (time.perf_counter() - started) / len(ids)
 
 
