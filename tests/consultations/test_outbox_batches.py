@@ -263,3 +263,28 @@ def test_a_claim_that_fails_still_leaves_the_batch_before_it_marked(question, mo
     assert statuses(ids[:2]) == {(NotificationStatus.SENT, 1, None)}
     assert statuses(ids[2:]) == {(NotificationStatus.PENDING, 0, None)}
     assert len(mail.outbox) == 2
+
+
+def test_a_backlog_brings_in_every_worker_once_and_each_run_then_carries_on_alone(
+    question,  # noqa: F811
+    monkeypatch,
+    settings,
+):
+    """A scheduled re-send that runs out of time with rows still due queues
+    SLA_SWEEP_PARALLEL runs (its successor and helpers for the idle workers); those
+    runs queue one successor each, never more helpers, and expire after a re-send
+    interval so they cannot pile up behind busy workers."""
+    settings.SLA_SWEEP_PARALLEL, settings.NOTIFICATION_RESEND_SECONDS = 3, 60
+    monkeypatch.setattr(notifications, "drain_pending", lambda: outbox_send.DrainOutcome(sent=5, more=True))
+    with mock.patch.object(notifications.resend_pending_notifications, "apply_async") as publish:
+        assert notifications.resend_pending_notifications() == 5
+        assert publish.call_count == 3
+        assert notifications.resend_pending_notifications(join_in=False) == 5
+        assert publish.call_count == 4
+
+    for call in publish.call_args_list:
+        assert call.kwargs == {
+            "kwargs": {"join_in": False},
+            "priority": notifications.BULK_DELIVERY_PRIORITY,
+            "expires": 60.0,
+        }
