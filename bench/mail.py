@@ -39,7 +39,7 @@ class SinkBackend(BaseEmailBackend):
 def _send_alone(notifications: list, count: int) -> float:
     """Send `count` of these rows' e-mails straight through the backend, a connection per
     MESSAGES_PER_CONNECTION as the outbox does; the seconds it took."""
-    from consultations.notifications import MESSAGES_PER_CONNECTION, compose
+    from consultations.outbox_send import MESSAGES_PER_CONNECTION, compose
 
     started = time.perf_counter()
     sent = 0

@@ -12,9 +12,10 @@
         .venv/bin/python -m bench.outbox_internals
 
 Outcome: (1) alone saved no time on a whole send beyond noise, so issue 16 took it out;
-issue 17 brought it back in another shape, the claim that also marks the previous e-mail
-sent (one round trip per e-mail instead of two), whose drain rate BENCH_ONLY=catchup
-measures (docs/benchmarks.md, "Outage catch-up"). (2) stays: bulk_create was 2x slower.
+issue 17 brought it back for the batch claim (portal.database.claim_returning: a batch
+of e-mails claimed, and the previous batch marked sent, per statement), whose cost per
+e-mail bench.outbox_cost measures and whose drain rate BENCH_ONLY=catchup measures
+(docs/benchmarks.md, "Outage catch-up"). (2) stays: bulk_create was 2x slower.
 
 Recreates the bench database. Variants alternate within one run (medians of paired
 rounds), so a loaded machine slows both alike.
@@ -92,17 +93,17 @@ def claim_returning(notification_id: int, now):
 def time_claims(ids: list[int], public: bool, whole_deliver: bool) -> float:
     from django.utils import timezone
 
-    from consultations import notifications
+    from consultations import outbox_send
 
     now = timezone.now()
-    patch = mock.MagicMock() if public else mock.patch.object(notifications, "_claim", claim_returning)
+    patch = mock.MagicMock() if public else mock.patch.object(outbox_send, "_claim", claim_returning)
     with patch:
         started = time.perf_counter()
         for pk in ids:
             if whole_deliver:
-                notifications.deliver(pk, now)
+                outbox_send.deliver(pk, now)
             else:
-                notifications._claim(pk, now)
+                outbox_send._claim(pk, now)
         return (time.perf_counter() - started) / len(ids)
 
 

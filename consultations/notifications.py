@@ -5,89 +5,53 @@ once the transaction commits; `queue_notifications` does the same for many
 rows at once (the SLA sweep), with one Celery message per chunk of rows. If
 the broker is unreachable at that moment (or loses the messages) the rows
 simply wait: the periodic re-send (`drain_pending`) sends every due row, batch
-after batch, until none is left. `deliver` sends one row at most once per
-claim; `deliver_many` sends a list of rows over one mail-server connection,
-still claiming and marking each row on its own.
-
-Each send is: claim the row (a conditional UPDATE sets a lease,
-`locked_until`), hand the e-mail to the mail server, mark the row sent. In a
-batch, on PostgreSQL, the mark travels with the next row's claim (one
-statement per e-mail instead of two), so it is still committed before
-anything else is claimed or sent. A
-database error while marking (a killed connection, a failover) is retried on
-a fresh connection for up to MARK_SENT_RETRY_SECONDS, well inside the lease,
-so a database blip does not send an e-mail twice. Every e-mail carries a
-Message-ID derived from its row (`message_id`), the same on every attempt, so
-mail servers and clients that deduplicate by Message-ID show one copy.
-
-The guarantee: every row is sent, exactly once, with one narrow exception that
-SMTP cannot close (it has no idempotent submission). A sender that dies after
-the mail server accepted the e-mail and before the row is marked (the process
-is killed, the machine fails, or the database stays unreachable for longer
-than MARK_SENT_RETRY_SECONDS), or a mail server that accepts a message but
-whose reply is lost, leaves the row pending; once its lease expires the
-re-send sends it again, with the same Message-ID.
+after batch, until none is left, with every worker joining in on a backlog.
+How rows are sent, and the outbox's guarantee (every e-mail once, but for what
+SMTP cannot close), is in `consultations.outbox_send`; its public functions are
+imported here for the outbox's callers.
 
 The outbox's Celery tasks are defined here, beside the functions that queue them, so
 this module never imports `consultations.tasks` (which imports it, with the sweep);
 their names stay `consultations.tasks.*`, as in messages already queued.
 """
 
-import hashlib
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass
-from datetime import timedelta
-from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone
 
 from consultations.models import Notification, NotificationStatus
-from portal.database import retry_transient, update_returning
+from consultations.outbox_send import (  # noqa: F401 - the outbox's sending side, for its callers
+    MAX_ATTEMPTS,
+    DrainOutcome,
+    compose,
+    deliver,
+    deliver_chunk,
+    deliver_many,
+    drain_pending,
+    message_id,
+    pending_ids,
+    retry_delay,
+    send_lock,
+)
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 # Rows per Celery message when many are queued at once: few enough messages that
-# publishing stays cheap, enough that a pool of workers shares a burst.
-DELIVERY_CHUNK = 200
+# publishing and taking them stays cheap (each is a claim and a mark at most), enough
+# that a pool of workers shares a burst.
+DELIVERY_CHUNK = 500
 # Those messages wait behind everything else in the queue: a burst of thousands of
 # escalation e-mails must not hold back the next sweep (the next escalations). The
 # Redis transport serves lower numbers first (0, the default, before 3, 6, 9).
 BULK_DELIVERY_PRIORITY = 6
-# A batch sender reconnects after this many e-mails (mail servers cap messages
-# per connection) and gives up its batch after this many failures in a row (the
-# server is down: the rows it did not try wait for the re-send, unclaimed).
-MESSAGES_PER_CONNECTION = 100
-MAX_CONSECUTIVE_FAILURES = 3
-# The re-send takes the due rows RESEND_BATCH at a time and keeps going until none is
-# left, for at most RESEND_BUDGET_SECONDS per task run; with rows still due, the run
-# queues the next one at once, so a backlog drains at the mail server's speed and no
-# single task nears the task time limit.
-RESEND_BATCH = 200
-RESEND_BUDGET_SECONDS = 30
-# After the mail server took an e-mail, marking its row sent is retried on a fresh
-# database connection this long (never longer than half the lease, see send_lock).
-MARK_SENT_RETRY_SECONDS = 30
-# Claiming or recording a failure is retried briefly: giving up there sends nothing twice.
-CLAIM_RETRY_SECONDS = 5
-# The re-send's time budget is measured on this clock.
-clock = time.monotonic
-
-
-def send_lock() -> timedelta:
-    """How long a sender holds a row. If it dies mid-send (a killed worker), the
-    re-send takes the row over only after this, so it must outlast the slowest
-    send (EMAIL_TIMEOUT)."""
-    return timedelta(seconds=settings.NOTIFICATION_SEND_LOCK_SECONDS)
 
 
 def _render_text(template_name: str, context: dict) -> str:
@@ -216,17 +180,23 @@ def send_notification(notification_id: int) -> None:
 @shared_task(name="consultations.tasks.send_notifications", ignore_result=True)
 def send_notifications(notification_ids: list[int]) -> int:
     """Queued after commit for a chunk of outbox rows (the SLA sweep's): sent over one
-    mail connection, each row claimed and marked on its own."""
-    return deliver_many(notification_ids)
+    mail connection, claimed and marked a batch at a time. A chunk the time budget cut
+    short leaves its rest to a re-send queued at once."""
+    outcome = deliver_chunk(notification_ids)
+    if outcome.out_of_time:
+        enqueue_resend()
+    return outcome.sent
 
 
 @shared_task(name="consultations.tasks.resend_pending_notifications", ignore_result=True)
-def resend_pending_notifications() -> int:
+def resend_pending_notifications(join_in: bool = True) -> int:
     """Periodic safety net: send whatever a lost message, a broker outage or a crash left
-    unsent. A backlog is drained in bounded runs, each queueing the next while rows remain."""
+    unsent. A backlog is drained in bounded runs, each queueing the next while rows
+    remain; a scheduled run (`join_in`) that finds a backlog asks every worker to join
+    in (SLA_SWEEP_PARALLEL runs in all), the rows shared out by their claims."""
     outcome = drain_pending()
     if outcome.more:
-        enqueue_resend()
+        enqueue_resend(count=settings.SLA_SWEEP_PARALLEL if join_in else 1)
     return outcome.sent
 
 
@@ -256,239 +226,21 @@ def enqueue_deliveries(notification_ids: list[int]) -> None:
             return
 
 
-def retry_delay(attempts: int) -> timedelta:
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
-
-
-def message_id(notification: Notification) -> str:
-    """The e-mail's Message-ID: derived from the row, so every attempt to send it carries
-    the same one and a mail server or client that deduplicates shows one copy. The id
-    is there for whoever reads the headers; a digest of the row's unique key keeps
-    another database (a staging copy, ids counted again) from reusing a Message-ID
-    for a different e-mail, without showing the key."""
-    digest = hashlib.sha256(notification.dedupe_key.encode()).hexdigest()[:16]
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
-    return f"<notification.{notification.pk}.{digest}@{domain}>"
-
-
-def compose(notification: Notification, connection=None) -> EmailMessage:
-    return EmailMessage(
-        notification.subject,
-        notification.body,
-        None,  # DEFAULT_FROM_EMAIL
-        [notification.to_email],
-        connection=connection,
-        headers={"Message-ID": message_id(notification)},
-    )
-
-
-def _send_alone(notification: Notification) -> None:
-    compose(notification).send()
-
-
-def deliver(notification_id: int, now=None) -> bool:
-    """Send one pending notification if no other sender holds it. True when sent."""
-    return _deliver(notification_id, now, _send_alone) == SENT
-
-
-SENT, FAILED, NOT_CLAIMED = "sent", "failed", "not claimed"
-
-
-def _deliver(notification_id: int, now, send, *, sent_before: int | None = None, mark: bool = True) -> str:
-    """Claim the row, hand it to `send`, mark it sent; a failed send is recorded on the
-    row and retried with backoff.
-
-    A batch sends row after row: `sent_before` is the row it handed over just before,
-    marked sent by the same statement that claims this one (one round trip per e-mail,
-    and nothing is claimed before the previous mark is committed), and with
-    `mark=False` this row's mark is left to the next claim or to `_mark_sent`."""
-    now = now or timezone.now()
-    if sent_before is None:
-        claim_window, what = CLAIM_RETRY_SECONDS, "claiming an e-mail"
-    else:
-        claim_window, what = _mark_window(), f"marking notification {sent_before} sent"
-    notification = retry_transient(lambda: _claim(notification_id, now, sent_before), within=claim_window, what=what)
-    if notification is None:
-        return NOT_CLAIMED
-    try:
-        send(notification)
-    except Exception as exc:  # noqa: BLE001 - recorded and retried with backoff
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        status = NotificationStatus.FAILED if notification.attempts >= MAX_ATTEMPTS else NotificationStatus.PENDING
-        retry_transient(
-            lambda: Notification.objects.filter(pk=notification_id).update(
-                status=status,
-                last_error=error,
-                locked_until=None,
-                next_attempt_at=now + retry_delay(notification.attempts),
-            ),
-            within=CLAIM_RETRY_SECONDS,
-            what="recording a failed send",
-        )
-        logger.warning("Sending notification %s failed: %s", notification_id, exc)
-        return FAILED
-    if mark:
-        _mark_sent(notification_id)
-    return SENT
-
-
-def _sent_values() -> dict:
-    return {"status": NotificationStatus.SENT, "sent_at": timezone.now(), "locked_until": None, "last_error": ""}
-
-
-def _mark_window() -> float:
-    return min(MARK_SENT_RETRY_SECONDS, send_lock().total_seconds() / 2)
-
-
-def _mark_sent(notification_id: int) -> None:
-    """The e-mail is out: only a row marked sent keeps the re-send from sending it again
-    once the lease ends, so a lost connection must not stop this write."""
-    retry_transient(
-        lambda: Notification.objects.filter(pk=notification_id).update(**_sent_values()),
-        within=_mark_window(),
-        what=f"marking notification {notification_id} sent",
-    )
-
-
-def _claim(notification_id: int, now, sent_before: int | None = None) -> Notification | None:
-    """Take the row for one send if it is pending and no live sender holds it: lease it
-    for `send_lock()` and count the attempt. The row as claimed, or None. Repeating a
-    claim whose reply was lost finds the row leased and returns None: the e-mail waits
-    for the lease to end, it is not sent twice. With `sent_before`, that row is marked
-    sent first, in the same statement (repeating that is harmless)."""
-    free = Notification.objects.filter(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
-        pk=notification_id,
-        status=NotificationStatus.PENDING,
-    )
-    values = {"locked_until": now + send_lock(), "attempts": F("attempts") + 1}
-    fields = ("id", "to_email", "subject", "body", "attempts", "dedupe_key")
-    # One round trip instead of two (or three): a burst of e-mails is thousands of claims.
-    if sent_before is None:
-        claimed = update_returning(free, values, fields)
-    else:
-        claimed = update_returning(
-            free, values, fields, first=(Notification.objects.filter(pk=sent_before), _sent_values())
-        )
-    if claimed is None:
-        if sent_before is not None:
-            _mark_sent(sent_before)
-        if free.update(**values) != 1:
-            return None
-        return Notification.objects.only(*fields).get(pk=notification_id)
-    if not claimed:
-        return None
-    return Notification(**dict(zip(fields, claimed[0], strict=True)))
-
-
-class _SharedConnection:
-    """One mail-server connection for a run of sends: opened at the first e-mail actually
-    sent, renewed every MESSAGES_PER_CONNECTION e-mails, dropped after a failure so the
-    next send starts afresh."""
-
-    def __init__(self):
-        self.backend = None
-        self.used = 0
-
-    def send(self, notification: Notification) -> None:
-        if self.backend is None or self.used >= MESSAGES_PER_CONNECTION:
-            self.close()
-            self.backend = get_connection()
-            self.backend.open()
-        self.used += 1
-        compose(notification, connection=self.backend).send()
-
-    def close(self) -> None:
-        backend, self.backend, self.used = self.backend, None, 0
-        if backend is not None:
-            try:
-                backend.close()
-            except Exception:  # noqa: BLE001 - a connection that broke mid-batch may not close cleanly
-                logger.info("Closing the mail connection failed", exc_info=True)
-
-
-def deliver_many(notification_ids, now=None) -> int:
-    """Send each of these rows that is still pending and free, over one mail-server
-    connection. Each row is claimed, sent and marked on its own, as `deliver` does, so
-    a sender killed mid-batch leaves only the row it was sending locked. Returns how
-    many were sent."""
-    return _deliver_batch(notification_ids, now).sent
-
-
-@dataclass
-class BatchOutcome:
-    sent: int = 0
-    # Sends that failed in a row at the end of the batch.
-    failures: int = 0
-    # The mail server failed MAX_CONSECUTIVE_FAILURES times in a row: the rest were not tried.
-    mail_server_down: bool = False
-
-
-def _deliver_batch(notification_ids, now=None, deadline: float | None = None, failures: int = 0) -> BatchOutcome:
-    """`deliver_many`, stopping early when the mail server keeps failing (counting on
-    from `failures` in a row before this batch) or, before claiming the next row, once
-    `deadline` (on `clock`) has passed. The rows not tried stay unclaimed, due for the
-    re-send at once."""
-    connection = _SharedConnection()
-    outcome = BatchOutcome()
-    unmarked = None  # the row just handed over: its mark rides on the next claim
-    try:
-        for notification_id in notification_ids:
-            if deadline is not None and clock() >= deadline:
-                break
-            result = _deliver(notification_id, now, connection.send, sent_before=unmarked, mark=False)
-            unmarked = notification_id if result == SENT else None
-            if result == FAILED:
-                connection.close()
-                failures += 1
-                if failures >= MAX_CONSECUTIVE_FAILURES:
-                    logger.warning("%d sends failed in a row; the rest of this batch waits for the re-send", failures)
-                    outcome.mail_server_down = True
-                    break
-            elif result == SENT:
-                outcome.sent += 1
-                failures = 0
-    finally:
-        if unmarked is not None:
-            _mark_sent(unmarked)
-        connection.close()
-    outcome.failures = failures
-    return outcome
-
-
-@dataclass
-class DrainOutcome:
-    sent: int
-    # Rows were still due when the time budget ran out: the caller should carry on.
-    more: bool
-
-
-def drain_pending(now=None) -> DrainOutcome:
-    """The re-send: send every due row, RESEND_BATCH at a time, until none is left, the
-    mail server keeps failing (the next scheduled re-send tries again), or
-    RESEND_BUDGET_SECONDS have passed (then `more` is True). Several drains may run at
-    once: each row is still claimed on its own, so no e-mail goes out twice."""
-    deadline = clock() + RESEND_BUDGET_SECONDS
-    sent = failures = 0
-    while True:
-        ids = pending_ids(now=now, limit=RESEND_BATCH)
-        if not ids:
-            return DrainOutcome(sent, more=False)
-        if clock() >= deadline:
-            return DrainOutcome(sent, more=True)
-        outcome = _deliver_batch(ids, now, deadline, failures)
-        sent, failures = sent + outcome.sent, outcome.failures
-        if outcome.mail_server_down:
-            return DrainOutcome(sent, more=False)
-
-
-def enqueue_resend() -> None:
-    """Ask a worker to carry on draining the outbox now rather than at the next
-    scheduled re-send; behind the sweeps, like the bulk deliveries."""
-    try:
-        resend_pending_notifications.apply_async(priority=BULK_DELIVERY_PRIORITY)
-    except Exception:  # noqa: BLE001 - any broker failure: the scheduled re-send carries on
-        logger.warning("Broker unavailable; the outbox backlog waits for the next scheduled re-send", exc_info=True)
+def enqueue_resend(count: int = 1) -> None:
+    """Ask `count` workers to carry on draining the outbox now rather than at the next
+    scheduled re-send; behind the sweeps, like the bulk deliveries. Each such run carries
+    on alone (it asks no one to join in) and expires after a re-send interval, when the
+    next scheduled one takes over: runs never pile up behind busy workers."""
+    for _ in range(count):
+        try:
+            resend_pending_notifications.apply_async(
+                kwargs={"join_in": False},
+                priority=BULK_DELIVERY_PRIORITY,
+                expires=float(settings.NOTIFICATION_RESEND_SECONDS),
+            )
+        except Exception:  # noqa: BLE001 - any broker failure: the scheduled re-send carries on
+            logger.warning("Broker unavailable; the outbox backlog waits for the next scheduled re-send", exc_info=True)
+            return
 
 
 def requeue(notification_ids, now=None) -> int:
@@ -505,14 +257,3 @@ def requeue(notification_ids, now=None) -> int:
     for notification_id in ids:
         transaction.on_commit(lambda pk=notification_id: enqueue_delivery(pk))
     return len(ids)
-
-
-def pending_ids(now=None, limit: int = 200) -> list[int]:
-    """Notifications due for a (re-)send: never sent, not held by a live sender."""
-    now = now or timezone.now()
-    return list(
-        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )

@@ -8,13 +8,14 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from consultations import notifications, services, tasks
+from consultations import notifications, outbox_send, services, tasks
 from consultations.models import Notification, NotificationStatus
 from tests.factories import QuestionFactory
 
@@ -196,7 +197,7 @@ def test_a_sender_holds_its_row_for_the_configured_send_lock(question, settings)
         locks.append(held.values_list("locked_until", flat=True).get())
 
     locks = []
-    with mock.patch("consultations.notifications._send_alone", side_effect=send_seeing_the_lock):
+    with mock.patch("consultations.outbox_send._send_alone", side_effect=send_seeing_the_lock):
         assert notifications.deliver(row.pk, now=now) is True
     assert locks == [now + timedelta(seconds=45)]
 
@@ -211,13 +212,13 @@ def test_a_claim_leases_the_row_once_in_one_statement_where_the_database_returns
     returns = connection.vendor == "postgresql" or sqlite3.sqlite_version_info >= (3, 35)
     with contextlib.ExitStack() as stack:
         if not returning:
-            stack.enter_context(mock.patch.object(notifications, "update_returning", return_value=None))
+            stack.enter_context(mock.patch.object(outbox_send, "update_returning", return_value=None))
         with CaptureQueriesContext(connection) as queries:
-            claimed = notifications._claim(row.pk, now)
+            claimed = outbox_send._claim(row.pk, now)
     expected = ["UPDATE"] if returning and returns else ["UPDATE", "SELECT"]
     assert [query["sql"].split()[0] for query in queries] == expected
     assert (claimed.pk, claimed.attempts, claimed.to_email) == (row.pk, 1, row.to_email)
-    assert notifications._claim(row.pk, now) is None  # leased: nobody else gets it
+    assert outbox_send._claim(row.pk, now) is None  # leased: nobody else gets it
 
     assert notifications.deliver(row.pk, now=now + notifications.send_lock() * 2) is True
     row.refresh_from_db()
@@ -237,7 +238,7 @@ def test_the_outbox_and_the_sweep_use_no_private_orm_internals():
     from consultations import sweep
 
     offenders = set()
-    for module in (notifications, sweep):
+    for module in (notifications, outbox_send, sweep):
         for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
             if isinstance(node, ast.Attribute) and node.attr in PRIVATE_ORM:
                 offenders.add(f"{module.__name__}: .{node.attr}")
@@ -362,7 +363,7 @@ def test_send_notifications_task_sends_each_row_once_over_one_connection(questio
 
 
 def test_batch_sender_renews_its_connection_every_so_many_emails(question, flaky_mail, monkeypatch):
-    monkeypatch.setattr(notifications, "MESSAGES_PER_CONNECTION", 2)
+    monkeypatch.setattr(outbox_send, "MESSAGES_PER_CONNECTION", 2)
 
     assert notifications.deliver_many(notifications.queue_notifications(outgoing(question, 5))) == 5
 
@@ -395,7 +396,7 @@ def test_batch_sender_stops_when_the_mail_server_keeps_failing_and_leaves_the_re
 
     assert notifications.deliver_many(ids, now=now) == 0
 
-    tried = notifications.MAX_CONSECUTIVE_FAILURES
+    tried = outbox_send.MAX_CONSECUTIVE_FAILURES
     rows = {row.pk: row for row in Notification.objects.filter(pk__in=ids)}
     assert [rows[pk].attempts for pk in ids] == [1] * tried + [0] * (8 - tried)
     assert {rows[pk].status for pk in ids} == {NotificationStatus.PENDING}
@@ -413,7 +414,7 @@ def test_batch_sender_stops_when_the_mail_server_keeps_failing_and_leaves_the_re
 def test_one_resend_run_drains_a_backlog_of_several_batches(question, flaky_mail, monkeypatch):
     """Issue 13 item 3: the re-send no longer stops after one batch (200 rows per run,
     one run a minute): it takes batch after batch until nothing is due."""
-    monkeypatch.setattr(notifications, "RESEND_BATCH", 4)
+    monkeypatch.setattr(outbox_send, "CLAIM_BATCH", 4)
     ids = notifications.queue_notifications(outgoing(question, 11))
 
     with mock.patch.object(notifications, "enqueue_resend") as carry_on:
@@ -424,22 +425,27 @@ def test_one_resend_run_drains_a_backlog_of_several_batches(question, flaky_mail
         (NotificationStatus.SENT, 1)
     }
     assert sorted(m.to[0] for m in mail.outbox) == sorted(f"reader{n}@example.com" for n in range(11))
-    assert flaky_mail.opened == 3  # one mail connection per batch
+    assert flaky_mail.opened == 1  # one mail connection for the run (renewed every MESSAGES_PER_CONNECTION)
 
 
 def test_a_resend_run_stops_at_its_time_budget_and_queues_the_next_run(question, monkeypatch):
     """Issue 13 item 3: a run is bounded in time (well inside the task time limit); with
     rows still due it queues the next run at once instead of waiting for beat."""
-    monkeypatch.setattr(notifications, "RESEND_BATCH", 3)
+    monkeypatch.setattr(outbox_send, "CLAIM_BATCH", 3)
     ids = notifications.queue_notifications(outgoing(question, 8))
-    readings = iter(range(0, 1000, 5))
-    # Each reading of the clock is 5 s later: the 30 s budget is spent after three rows.
-    monkeypatch.setattr(notifications, "clock", lambda: next(readings))
+    seconds = [0.0]
+    monkeypatch.setattr(outbox_send, "clock", lambda: seconds[0])
+    real_send = outbox_send.compose
 
+    def compose_taking_ten_seconds(*args, **kwargs):
+        seconds[0] += 10  # each e-mail takes 10 s: the 30 s budget is spent after three
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr(outbox_send, "compose", compose_taking_ten_seconds)
     with mock.patch.object(notifications, "enqueue_resend") as carry_on:
         assert tasks.resend_pending_notifications() == 3
 
-    carry_on.assert_called_once_with()
+    carry_on.assert_called_once_with(count=settings.SLA_SWEEP_PARALLEL)  # every worker joins in
     rows = Notification.objects.filter(pk__in=ids)
     assert rows.filter(status=NotificationStatus.SENT).count() == 3
     # The rest were never claimed: the next run takes them at once.
@@ -452,7 +458,7 @@ def test_a_resend_run_stops_at_its_time_budget_and_queues_the_next_run(question,
 def test_a_resend_run_stops_when_the_mail_server_keeps_failing(question, flaky_mail, monkeypatch):
     """Issue 13 item 3: draining does not hammer a mail server that is down: after
     MAX_CONSECUTIVE_FAILURES failures the run ends and queues nothing more."""
-    monkeypatch.setattr(notifications, "RESEND_BATCH", 2)
+    monkeypatch.setattr(outbox_send, "CLAIM_BATCH", 2)
     flaky_mail.failures = 100
     ids = notifications.queue_notifications(outgoing(question, 9))
 
@@ -461,7 +467,7 @@ def test_a_resend_run_stops_when_the_mail_server_keeps_failing(question, flaky_m
 
     carry_on.assert_not_called()
     tried = Notification.objects.filter(pk__in=ids, attempts=1).count()
-    assert tried == notifications.MAX_CONSECUTIVE_FAILURES
+    assert tried == outbox_send.MAX_CONSECUTIVE_FAILURES
     assert mail.outbox == []
 
 
@@ -522,13 +528,13 @@ def test_a_connection_killed_while_sending_does_not_send_the_email_twice(questio
         pytest.skip("kills a PostgreSQL backend")
     with mock.patch.object(notifications, "enqueue_delivery"):  # committed; the message was lost
         row = queue(question)
-    real_send = notifications._send_alone
+    real_send = outbox_send._send_alone
 
     def send_then_lose_the_database(notification):
         real_send(notification)
         _kill_own_database_connection()
 
-    monkeypatch.setattr(notifications, "_send_alone", send_then_lose_the_database)
+    monkeypatch.setattr(outbox_send, "_send_alone", send_then_lose_the_database)
     assert notifications.deliver(row.pk) is True
     monkeypatch.undo()
 

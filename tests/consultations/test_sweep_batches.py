@@ -106,7 +106,7 @@ def test_a_sweep_hands_its_emails_to_celery_in_a_few_messages(
     # Two escalation e-mails and the patient's apology per question.
     assert len(created) == 750
     chunks = [call.args[0][0] for call in batch_publish.call_args_list]
-    assert [len(chunk) for chunk in chunks] == [200, 200, 200, 150]
+    assert [len(chunk) for chunk in chunks] == [500, 250]  # notifications.DELIVERY_CHUNK rows a message
     assert set().union(*chunks) == created
     # Behind the next sweep in the queue, not in front of it.
     assert {call.kwargs["priority"] for call in batch_publish.call_args_list} == {notifications.BULK_DELIVERY_PRIORITY}
