@@ -162,8 +162,13 @@ AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     # Refuses every login attempt (even the right password) while locked out.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the doctor profile with the user (portal/auth_backends.py).
+    "portal.auth_backends.PortalModelBackend",
 ]
+# Sessions are kept in PostgreSQL and read from a copy in Redis (portal/sessions.py).
+# Without Redis the cache is each process's own memory, which another process's
+# sign-out could not reach: the database alone then.
+SESSION_ENGINE = "portal.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "consultations:my_questions"
 LOGOUT_REDIRECT_URL = "home"
