@@ -15,11 +15,13 @@ What differs from Django's `cached_db` backend, and why:
   the account. The copy is deleted again after the row, in case a page read the
   row in between.
 - A page still works when Redis is down: reads and writes of the copy are then
-  skipped (logged), and the row answers.
+  skipped, and the row answers. After a failure the copy is left alone for a few
+  seconds (portal.user_copy.outage), so a hung Redis costs a page one timeout.
+  A copy not updated then is older than its row: it may end sooner, and lacks
+  what the row gained; everything that signs a session out deletes it instead.
 - The async methods go through the same code, so no path updates one store only.
 """
 
-import logging
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
@@ -29,8 +31,7 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from articles.cache import CACHE_ERRORS
-
-logger = logging.getLogger(__name__)
+from portal.user_copy import outage
 
 CACHE_KEY_PREFIX = "portal.session:"
 
@@ -52,12 +53,12 @@ class SessionStore(DBStore):
 
     def _read_copy(self) -> dict | None:
         key = self._cache_key(self.session_key)
-        if key is None:
+        if key is None or outage.active():
             return None
         try:
             copy = self._cache.get(key)
-        except CACHE_ERRORS:
-            logger.warning("Session copy not read (cache unavailable); reading the database")
+        except CACHE_ERRORS as error:
+            outage.failed("reading a session", error)
             return None
         if not isinstance(copy, tuple) or len(copy) != 2:
             return None
@@ -70,7 +71,7 @@ class SessionStore(DBStore):
 
     def _write_copy(self, data: dict, ends: datetime) -> None:
         key = self._cache_key(self.session_key)
-        if key is None or ends is None:
+        if key is None or ends is None or outage.active():
             return
         seconds = int((ends - timezone.now()).total_seconds())
         try:
@@ -78,12 +79,8 @@ class SessionStore(DBStore):
                 self._cache.set(key, (data, ends), seconds)
             else:
                 self._cache.delete(key)
-        except CACHE_ERRORS:
-            logger.warning("Session copy not written (cache unavailable)")
-            try:  # an older copy must not outlive the row it no longer matches
-                self._cache.delete(key)
-            except CACHE_ERRORS:
-                logger.warning("Session copy not deleted either (cache unavailable)")
+        except CACHE_ERRORS as error:
+            outage.failed("writing a session", error)
 
     # --- The store's methods --------------------------------------------------------------
 
@@ -119,8 +116,8 @@ class SessionStore(DBStore):
         if key is not None:
             try:
                 self._cache.delete(key)
-            except CACHE_ERRORS:
-                logger.warning("Session copy not deleted a second time (cache unavailable)")
+            except CACHE_ERRORS as error:
+                outage.failed("deleting a session a second time", error)
 
     async def aload(self):
         return await sync_to_async(self.load)()

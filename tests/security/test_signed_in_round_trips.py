@@ -6,6 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from portal import user_copy
 from portal.auth_backends import PortalModelBackend
@@ -20,6 +21,9 @@ def _copies(settings):
     """As deployed with Redis: sessions and patients' user rows read from copies."""
     settings.SIGNED_IN_COPIES = True
     settings.SESSION_ENGINE = "portal.sessions"
+    user_copy.outage.reset()
+    yield
+    user_copy.outage.reset()
 
 
 def copied_client(user) -> Client:
@@ -115,6 +119,43 @@ def test_a_cache_that_cannot_be_reached_leaves_the_database_to_answer(patient, m
     for method in ("get", "add", "set"):
         monkeypatch.setattr(caches["default"], method, unreachable)
     assert PortalModelBackend().get_user(patient.pk) == patient
+
+
+def test_a_password_change_the_copy_cannot_hear_of_is_refused(patient, monkeypatch):
+    """Redis unreachable but not restarted would still hold the old copy afterwards."""
+    from django.core.cache import caches
+
+    copied_client(patient)
+    old_hash = patient.password
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(caches["default"], "set", unreachable)
+    patient.set_password("an entirely new one 42")
+    with pytest.raises(user_copy.CopyNotMarked):
+        patient.save()
+    patient.refresh_from_db()
+    assert patient.password == old_hash
+    patient.last_login = timezone.now()
+    patient.save(update_fields=["last_login"])  # a login still works
+
+
+def test_a_patient_cannot_become_a_doctor_unseen_by_the_copy(patient, specialty, monkeypatch):
+    from django.core.cache import caches
+
+    from consultations.models import DoctorProfile
+    from tests.factories import DoctorFactory
+
+    copied_client(patient)
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(caches["default"], "set", unreachable)
+    with pytest.raises(user_copy.CopyNotMarked):
+        DoctorFactory(user=patient, specialties=[specialty])
+    assert not DoctorProfile.objects.filter(user=patient).exists()
 
 
 def test_a_changed_password_signs_the_session_out_on_the_next_page(patient):
