@@ -81,7 +81,7 @@ def signup_confirm(request, uidb64, token):
     if request.method == "POST" and form.is_valid():
         signup_service.activate(user)
         drafts.claim_signup(user)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="portal.auth_backends.PortalModelBackend")
         messages.success(request, "Welcome! Your account is ready.")
         return redirect(request.session.pop(SIGNUP_NEXT_SESSION_KEY, "") or resolve_url("consultations:ask"))
     return render(request, "registration/signup_confirm.html", {"form": form, "email": user.email})

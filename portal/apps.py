@@ -29,6 +29,7 @@ class PortalConfig(AppConfig):
         from portal import (
             checks,  # registers system checks; refuse_inconsistent_settings() below
             session_policy,  # noqa: F401  (sets a new session's length at login)
+            user_copy,  # noqa: F401  (marks a changed user's cached copy, in every process)
         )
 
         checks.refuse_inconsistent_settings()

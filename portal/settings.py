@@ -162,8 +162,15 @@ AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     # Refuses every login attempt (even the right password) while locked out.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the doctor profile with the user (portal/auth_backends.py).
+    "portal.auth_backends.PortalModelBackend",
 ]
+# Signed-in pages read the session (portal/sessions.py) and a patient's user row
+# (portal/user_copy.py) from copies in Redis; PostgreSQL stays the record. Without
+# Redis the cache is each process's own memory, which another process's sign-out or
+# password change could not reach: the database alone then.
+SIGNED_IN_COPIES = bool(REDIS_URL)
+SESSION_ENGINE = "portal.sessions" if SIGNED_IN_COPIES else "django.contrib.sessions.backends.db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "consultations:my_questions"
 LOGOUT_REDIRECT_URL = "home"

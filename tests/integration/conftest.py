@@ -485,7 +485,7 @@ class Browser:
         from django.test import Client
 
         client = Client()
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(user, backend="portal.auth_backends.PortalModelBackend")
         host = urllib.parse.urlsplit(self.base_url).hostname
         for name, morsel in client.cookies.items():
             self.jar.set_cookie(_cookie(name, morsel.value, host))
