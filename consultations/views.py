@@ -22,7 +22,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, credits, drafts, duty, patient_list, pictures, services
+from consultations import access, cover_cache, credits, drafts, patient_list, pictures, services
 from consultations.forms import AskForm, FollowUpForm, QuestionDraftForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
@@ -117,7 +117,7 @@ def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
     the choice as the patient changes it)."""
     chosen = str(form["specialty"].value() or "")
     notes = []
-    for cover in duty.specialties_without_cover(timezone.now()):
+    for cover in cover_cache.specialties_without_cover(timezone.now()):
         notes.append(
             {
                 "specialty": cover.specialty,

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from consultations import services
+from consultations import cover_cache, services
 from consultations.models import Notification, Question, QuestionDraft
 from tests.consultations.test_question_first import ASK_URL, DESCRIPTION, LOGIN_URL, TITLE
 from tests.factories import PASSWORD, DoctorFactory, UserFactory
@@ -110,11 +110,13 @@ def test_showing_the_ask_form_reads_the_specialties_twice_without_a_server_side_
 
 def test_doctors_on_duty_are_read_once_for_a_new_question(patient, specialty):
     """The candidates' query already loads each doctor and their account: the doctors on
-    duty are not read again by id before their e-mails are queued."""
+    duty are not read again by id before their e-mails are queued. (The duty rule's kept
+    answer, consultations.cover_cache, is already there, as after any showing of the form.)"""
     now = timezone.now()
     until = now + timedelta(days=1)
     for name in ("dana", "eryk"):
         DoctorFactory(user=UserFactory(email=f"{name}@example.com"), specialties=[specialty], on_duty_until=until)
+    assert cover_cache.anyone_on_duty_now(specialty.pk, now)
     with CaptureQueriesContext(connection) as captured:
         services.submit_question(
             patient=patient, specialty=specialty, title="Lump", description="Tender.", age=40, sex="female", now=now
@@ -128,10 +130,12 @@ def test_doctors_on_duty_are_read_once_for_a_new_question(patient, specialty):
 
 def test_the_ask_forms_duty_notes_cost_the_same_queries_for_any_number_of_doctors(client, patient, specialty):
     """The notes read only the rule's fields of every candidate (consultations.duty
-    RULE_FIELDS): a field left out would cost a query per doctor."""
+    RULE_FIELDS): a field left out would cost a query per doctor. (Counted when the
+    notes are worked out, not when they come from consultations.cover_cache.)"""
     client.force_login(patient)
 
     def statements() -> int:
+        cover_cache.forget()
         with CaptureQueriesContext(connection) as captured:
             assert client.get(ASK_URL).status_code == 200
         return len(captured)

@@ -1,0 +1,112 @@
+"""The duty rule's answer for the ask form and new questions, from the shared cache (issue 17).
+
+`duty.roster_at` reads every candidate doctor, their periods, their specialties and
+every specialty (four queries) and runs the duty rule for each: about a quarter of the
+CPU of every showing of the ask form, and two queries of every question sent, for an
+answer that changes only when the roster is written or a duty boundary comes. So the
+answer is kept in the cache (shared by every worker) while all of these hold:
+
+* it is before `Roster.until`, the next duty boundary that could change it: the
+  passing of time is exact, not a guess;
+* nothing the rule reads has been written since it was worked out: a doctor's profile
+  (the switch, verification), their periods or specialties, a specialty, an account.
+  Each such write gives the roster a new version once it commits (the receivers below,
+  and `forget()` where the code writes with `update()` or `bulk_create()`, which send
+  no signal); an answer is only used under the version that was current before its
+  queries ran, so one worked out from rows about to change is never used after they
+  have;
+* COVER_CACHE_SECONDS have not passed: a bound for writes made outside Django.
+
+The answer holds no patient data: specialties, times and the fallback. The due time is
+the asker's own: it is worked out again for every showing.
+"""
+
+import uuid
+from dataclasses import replace
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from consultations import duty, sla
+from consultations.models import DoctorProfile, DutyPeriod, Specialty
+
+KEY = "consultations:duty-roster"
+VERSION_KEY = "consultations:duty-roster-version"
+COVER_CACHE_SECONDS = 300
+# An account save that changes none of these leaves the duty rule's answer as it was.
+USER_FIELDS_READ = {"is_active", "time_zone"}
+
+
+def roster(now: datetime) -> duty.Roster:
+    """`duty.roster_at(now)`, from the cache while it cannot have changed (one round trip)."""
+    kept = cache.get_many([VERSION_KEY, KEY])
+    version = kept.get(VERSION_KEY)
+    entry = kept.get(KEY)
+    if (
+        version is not None
+        and entry is not None
+        and entry["version"] == version
+        and entry["settings"] == _settings_read()
+        and entry["computed_at"] <= now < entry["roster"].until
+    ):
+        return entry["roster"]
+    if version is None:
+        version = _new_version()
+    answer = duty.roster_at(now)
+    seconds = min(COVER_CACHE_SECONDS, (answer.until - now).total_seconds())
+    if seconds >= 1:
+        entry = {"version": version, "settings": _settings_read(), "computed_at": now, "roster": answer}
+        cache.set(KEY, entry, int(seconds))
+    return answer
+
+
+def specialties_without_cover(now: datetime) -> list[duty.Cover]:
+    """`duty.specialties_without_cover(now)`, the due time in each note as of `now`."""
+    due_at = sla.due_at_for(now)
+    return [cover if cover.due_at == due_at else replace(cover, due_at=due_at) for cover in roster(now).covers]
+
+
+def anyone_on_duty_now(specialty_id: int, now: datetime) -> bool:
+    """False when no doctor of the specialty is on duty at `now` (then none need be read)."""
+    return specialty_id in roster(now).on_duty_now
+
+
+def _settings_read() -> tuple:
+    return (sla.answer_window(), settings.DUTY_FALLBACK_SPECIALTY)
+
+
+def _new_version() -> str:
+    version = uuid.uuid4().hex
+    cache.set(VERSION_KEY, version, None)
+    return version
+
+
+def forget() -> None:
+    """A write the duty rule reads: a new version now (readers in this transaction) and
+    once it commits (at once outside one), so no answer worked out before is used again."""
+    _new_version()
+    transaction.on_commit(_new_version)
+
+
+def _roster_written(sender, **kwargs) -> None:
+    forget()
+
+
+def _account_saved(sender, update_fields=None, **kwargs) -> None:
+    if update_fields is None or USER_FIELDS_READ & set(update_fields):
+        forget()
+
+
+def connect() -> None:
+    """Called once from ConsultationsConfig.ready()."""
+    for model in (DoctorProfile, DutyPeriod, Specialty):
+        post_save.connect(_roster_written, sender=model, dispatch_uid=f"cover-cache-save-{model.__name__}")
+        post_delete.connect(_roster_written, sender=model, dispatch_uid=f"cover-cache-delete-{model.__name__}")
+    m2m_changed.connect(_roster_written, sender=DoctorProfile.specialties.through, dispatch_uid="cover-cache-links")
+    user = get_user_model()
+    post_save.connect(_account_saved, sender=user, dispatch_uid="cover-cache-user-save")
+    post_delete.connect(_roster_written, sender=user, dispatch_uid="cover-cache-user-delete")
