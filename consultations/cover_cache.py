@@ -42,7 +42,16 @@ USER_FIELDS_READ = {"is_active", "time_zone"}
 
 
 def roster(now: datetime) -> duty.Roster:
-    """`duty.roster_at(now)`, from the cache while it cannot have changed (one round trip)."""
+    """`duty.roster_at(now)`, from the cache while it cannot have changed (one round trip),
+    each note's due time that of a question asked at `now`."""
+    answer = _kept(now)
+    due_at = sla.due_at_for(now)
+    if any(cover.due_at != due_at for cover in answer.covers):
+        answer = replace(answer, covers=[replace(cover, due_at=due_at) for cover in answer.covers])
+    return answer
+
+
+def _kept(now: datetime) -> duty.Roster:
     kept = cache.get_many([VERSION_KEY, KEY])
     version = kept.get(VERSION_KEY)
     entry = kept.get(KEY)
@@ -65,14 +74,13 @@ def roster(now: datetime) -> duty.Roster:
 
 
 def specialties_without_cover(now: datetime) -> list[duty.Cover]:
-    """`duty.specialties_without_cover(now)`, the due time in each note as of `now`."""
-    due_at = sla.due_at_for(now)
-    return [cover if cover.due_at == due_at else replace(cover, due_at=due_at) for cover in roster(now).covers]
+    """`duty.specialties_without_cover(now)`."""
+    return roster(now).covers
 
 
 def anyone_on_duty_now(specialty_id: int, now: datetime) -> bool:
     """False when no doctor of the specialty is on duty at `now` (then none need be read)."""
-    return specialty_id in roster(now).on_duty_now
+    return specialty_id in _kept(now).on_duty_now
 
 
 def _settings_read() -> tuple:

@@ -180,6 +180,7 @@ class Roster:
     covers: list[Cover]
     on_duty_now: frozenset[int]  # the specialties with a doctor on duty at that instant
     until: datetime
+    specialties: list[Specialty]  # every specialty, in their order (the ask form's choices)
 
 
 def roster_at(now: datetime) -> Roster:
@@ -211,7 +212,7 @@ def roster_at(now: datetime) -> Roster:
     instant = now + timedelta(microseconds=1)
     on_duty_now = frozenset(pk for pk, doctors_of in by_specialty.items() if _anyone(doctors_of, now, instant))
     until = unchanged_until(doctors.values(), now, due_at - now, now + COVER_LOOKAHEAD_CAP)
-    return Roster(covers=uncovered, on_duty_now=on_duty_now, until=until)
+    return Roster(covers=uncovered, on_duty_now=on_duty_now, until=until, specialties=specialties)
 
 
 # However far away the next change is, the cover is recomputed after this long.

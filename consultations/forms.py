@@ -89,12 +89,16 @@ class ListedChoiceIterator(forms.models.ModelChoiceIterator):
     def __iter__(self):
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        for obj in self.queryset:
+        listed = self.field.listed if self.field.listed is not None else self.queryset
+        for obj in listed:
             yield self.choice(obj)
 
 
 class SpecialtyChoiceField(forms.ModelChoiceField):
     iterator = ListedChoiceIterator
+    # The specialties to offer when the view already has them (consultations.cover_cache):
+    # shown, not validated; a post is still checked against the queryset.
+    listed = None
 
 
 ATTACHMENT_ACCEPT = "image/jpeg,image/png,application/pdf,.jpg,.jpeg,.png,.pdf"

@@ -114,10 +114,12 @@ def _ask_initial(request, draft=None) -> dict:
 def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
     """The ask form's honest notes: one per specialty nobody will be on duty for before
     the due time, shown for the chosen specialty (static/portal/duty_notes.js follows
-    the choice as the patient changes it)."""
+    the choice as the patient changes it). The kept roster also lists the choices."""
+    roster = cover_cache.roster(timezone.now())
+    form.fields["specialty"].listed = roster.specialties
     chosen = str(form["specialty"].value() or "")
     notes = []
-    for cover in cover_cache.specialties_without_cover(timezone.now()):
+    for cover in roster.covers:
         notes.append(
             {
                 "specialty": cover.specialty,
