@@ -17,10 +17,15 @@ answer is kept in the cache (shared by every worker) while all of these hold:
   have;
 * COVER_CACHE_SECONDS have not passed: a bound for writes made outside Django.
 
+Each process also keeps the last answer it used, so a showing reads only the small
+version key while nothing changed (the answer itself is read and unpickled once per
+process and version).
+
 The answer holds no patient data: specialties, times and the fallback. The due time is
 the asker's own: it is worked out again for every showing.
 """
 
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -42,7 +47,7 @@ USER_FIELDS_READ = {"is_active", "time_zone"}
 
 
 def roster(now: datetime) -> duty.Roster:
-    """`duty.roster_at(now)`, from the cache while it cannot have changed (one round trip),
+    """`duty.roster_at(now)`, kept while it cannot have changed (one small round trip),
     each note's due time that of a question asked at `now`."""
     answer = _kept(now)
     due_at = sla.due_at_for(now)
@@ -52,25 +57,44 @@ def roster(now: datetime) -> duty.Roster:
 
 
 def _kept(now: datetime) -> duty.Roster:
-    kept = cache.get_many([VERSION_KEY, KEY])
-    version = kept.get(VERSION_KEY)
-    entry = kept.get(KEY)
-    if (
-        version is not None
-        and entry is not None
-        and entry["version"] == version
-        and entry["settings"] == _settings_read()
-        and entry["computed_at"] <= now < entry["roster"].until
-    ):
+    """The kept answer: this process's copy when the shared version still names it (one
+    small read: no answer to unpickle), else the cache's, else worked out and stored."""
+    version = cache.get(VERSION_KEY)
+    if version is not None and _usable(_local.get("entry"), version, now):
+        return _local["entry"]["roster"]
+    entry = cache.get(KEY) if version is not None else None
+    if version is not None and _usable(entry, version, now):
+        _local["entry"] = entry
         return entry["roster"]
     if version is None:
         version = _new_version()
     answer = duty.roster_at(now)
     seconds = min(COVER_CACHE_SECONDS, (answer.until - now).total_seconds())
     if seconds >= 1:
-        entry = {"version": version, "settings": _settings_read(), "computed_at": now, "roster": answer}
+        entry = {
+            "version": version,
+            "settings": _settings_read(),
+            "computed_at": now,
+            "stored_at": time.time(),
+            "roster": answer,
+        }
         cache.set(KEY, entry, int(seconds))
+        _local["entry"] = entry
     return answer
+
+
+# This process's copy of the last answer it used (no patient data: see the docstring).
+_local: dict = {}
+
+
+def _usable(entry: dict | None, version: str, now: datetime) -> bool:
+    return (
+        entry is not None
+        and entry["version"] == version
+        and entry["settings"] == _settings_read()
+        and entry["computed_at"] <= now < entry["roster"].until
+        and time.time() < entry["stored_at"] + COVER_CACHE_SECONDS
+    )
 
 
 def specialties_without_cover(now: datetime) -> list[duty.Cover]:

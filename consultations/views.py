@@ -5,6 +5,7 @@ Rules live in `services`, `access` and `uploads`; these views only translate
 between HTTP and those functions.
 """
 
+import functools
 import io
 import json
 import logging
@@ -118,15 +119,15 @@ def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
     roster = cover_cache.roster(timezone.now())
     form.fields["specialty"].listed = roster.specialties
     chosen = str(form["specialty"].value() or "")
+    # Every note has the same due time, and often the same next doctor: each written once.
+    shown = functools.cache(lambda moment: format_time(moment, LONG_DATE_TIME, time_zone) if moment else "")
     notes = []
     for cover in roster.covers:
         notes.append(
             {
                 "specialty": cover.specialty,
-                "due": format_time(cover.due_at, LONG_DATE_TIME, time_zone),
-                "next_on_duty": format_time(cover.next_on_duty, LONG_DATE_TIME, time_zone)
-                if cover.next_on_duty
-                else "",
+                "due": shown(cover.due_at),
+                "next_on_duty": shown(cover.next_on_duty),
                 "fallback": cover.fallback,
                 "shown": chosen == str(cover.specialty.pk),
             }

@@ -166,3 +166,11 @@ def test_an_answer_worked_out_under_an_older_version_is_not_used(cardiologist):
     uncovered(NOW)
     cover_cache._new_version()  # what a commit after that read does
     assert queries(lambda: uncovered(NOW)) == 4
+
+
+def test_an_answer_is_not_kept_past_its_bound_for_writes_made_outside_django(cardiologist, monkeypatch):
+    uncovered(NOW)
+    DutyPeriod.objects.filter(doctor=cardiologist).update(weekday=Weekday.MONDAY)  # no signal
+    later = cover_cache.time.time() + cover_cache.COVER_CACHE_SECONDS
+    monkeypatch.setattr(cover_cache.time, "time", lambda: later)
+    assert queries(lambda: uncovered(NOW)) > 0
