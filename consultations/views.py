@@ -182,6 +182,7 @@ def ask(request):
 def _ask_signed_in(request):
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
+        form.fields["specialty"].listed = cover_cache.roster(timezone.now()).specialties
         if form.is_valid():
             submission = services.submit_question_once(
                 patient=request.user,

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consultations import cover_cache, services
-from consultations.models import Notification, Question, QuestionDraft
+from consultations.models import Notification, Question, QuestionDraft, Specialty
 from tests.consultations.test_question_first import ASK_URL, DESCRIPTION, LOGIN_URL, TITLE
 from tests.factories import PASSWORD, DoctorFactory, UserFactory
 
@@ -151,3 +151,31 @@ def test_the_ask_forms_duty_notes_cost_the_same_queries_for_any_number_of_doctor
     for n in range(4):
         DoctorFactory(user=UserFactory(email=f"more{n}@example.com"), specialties=[specialty], on_duty_until=until)
     assert statements() == with_one
+
+
+def test_a_question_sent_finds_its_specialty_in_the_kept_roster(client, patient, specialty):
+    client.force_login(patient)
+    client.get(ASK_URL)  # the roster is kept (consultations.cover_cache)
+
+    statements = sent(client, question_data(specialty))
+
+    assert not [sql for sql in statements if 'FROM "consultations_specialty"' in sql]
+    assert Question.objects.get().specialty == specialty
+
+
+def test_a_specialty_the_kept_roster_does_not_list_is_looked_up(client, patient, specialty):
+    client.force_login(patient)
+    client.get(ASK_URL)
+    [added] = Specialty.objects.bulk_create([Specialty(name="Neurology", slug="neurology")])  # no signal
+
+    sent(client, question_data(added))
+
+    assert Question.objects.get().specialty == added
+
+
+def test_an_unknown_specialty_is_still_refused(client, patient, specialty):
+    client.force_login(patient)
+    client.get(ASK_URL)
+    response = client.post(ASK_URL, {**question_data(specialty), "specialty": "999999"})
+    assert response.status_code == 200 and "specialty" in response.context["form"].errors
+    assert not Question.objects.exists()
