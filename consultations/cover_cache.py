@@ -25,6 +25,7 @@ The answer holds no patient data: specialties, times and the fallback. The due t
 the asker's own: it is worked out again for every showing.
 """
 
+import logging
 import time
 import uuid
 from dataclasses import replace
@@ -38,6 +39,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from consultations import duty, sla
 from consultations.models import DoctorProfile, DutyPeriod, Specialty
+
+logger = logging.getLogger(__name__)
 
 KEY = "consultations:duty-roster"
 VERSION_KEY = "consultations:duty-roster-version"
@@ -59,10 +62,14 @@ def roster(now: datetime) -> duty.Roster:
 def _kept(now: datetime) -> duty.Roster:
     """The kept answer: this process's copy when the shared version still names it (one
     small read: no answer to unpickle), else the cache's, else worked out and stored."""
-    version = cache.get(VERSION_KEY)
+    try:
+        version = cache.get(VERSION_KEY)
+    except Exception:  # noqa: BLE001 - the cache is down: the rule from the database, kept nowhere
+        logger.warning("Duty roster read from the database: the cache is unavailable", exc_info=True)
+        return duty.roster_at(now)
     if version is not None and _usable(_local.get("entry"), version, now):
         return _local["entry"]["roster"]
-    entry = cache.get(KEY) if version is not None else None
+    entry = _quietly(cache.get, KEY) if version is not None else None
     if version is not None and _usable(entry, version, now):
         _local["entry"] = entry
         return entry["roster"]
@@ -78,7 +85,7 @@ def _kept(now: datetime) -> duty.Roster:
             "stored_at": time.time(),
             "roster": answer,
         }
-        cache.set(KEY, entry, int(seconds))
+        _quietly(cache.set, KEY, entry, int(seconds))
         _local["entry"] = entry
     return answer
 
@@ -113,8 +120,18 @@ def _settings_read() -> tuple:
 
 def _new_version() -> str:
     version = uuid.uuid4().hex
-    cache.set(VERSION_KEY, version, None)
+    _quietly(cache.set, VERSION_KEY, version, None)
     return version
+
+
+def _quietly(operation, *args):
+    """A cache operation whose failure must not fail the request (a question, a sign-up):
+    a lost answer is worked out again, a lost version is bounded by COVER_CACHE_SECONDS."""
+    try:
+        return operation(*args)
+    except Exception:  # noqa: BLE001 - the cache is down
+        logger.warning("Duty roster cache unavailable for %s", operation.__name__, exc_info=True)
+        return None
 
 
 def forget() -> None:

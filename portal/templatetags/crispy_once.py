@@ -54,6 +54,8 @@ def field_key(field: forms.BoundField, template_pack: str, label_class: str, fie
         f"{type(form).__module__}.{type(form).__qualname__}",
         form.prefix,
         form.auto_id,
+        form.use_required_attribute,
+        form.label_suffix,
         field.name,
         get_language(),
         template_pack,

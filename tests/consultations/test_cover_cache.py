@@ -174,3 +174,22 @@ def test_an_answer_is_not_kept_past_its_bound_for_writes_made_outside_django(car
     later = cover_cache.time.time() + cover_cache.COVER_CACHE_SECONDS
     monkeypatch.setattr(cover_cache.time, "time", lambda: later)
     assert queries(lambda: uncovered(NOW)) > 0
+
+
+class _DownCache:
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("cache down")
+
+        return fail
+
+
+def test_the_ask_form_and_a_question_work_with_the_cache_down(patient, other_specialty, cardiologist, monkeypatch):
+    monkeypatch.setattr(cover_cache, "cache", _DownCache())
+    duty.switch_on_duty(cardiologist, NOW)  # the version cannot be renewed: no error either
+    assert uncovered(NOW) == set()
+    services.submit_question(
+        patient=patient, specialty=other_specialty, title="Palpitations", description="Since noon.", age=40,
+        sex="female", now=NOW,
+    )  # fmt: skip
+    assert Notification.objects.filter(kind="new_question").count() == 1
