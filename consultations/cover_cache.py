@@ -25,10 +25,11 @@ The answer holds no patient data: specialties, times and the fallback. The due t
 the asker's own: it is worked out again for every showing.
 """
 
+import hashlib
 import logging
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -42,7 +43,10 @@ from consultations.models import DoctorProfile, DutyPeriod, Specialty
 
 logger = logging.getLogger(__name__)
 
-KEY = "consultations:duty-roster"
+# The shape of what is kept is part of its key: after a deploy that changes it, no process
+# unpickles an answer written by the code before.
+_SHAPE = ",".join(field.name for kind in (duty.Roster, duty.Cover) for field in fields(kind))
+KEY = f"consultations:duty-roster:{hashlib.sha256(_SHAPE.encode()).hexdigest()[:12]}"
 VERSION_KEY = "consultations:duty-roster-version"
 COVER_CACHE_SECONDS = 300
 # An account save that changes none of these leaves the duty rule's answer as it was.
