@@ -9,7 +9,10 @@ creates the bench's people, then:
 * `--split N`: N ask POSTs (text only, then with the bench photo) through Django's
   test client in this process, every phase timed by a wrapper around the function
   that does it (no profiler, so no profiler overhead), and the SQL queries of one
-  POST listed. The phases nest as indented.
+  POST listed. The phases nest as indented. With `--cpu` every figure is this
+  process's CPU time (time.process_time) instead of wall-clock time: on a machine
+  shared with other work that is the figure that follows the code, and it is what a
+  saturated closed loop pays per request (the database's own CPU not included).
 * `--baseline DIR`: two gunicorns with the same arguments, one serving DIR (an
   older checkout sharing this virtualenv and database schema), one this tree;
   rounds alternate between them (text only, then with the photo), so a machine
@@ -28,6 +31,8 @@ from collections import defaultdict
 from pathlib import Path
 
 CONCURRENCY = 20
+# What --split times with: wall-clock time, or this process's CPU time with --cpu.
+clock = time.perf_counter
 
 
 def _wrap(timings: dict, owner, name: str, label: str) -> None:
@@ -35,11 +40,11 @@ def _wrap(timings: dict, owner, name: str, label: str) -> None:
 
     @functools.wraps(original)
     def timed(*args, **kwargs):
-        started = time.perf_counter()
+        started = clock()
         try:
             return original(*args, **kwargs)
         finally:
-            timings[label] += time.perf_counter() - started
+            timings[label] += clock() - started
 
     setattr(owner, name, timed)
 
@@ -47,7 +52,7 @@ def _wrap(timings: dict, owner, name: str, label: str) -> None:
 def _instrument(timings: dict) -> None:
     from django.contrib.sessions.backends import db as session_db
 
-    from consultations import drafts, forms, notifications, services, uploads, views
+    from consultations import cover_cache, drafts, forms, notifications, services, uploads, views
     from portal import ratelimit
 
     for owner, name, label in (
@@ -55,6 +60,7 @@ def _instrument(timings: dict) -> None:
         (ratelimit, "hit", "rate limit check"),
         (views, "_ask_signed_in", "ask view body"),
         (drafts, "for_patient", "  draft lookup"),
+        (cover_cache, "roster", "  duty roster (cover_cache)"),
         (forms.AskForm, "full_clean", "  form validation"),
         (uploads, "prepare_attachments", "    attachment checks + re-encoding"),
         (services, "submit_question_once", "  submission (one transaction)"),
@@ -121,22 +127,23 @@ def split(people, count: int) -> None:
         timings.clear()
         latencies = []
         for n in range(count):
-            started = time.perf_counter()
+            started = clock()
             post(100 + n, photo)
-            latencies.append(time.perf_counter() - started)
+            latencies.append(clock() - started)
         total = sum(latencies)
         what = f"with {photo_label(photo)}" if photo else "text only"
         median = statistics.median(latencies) * 1000
-        print(f"\nAsk POST {what}, {count} in a row in this process: median {median:.1f} ms")
+        print(f"\nAsk POST {what}, {count} in a row in this process: median {median:.1f} ms {_measure()}")
         print(f"{len(queries)} SQL statements per POST:")
         for query in queries:
             print(f"    {query['sql'][:110]}")
         for label, seconds in timings.items():
             print(f"  {label:42s} {seconds / count * 1000:7.2f} ms  {100 * seconds / total:5.1f}%")
-    form_get(clients[0], url, count)
+    form_get(clients[0], url, count, timings)
 
 
-def form_get(client, url: str, count: int) -> None:
+def form_get(client, url: str, count: int, timings: dict) -> None:
+    """N showings of the form, timed by the POST's wrappers (those that run) and two more."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -144,11 +151,32 @@ def form_get(client, url: str, count: int) -> None:
         client.get(url)
     queries = len(captured)
     latencies = []
+    _instrument_form(timings)
+    timings.clear()
     for _ in range(count):
-        started = time.perf_counter()
+        started = clock()
         client.get(url)
-        latencies.append(time.perf_counter() - started)
-    print(f"\nAsk form GET: median {statistics.median(latencies) * 1000:.1f} ms, {queries} SQL statements")
+        latencies.append(clock() - started)
+    total = sum(latencies)
+    median = statistics.median(latencies) * 1000
+    print(f"\nAsk form GET: median {median:.1f} ms {_measure()}, {queries} SQL statements")
+    for label, seconds in timings.items():
+        print(f"  {label:42s} {seconds / count * 1000:7.2f} ms  {100 * seconds / total:5.1f}%")
+
+
+def _measure() -> str:
+    return "of CPU" if clock is time.process_time else "wall-clock"
+
+
+def _instrument_form(timings: dict) -> None:
+    """Two phases of the form GET, beside those of the POST's wrappers that it runs."""
+    from consultations import views
+
+    for owner, name, label in (
+        (views, "_duty_notes", "  duty notes (roster + their times)"),
+        (views, "render", "  rendering the page"),
+    ):
+        _wrap(timings, owner, name, label)
 
 
 def _cpu_seconds(pids: set[int], children: bool = True) -> float:
@@ -245,11 +273,15 @@ def compare(people, baseline: Path, seconds: float, rounds: int, photo: bool = T
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ask_profile", description=__doc__.splitlines()[0])
     parser.add_argument("--split", type=int, default=0, help="time N in-process POSTs phase by phase")
+    parser.add_argument("--cpu", action="store_true", help="--split times CPU (process_time), not wall-clock")
     parser.add_argument("--baseline", type=Path, help="an older checkout to compare under load")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-photo", action="store_true", help="compare text-only questions only")
     args = parser.parse_args(argv)
+    if args.cpu:
+        global clock  # noqa: PLW0603 - one switch for every wrapper
+        clock = time.process_time
     from bench import environment
 
     environment.configure()

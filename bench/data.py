@@ -23,6 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from consultations import cover_cache
 from consultations.models import DoctorProfile, Question, Specialty
 from portal.models import User, new_patient_code
 
@@ -116,6 +117,7 @@ def create_people(patients: int) -> People:
     # The queue doctor works in every specialty: the queue page shows all open questions.
     links += [through(doctorprofile_id=profiles[-1].pk, specialty_id=s.pk) for s in specialties]
     through.objects.bulk_create(links)
+    cover_cache.forget()  # bulk_create sends no signal: the ask form's duty notes are read again
 
     staff = _users("staff", STAFF_COUNT, password_hash, is_staff=True)
     group, _ = Group.objects.get_or_create(name=settings.SLA_STAFF_GROUP)

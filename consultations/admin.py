@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from consultations import (
     admin_sla,  # noqa: F401 - registers escalations, the outbox and sweep runs
+    cover_cache,
     levels,
     services,
 )
@@ -109,6 +110,7 @@ class DoctorProfileAdmin(admin.ModelAdmin):
     @admin.action(description="Verify the selected doctors (they get the queue)")
     def mark_verified(self, request, queryset):
         changed = queryset.update(is_verified=True)
+        cover_cache.forget()  # update() sends no signal
         self.message_user(
             request,
             ngettext(
@@ -122,6 +124,7 @@ class DoctorProfileAdmin(admin.ModelAdmin):
     @admin.action(description="Withdraw verification (they lose the queue)")
     def mark_unverified(self, request, queryset):
         changed = queryset.update(is_verified=False)
+        cover_cache.forget()  # update() sends no signal
         self.message_user(
             request,
             ngettext(

@@ -35,7 +35,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
-from consultations import credits, sla
+from consultations import cover_cache, credits, sla
 from consultations.access import MEDICAL_RECORD_PERMISSION, clinical_staff_group
 from consultations.demo_data import DemoContent, DemoContentError, DemoDoctor, DemoQuestion, load
 from consultations.demo_plans import SWEEP_LAG, AlreadyBreached, Answered, BreachingSoon
@@ -152,6 +152,7 @@ def _seed_duty(result: SeedResult, profile: DoctorProfile, spec: DemoDoctor) -> 
     )
     if spec.off_duty:
         DoctorProfile.objects.filter(pk=profile.pk).update(off_duty=True)
+    cover_cache.forget()  # bulk_create and update() send no signal
     result.count("duty schedules")
 
 

@@ -169,6 +169,23 @@ def specialties_without_cover(now: datetime) -> list[Cover]:
     its due time (the normal window: urgency is only known from the text), with the
     honest alternatives: the fallback specialty (DUTY_FALLBACK_SPECIALTY) if someone is
     on duty there in time, and when the specialty's next doctor comes on duty."""
+    return roster_at(now).covers
+
+
+@dataclass(frozen=True)
+class Roster:
+    """What the ask form and a new question need of the duty rule at an instant, and
+    until when the passing of time alone cannot change it (`unchanged_until`)."""
+
+    covers: list[Cover]
+    on_duty_now: frozenset[int]  # the specialties with a doctor on duty at that instant
+    until: datetime
+    specialties: list[Specialty]  # every specialty, in their order (the ask form's choices)
+
+
+def roster_at(now: datetime) -> Roster:
+    """Every candidate doctor, their periods, their specialties and every specialty, in four
+    queries whatever their number, through the rule of this module's docstring."""
     due_at = sla.due_at_for(now)
     doctors = {doctor.pk: doctor for doctor in _candidates().only(*RULE_FIELDS)}
     links = DoctorProfile.specialties.through.objects.filter(doctorprofile_id__in=doctors)
@@ -192,10 +209,44 @@ def specialties_without_cover(now: datetime) -> list[Cover]:
                 fallback=fallback if fallback is not None and fallback.pk != specialty.pk else None,
             )
         )
-    return uncovered
+    instant = now + timedelta(microseconds=1)
+    on_duty_now = frozenset(pk for pk, doctors_of in by_specialty.items() if _anyone(doctors_of, now, instant))
+    until = unchanged_until(doctors.values(), now, due_at - now, now + COVER_LOOKAHEAD_CAP)
+    return Roster(covers=uncovered, on_duty_now=on_duty_now, until=until, specialties=specialties)
+
+
+# However far away the next change is, the cover is recomputed after this long.
+COVER_LOOKAHEAD_CAP = timedelta(hours=1)
+
+
+def unchanged_until(doctors: Iterable[DoctorProfile], now: datetime, window: timedelta, cap: datetime) -> datetime:
+    """The first instant after `now` at which the passing of time alone may change what
+    `specialties_without_cover` says about these doctors (`cap` if none comes before it).
+
+    Its answer looks at [now, now + window) ("anyone on duty before the due time?") and
+    at [now, now + HORIZON) ("first start this week"): it can only change when one of
+    the doctors' duty boundaries (a start or an end) leaves such a range at its start
+    (the boundary passes) or enters it at its end (boundary - window, boundary - HORIZON)."""
+    end = now + window + HORIZON
+    first = cap
+    for doctor in doctors:
+        for interval in duty_intervals(doctor, now, end):
+            for boundary in interval:
+                if not now < boundary < end:
+                    continue  # the range's own edges (clipped intervals) are not boundaries
+                for moment in (boundary, boundary - window, boundary - HORIZON):
+                    if now <= moment < first:
+                        first = moment
+    return first
 
 
 # --- The doctor's switch -------------------------------------------------------------
+
+
+def _roster_changed() -> None:
+    from consultations import cover_cache  # it reads this module's rule
+
+    cover_cache.forget()  # update() sends no signal
 
 
 def switch_on_duty(doctor: DoctorProfile, now: datetime | None = None) -> None:
@@ -207,11 +258,13 @@ def switch_on_duty(doctor: DoctorProfile, now: datetime | None = None) -> None:
     if not is_on_duty(doctor, now):
         doctor.on_duty_until = now + timedelta(hours=settings.DUTY_SWITCH_ON_HOURS)
     DoctorProfile.objects.filter(pk=doctor.pk).update(off_duty=False, on_duty_until=doctor.on_duty_until)
+    _roster_changed()
 
 
 def switch_off_duty(doctor: DoctorProfile) -> None:
     doctor.off_duty, doctor.on_duty_until = True, None
     DoctorProfile.objects.filter(pk=doctor.pk).update(off_duty=True, on_duty_until=None)
+    _roster_changed()
 
 
 # --- What the workbench shows ---------------------------------------------------------

@@ -3,6 +3,7 @@
 Limits come from the model fields so the form and the database never disagree.
 """
 
+import copy
 import uuid
 
 from django import forms
@@ -89,12 +90,26 @@ class ListedChoiceIterator(forms.models.ModelChoiceIterator):
     def __iter__(self):
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        for obj in self.queryset:
+        listed = self.field.listed if self.field.listed is not None else self.queryset
+        for obj in listed:
             yield self.choice(obj)
 
 
 class SpecialtyChoiceField(forms.ModelChoiceField):
+    """The specialties come from `listed` when the view already has them (the kept duty
+    roster, consultations.cover_cache, renewed by every write to a specialty): shown
+    without a query, and a posted one found there without one either. A value not
+    listed is looked up in the database, as by ModelChoiceField."""
+
     iterator = ListedChoiceIterator
+    listed = None
+
+    def to_python(self, value):
+        if self.listed is not None and value not in self.empty_values:
+            found = next((specialty for specialty in self.listed if str(specialty.pk) == str(value)), None)
+            if found is not None:
+                return copy.copy(found)  # the listed one may be shared by later requests
+        return super().to_python(value)
 
 
 ATTACHMENT_ACCEPT = "image/jpeg,image/png,application/pdf,.jpg,.jpeg,.png,.pdf"

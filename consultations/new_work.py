@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.urls import reverse
 
-from consultations import duty
+from consultations import cover_cache, duty
 from consultations.models import DoctorProfile, Notification, Question, ReplyKind
 from consultations.notifications import queue_notification
 from portal.times import format_time
@@ -82,7 +82,10 @@ def tell_doctors(kind: str, question: Question, doctors, now: datetime) -> list[
 
 
 def notify_new_question(question: Question, now: datetime) -> list[Notification]:
-    """The verified doctors of the question's specialty who are on duty now."""
+    """The verified doctors of the question's specialty who are on duty now. None are read
+    when the duty rule's kept answer (consultations.cover_cache) says none is."""
+    if not cover_cache.anyone_on_duty_now(question.specialty_id, now):
+        return []
     return tell_doctors(NEW_QUESTION, question, duty.on_duty_list(question.specialty_id, now), now)
 
 

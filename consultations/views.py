@@ -5,6 +5,7 @@ Rules live in `services`, `access` and `uploads`; these views only translate
 between HTTP and those functions.
 """
 
+import functools
 import io
 import json
 import logging
@@ -22,7 +23,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, credits, drafts, duty, patient_list, pictures, services
+from consultations import access, cover_cache, credits, drafts, patient_list, pictures, services
 from consultations.forms import AskForm, FollowUpForm, QuestionDraftForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
@@ -114,17 +115,19 @@ def _ask_initial(request, draft=None) -> dict:
 def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
     """The ask form's honest notes: one per specialty nobody will be on duty for before
     the due time, shown for the chosen specialty (static/portal/duty_notes.js follows
-    the choice as the patient changes it)."""
+    the choice as the patient changes it). The kept roster also lists the choices."""
+    roster = cover_cache.roster(timezone.now())
+    form.fields["specialty"].listed = roster.specialties
     chosen = str(form["specialty"].value() or "")
+    # Every note has the same due time, and often the same next doctor: each written once.
+    shown = functools.cache(lambda moment: format_time(moment, LONG_DATE_TIME, time_zone) if moment else "")
     notes = []
-    for cover in duty.specialties_without_cover(timezone.now()):
+    for cover in roster.covers:
         notes.append(
             {
                 "specialty": cover.specialty,
-                "due": format_time(cover.due_at, LONG_DATE_TIME, time_zone),
-                "next_on_duty": format_time(cover.next_on_duty, LONG_DATE_TIME, time_zone)
-                if cover.next_on_duty
-                else "",
+                "due": shown(cover.due_at),
+                "next_on_duty": shown(cover.next_on_duty),
                 "fallback": cover.fallback,
                 "shown": chosen == str(cover.specialty.pk),
             }
@@ -179,6 +182,7 @@ def ask(request):
 def _ask_signed_in(request):
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
+        form.fields["specialty"].listed = cover_cache.roster(timezone.now()).specialties
         if form.is_valid():
             submission = services.submit_question_once(
                 patient=request.user,

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from consultations import services
-from consultations.models import Notification, Question, QuestionDraft
+from consultations import cover_cache, services
+from consultations.models import Notification, Question, QuestionDraft, Specialty
 from tests.consultations.test_question_first import ASK_URL, DESCRIPTION, LOGIN_URL, TITLE
 from tests.factories import PASSWORD, DoctorFactory, UserFactory
 
@@ -91,30 +91,36 @@ def test_a_form_error_still_claims_the_draft_typed_before_login(client, patient,
     assert QuestionDraft.objects.get().owner == patient
 
 
-def test_showing_the_ask_form_reads_the_specialties_twice_without_a_server_side_cursor(
+def test_showing_the_ask_form_reads_the_specialties_once_without_a_server_side_cursor(
     client, patient, specialty, other_specialty
 ):
-    """Once for the duty notes (the fallback among them), once for the choices, each a
-    plain SELECT: a server-side cursor is three round trips (DECLARE, FETCH, CLOSE)."""
+    """Once for the duty notes and the choices together (the kept roster of
+    consultations.cover_cache), as a plain SELECT: a server-side cursor is three round
+    trips (DECLARE, FETCH, CLOSE). The next showing takes them from the cache."""
     client.force_login(patient)
-    with CaptureQueriesContext(connection) as captured:
-        page = client.get(ASK_URL)
-    statements = [query["sql"] for query in captured.captured_queries]
 
-    assert page.status_code == 200
-    assert f'<option value="{other_specialty.pk}">{other_specialty.name}</option>' in page.content.decode()
-    assert not [sql for sql in statements if sql.startswith("DECLARE")]
-    reads = [sql for sql in statements if sql.startswith("SELECT") and 'FROM "consultations_specialty"' in sql]
-    assert len(reads) == 2, reads
+    def specialty_reads():
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(ASK_URL)
+        assert page.status_code == 200
+        assert f'<option value="{other_specialty.pk}">{other_specialty.name}</option>' in page.content.decode()
+        statements = [query["sql"] for query in captured.captured_queries]
+        assert not [sql for sql in statements if sql.startswith("DECLARE")]
+        return [sql for sql in statements if sql.startswith("SELECT") and 'FROM "consultations_specialty"' in sql]
+
+    assert len(specialty_reads()) == 1
+    assert specialty_reads() == []
 
 
 def test_doctors_on_duty_are_read_once_for_a_new_question(patient, specialty):
     """The candidates' query already loads each doctor and their account: the doctors on
-    duty are not read again by id before their e-mails are queued."""
+    duty are not read again by id before their e-mails are queued. (The duty rule's kept
+    answer, consultations.cover_cache, is already there, as after any showing of the form.)"""
     now = timezone.now()
     until = now + timedelta(days=1)
     for name in ("dana", "eryk"):
         DoctorFactory(user=UserFactory(email=f"{name}@example.com"), specialties=[specialty], on_duty_until=until)
+    assert cover_cache.anyone_on_duty_now(specialty.pk, now)
     with CaptureQueriesContext(connection) as captured:
         services.submit_question(
             patient=patient, specialty=specialty, title="Lump", description="Tender.", age=40, sex="female", now=now
@@ -128,10 +134,12 @@ def test_doctors_on_duty_are_read_once_for_a_new_question(patient, specialty):
 
 def test_the_ask_forms_duty_notes_cost_the_same_queries_for_any_number_of_doctors(client, patient, specialty):
     """The notes read only the rule's fields of every candidate (consultations.duty
-    RULE_FIELDS): a field left out would cost a query per doctor."""
+    RULE_FIELDS): a field left out would cost a query per doctor. (Counted when the
+    notes are worked out, not when they come from consultations.cover_cache.)"""
     client.force_login(patient)
 
     def statements() -> int:
+        cover_cache.forget()
         with CaptureQueriesContext(connection) as captured:
             assert client.get(ASK_URL).status_code == 200
         return len(captured)
@@ -143,3 +151,31 @@ def test_the_ask_forms_duty_notes_cost_the_same_queries_for_any_number_of_doctor
     for n in range(4):
         DoctorFactory(user=UserFactory(email=f"more{n}@example.com"), specialties=[specialty], on_duty_until=until)
     assert statements() == with_one
+
+
+def test_a_question_sent_finds_its_specialty_in_the_kept_roster(client, patient, specialty):
+    client.force_login(patient)
+    client.get(ASK_URL)  # the roster is kept (consultations.cover_cache)
+
+    statements = sent(client, question_data(specialty))
+
+    assert not [sql for sql in statements if 'FROM "consultations_specialty"' in sql]
+    assert Question.objects.get().specialty == specialty
+
+
+def test_a_specialty_the_kept_roster_does_not_list_is_looked_up(client, patient, specialty):
+    client.force_login(patient)
+    client.get(ASK_URL)
+    [added] = Specialty.objects.bulk_create([Specialty(name="Neurology", slug="neurology")])  # no signal
+
+    sent(client, question_data(added))
+
+    assert Question.objects.get().specialty == added
+
+
+def test_an_unknown_specialty_is_still_refused(client, patient, specialty):
+    client.force_login(patient)
+    client.get(ASK_URL)
+    response = client.post(ASK_URL, {**question_data(specialty), "specialty": "999999"})
+    assert response.status_code == 200 and "specialty" in response.context["form"].errors
+    assert not Question.objects.exists()

@@ -1,0 +1,165 @@
+"""The duty rule's answer for the ask form and new questions, from the shared cache (issue 17).
+
+`duty.roster_at` reads every candidate doctor, their periods, their specialties and
+every specialty (four queries) and runs the duty rule for each: about a quarter of the
+CPU of every showing of the ask form, and two queries of every question sent, for an
+answer that changes only when the roster is written or a duty boundary comes. So the
+answer is kept in the cache (shared by every worker) while all of these hold:
+
+* it is before `Roster.until`, the next duty boundary that could change it: the
+  passing of time is exact, not a guess;
+* nothing the rule reads has been written since it was worked out: a doctor's profile
+  (the switch, verification), their periods or specialties, a specialty, an account.
+  Each such write gives the roster a new version once it commits (the receivers below,
+  and `forget()` where the code writes with `update()` or `bulk_create()`, which send
+  no signal); an answer is only used under the version that was current before its
+  queries ran, so one worked out from rows about to change is never used after they
+  have;
+* COVER_CACHE_SECONDS have not passed: a bound for writes made outside Django.
+
+Each process also keeps the last answer it used, so a showing reads only the small
+version key while nothing changed (the answer itself is read and unpickled once per
+process and version).
+
+The answer holds no patient data: specialties, times and the fallback. The due time is
+the asker's own: it is worked out again for every showing.
+"""
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import fields, replace
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from consultations import duty, sla
+from consultations.models import DoctorProfile, DutyPeriod, Specialty
+
+logger = logging.getLogger(__name__)
+
+# The shape of what is kept is part of its key: after a deploy that changes it, no process
+# unpickles an answer written by the code before.
+_SHAPE = ",".join(field.name for kind in (duty.Roster, duty.Cover) for field in fields(kind))
+KEY = f"consultations:duty-roster:{hashlib.sha256(_SHAPE.encode()).hexdigest()[:12]}"
+VERSION_KEY = "consultations:duty-roster-version"
+COVER_CACHE_SECONDS = 300
+# An account save that changes none of these leaves the duty rule's answer as it was.
+USER_FIELDS_READ = {"is_active", "time_zone"}
+
+
+def roster(now: datetime) -> duty.Roster:
+    """`duty.roster_at(now)`, kept while it cannot have changed (one small round trip),
+    each note's due time that of a question asked at `now`."""
+    answer = _kept(now)
+    due_at = sla.due_at_for(now)
+    if any(cover.due_at != due_at for cover in answer.covers):
+        answer = replace(answer, covers=[replace(cover, due_at=due_at) for cover in answer.covers])
+    return answer
+
+
+def _kept(now: datetime) -> duty.Roster:
+    """The kept answer: this process's copy when the shared version still names it (one
+    small read: no answer to unpickle), else the cache's, else worked out and stored."""
+    try:
+        version = cache.get(VERSION_KEY)
+    except Exception:  # noqa: BLE001 - the cache is down: the rule from the database, kept nowhere
+        logger.warning("Duty roster read from the database: the cache is unavailable", exc_info=True)
+        return duty.roster_at(now)
+    if version is not None and _usable(_local.get("entry"), version, now):
+        return _local["entry"]["roster"]
+    entry = _quietly(cache.get, KEY) if version is not None else None
+    if version is not None and _usable(entry, version, now):
+        _local["entry"] = entry
+        return entry["roster"]
+    if version is None:
+        version = _new_version()
+    answer = duty.roster_at(now)
+    seconds = min(COVER_CACHE_SECONDS, (answer.until - now).total_seconds())
+    if seconds >= 1:
+        entry = {
+            "version": version,
+            "settings": _settings_read(),
+            "computed_at": now,
+            "stored_at": time.time(),
+            "roster": answer,
+        }
+        _quietly(cache.set, KEY, entry, int(seconds))
+        _local["entry"] = entry
+    return answer
+
+
+# This process's copy of the last answer it used (no patient data: see the docstring).
+_local: dict = {}
+
+
+def _usable(entry: dict | None, version: str, now: datetime) -> bool:
+    return (
+        entry is not None
+        and entry["version"] == version
+        and entry["settings"] == _settings_read()
+        and entry["computed_at"] <= now < entry["roster"].until
+        and time.time() < entry["stored_at"] + COVER_CACHE_SECONDS
+    )
+
+
+def specialties_without_cover(now: datetime) -> list[duty.Cover]:
+    """`duty.specialties_without_cover(now)`."""
+    return roster(now).covers
+
+
+def anyone_on_duty_now(specialty_id: int, now: datetime) -> bool:
+    """False when no doctor of the specialty is on duty at `now` (then none need be read)."""
+    return specialty_id in _kept(now).on_duty_now
+
+
+def _settings_read() -> tuple:
+    return (sla.answer_window(), settings.DUTY_FALLBACK_SPECIALTY)
+
+
+def _new_version() -> str:
+    version = uuid.uuid4().hex
+    _quietly(cache.set, VERSION_KEY, version, None)
+    return version
+
+
+def _quietly(operation, *args):
+    """A cache operation whose failure must not fail the request (a question, a sign-up):
+    a lost answer is worked out again, a lost version is bounded by COVER_CACHE_SECONDS."""
+    try:
+        return operation(*args)
+    except Exception:  # noqa: BLE001 - the cache is down
+        logger.warning("Duty roster cache unavailable for %s", operation.__name__, exc_info=True)
+        return None
+
+
+def forget() -> None:
+    """A write the duty rule reads: a new version now (readers in this transaction) and
+    once it commits (at once outside one), so no answer worked out before is used again."""
+    _new_version()
+    transaction.on_commit(_new_version)
+
+
+def _roster_written(sender, **kwargs) -> None:
+    forget()
+
+
+def _account_saved(sender, update_fields=None, **kwargs) -> None:
+    if update_fields is None or USER_FIELDS_READ & set(update_fields):
+        forget()
+
+
+def connect() -> None:
+    """Called once from ConsultationsConfig.ready()."""
+    for model in (DoctorProfile, DutyPeriod, Specialty):
+        post_save.connect(_roster_written, sender=model, dispatch_uid=f"cover-cache-save-{model.__name__}")
+        post_delete.connect(_roster_written, sender=model, dispatch_uid=f"cover-cache-delete-{model.__name__}")
+    m2m_changed.connect(_roster_written, sender=DoctorProfile.specialties.through, dispatch_uid="cover-cache-links")
+    user = get_user_model()
+    post_save.connect(_account_saved, sender=user, dispatch_uid="cover-cache-user-save")
+    post_delete.connect(_roster_written, sender=user, dispatch_uid="cover-cache-user-delete")
