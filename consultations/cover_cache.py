@@ -40,6 +40,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from consultations import duty, sla
 from consultations.models import DoctorProfile, DutyPeriod, Specialty
+from portal.cache_outage import outage
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,12 @@ def roster(now: datetime) -> duty.Roster:
 def _kept(now: datetime) -> duty.Roster:
     """The kept answer: this process's copy when the shared version still names it (one
     small read: no answer to unpickle), else the cache's, else worked out and stored."""
+    if outage.active():  # a recent failure: no timeout per request while Redis hangs
+        return duty.roster_at(now)
     try:
         version = cache.get(VERSION_KEY)
-    except Exception:  # noqa: BLE001 - the cache is down: the rule from the database, kept nowhere
-        logger.warning("Duty roster read from the database: the cache is unavailable", exc_info=True)
+    except Exception as error:  # noqa: BLE001 - the cache is down: the rule from the database, kept nowhere
+        outage.failed("reading the duty roster's version", error)
         return duty.roster_at(now)
     if version is not None and _usable(_local.get("entry"), version, now):
         return _local["entry"]["roster"]
@@ -124,17 +127,20 @@ def _settings_read() -> tuple:
 
 def _new_version() -> str:
     version = uuid.uuid4().hex
-    _quietly(cache.set, VERSION_KEY, version, None)
+    # Tried even during an outage: a roster write must not go unseen once Redis is back.
+    _quietly(cache.set, VERSION_KEY, version, None, during_outage=True)
     return version
 
 
-def _quietly(operation, *args):
+def _quietly(operation, *args, during_outage: bool = False):
     """A cache operation whose failure must not fail the request (a question, a sign-up):
     a lost answer is worked out again, a lost version is bounded by COVER_CACHE_SECONDS."""
+    if outage.active() and not during_outage:
+        return None
     try:
         return operation(*args)
-    except Exception:  # noqa: BLE001 - the cache is down
-        logger.warning("Duty roster cache unavailable for %s", operation.__name__, exc_info=True)
+    except Exception as error:  # noqa: BLE001 - the cache is down
+        outage.failed(f"the duty roster's {operation.__name__}", error)
         return None
 
 

@@ -15,6 +15,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.shortcuts import render
 
+from portal.cache_outage import outage
 from portal.client_address import client_ip
 from portal.database import TRANSIENT_DATABASE_ERRORS
 
@@ -52,10 +53,13 @@ def _count(key: str, period: int) -> int:
 
 def hit(scope: str, ident: str, limit: int, period: int) -> bool:
     """Count one attempt; True while the attempts in this window are within the limit."""
+    if outage.active():  # a recent failure: fail open at once rather than wait for a timeout
+        return True
     try:
         count = _count(_cache_key(scope, ident, period), period)
-    except Exception:  # noqa: BLE001 - cache down: fail open, loudly
+    except Exception as error:  # noqa: BLE001 - cache down: fail open, loudly
         logger.warning("Rate limit %s not checked: the cache is unavailable", scope, exc_info=True)
+        outage.failed(f"counting the {scope} rate limit", error)
         return True
     return count <= limit
 

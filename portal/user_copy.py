@@ -33,12 +33,10 @@ from django.db import transaction
 from django.db.models.signals import pre_delete, pre_save
 from django.dispatch import receiver
 
-from articles.cache import CACHE_ERRORS, Outage
+from articles.cache import CACHE_ERRORS
+from portal.cache_outage import outage  # noqa: F401 - also portal.sessions'; one failure skips Redis briefly
 
 logger = logging.getLogger(__name__)
-
-# Shared with portal/sessions.py: one failure skips Redis for both copies briefly.
-outage = Outage("Redis for signed-in copies (sessions, users)", logger)
 
 KEY_PREFIX = "portal.user:"
 COPY_SECONDS = 300

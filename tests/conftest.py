@@ -64,11 +64,14 @@ def _test_settings(settings, tmp_path, monkeypatch):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    from portal.cache_outage import outage
     from portal.celery import app
 
     app.conf.task_always_eager = True
+    outage.reset()  # a cache failure simulated by one test does not make the next skip Redis
     yield
     app.conf.task_always_eager = False
+    outage.reset()
 
 
 @pytest.fixture

@@ -184,6 +184,39 @@ class _DownCache:
         return fail
 
 
+class _CountingDownCache:
+    def __init__(self):
+        self.tries = 0
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            self.tries += 1
+            raise TimeoutError("Redis does not answer")
+
+        return fail
+
+
+def test_after_one_failure_the_roster_does_not_wait_on_the_cache_again(cardiologist, monkeypatch):
+    """A hung Redis costs REDIS_TIMEOUT_SECONDS per try: after one, the shared outage sends
+    the next showings straight to the database."""
+    down = _CountingDownCache()
+    monkeypatch.setattr(cover_cache, "cache", down)
+
+    for _ in range(3):
+        assert uncovered(NOW) == {"cardiology"}
+    assert down.tries == 1
+
+
+def test_a_roster_write_during_an_outage_still_renews_the_version(cardiologist, monkeypatch):
+    """Redis may be back before the outage pause ends: a write's new version is tried anyway."""
+    from portal.cache_outage import outage
+
+    outage.failed("a test", TimeoutError("earlier"))
+    before = cover_cache.cache.get(cover_cache.VERSION_KEY)
+    cover_cache.forget()
+    assert cover_cache.cache.get(cover_cache.VERSION_KEY) not in (None, before)
+
+
 def test_the_ask_form_and_a_question_work_with_the_cache_down(patient, other_specialty, cardiologist, monkeypatch):
     monkeypatch.setattr(cover_cache, "cache", _DownCache())
     duty.switch_on_duty(cardiologist, NOW)  # the version cannot be renewed: no error either

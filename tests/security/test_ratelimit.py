@@ -63,6 +63,21 @@ def test_limiter_lets_requests_through_when_the_cache_is_down(settings, caplog):
     assert "cache is unavailable" in caplog.text
 
 
+def test_after_one_failure_the_limiter_does_not_wait_on_the_cache_again(monkeypatch):
+    """A hung Redis costs REDIS_TIMEOUT_SECONDS per try: the shared outage makes the next
+    attempts fail open at once (an ask POST had paid five timeouts, over 3 s)."""
+    tries = []
+
+    def hung(key, period):
+        tries.append(key)
+        raise TimeoutError("Redis does not answer")
+
+    monkeypatch.setattr(ratelimit, "_count", hung)
+
+    assert [ratelimit.hit("ask", "user:1", 1, 60) for _ in range(3)] == [True, True, True]
+    assert len(tries) == 1
+
+
 def test_anonymous_visitors_are_counted_by_the_address_the_proxy_saw(settings):
     settings.TRUSTED_PROXY_COUNT = 1
     request = RequestFactory().post("/x", REMOTE_ADDR="10.0.0.254", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.7")
