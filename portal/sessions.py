@@ -26,6 +26,7 @@ from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.core.cache import caches
 from django.utils import timezone
@@ -40,6 +41,7 @@ class SessionStore(DBStore):
     def __init__(self, session_key=None):
         self._cache = caches[settings.SESSION_CACHE_ALIAS]
         self._saved_expiry = None
+        self._old_copy_opens_nothing = False
         super().__init__(session_key)
 
     @staticmethod
@@ -111,13 +113,30 @@ class SessionStore(DBStore):
             session_key = self.session_key
         key = self._cache_key(session_key)
         if key is not None:
-            self._cache.delete(key)  # raises when Redis is unreachable: the row is kept too
+            try:
+                self._cache.delete(key)
+            except CACHE_ERRORS as error:
+                if not self._old_copy_opens_nothing:
+                    raise  # Redis is unreachable: the row is kept too, and the sign-out can be retried
+                outage.failed("deleting a visitor's session copy at sign-in", error)
         super().delete(session_key)
         if key is not None:
             try:
                 self._cache.delete(key)
             except CACHE_ERRORS as error:
                 outage.failed("deleting a session a second time", error)
+
+    def cycle_key(self):
+        """A new key for the same data (Django's defence against session fixation, at sign-in
+        and password changes); the old key's row and copy are deleted. A visitor's session
+        (no signed-in user: a draft's token, messages) has a copy that opens nothing, so when
+        Redis cannot delete it the patient still signs in; it ends with its session. A
+        signed-in session's old copy must go, or the key change fails."""
+        self._old_copy_opens_nothing = SESSION_KEY not in self._session
+        try:
+            super().cycle_key()
+        finally:
+            self._old_copy_opens_nothing = False
 
     async def aload(self):
         return await sync_to_async(self.load)()

@@ -132,3 +132,34 @@ def test_logout_ends_the_session_for_every_process(patient):
     client.post("/accounts/logout/")
     assert SessionStore(key).load() == {}
     assert cache.get(sessions.CACHE_KEY_PREFIX + key) is None
+
+
+def test_a_visitor_with_a_session_still_signs_in_while_redis_cannot_delete(monkeypatch, patient):
+    """The key change at sign-in (session fixation) deletes the visitor's old session. Its
+    copy holds no signed-in user (a draft's token, messages): it opens nothing, so a copy
+    that cannot be deleted does not stop a patient from signing in; the row still goes."""
+    from tests.factories import PASSWORD
+
+    client = Client()
+    visitor = SessionStore()
+    visitor["question_draft"] = "a visitor's draft token"
+    visitor.save()
+    client.cookies["sessionid"] = visitor.session_key
+
+    break_cache(monkeypatch, "delete")
+    response = client.post("/accounts/login/", {"username": patient.email, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert client.session[SESSION_KEY] == str(patient.pk)
+    assert client.session.session_key != visitor.session_key
+    assert not Session.objects.filter(session_key=visitor.session_key).exists()
+
+
+def test_a_signed_in_session_s_old_key_must_still_go_from_the_cache(monkeypatch, patient):
+    """A key change of a signed-in session (a password change): its old copy carries the
+    user, so it is deleted or the change fails."""
+    store = saved_session(**{SESSION_KEY: str(patient.pk)})
+
+    break_cache(monkeypatch, "delete")
+    with pytest.raises(ConnectionError):
+        store.cycle_key()
