@@ -11,6 +11,7 @@ modules one import and names that read well in their queries:
   hand-written SQL `answered_on_time_sql`;
 - past due (breached strictly after the due time): `past_due_q` (the period
   report's open past due) and `past_due_sql` (the trend's);
+- the share answered within the guarantee of those settled: `compliance`;
 - a list row's time left or over: `is_over`, at the due instant still "left".
 
 tests/consultations/test_dashboard_agreement.py checks the figures built on
@@ -35,6 +36,13 @@ past_due_sql = sla.past_due_sql
 def past_due_q(now: datetime) -> Q:
     """Questions whose (first-answer) due time `now` has passed."""
     return sla.DUE.reached_q(now, column="due_at")
+
+
+def compliance(within: int, answered: int, open_past_due: int) -> float | None:
+    """The share of settled questions answered within the guarantee: of those answered
+    and those still open past due; None when nothing is settled yet."""
+    settled = answered + open_past_due
+    return within / settled if settled else None
 
 
 def is_over(seconds_left: float) -> bool:

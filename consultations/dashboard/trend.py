@@ -27,8 +27,7 @@ class TrendDay:
 
     @property
     def compliance(self) -> float | None:
-        settled = self.answered + self.open_past_due
-        return self.within / settled if settled else None
+        return clock.compliance(self.within, self.answered, self.open_past_due)
 
     @property
     def compliance_display(self) -> str:
