@@ -18,6 +18,14 @@ creates the bench's people, then:
   rounds alternate between them (text only, then with the photo), so a machine
   whose load comes and goes weighs on both alike. Prints each side's POST p50 and
   p95 and the median of the per-round ratios.
+* `--machine`: this tree under the bench's load (`--rounds` runs of `--seconds`, text
+  only, then with the photo), and where the whole machine's CPU went per question,
+  process kind by process kind (bench/machine_split.py): the web workers, the bench
+  database's PostgreSQL backends, PostgreSQL's shared server processes, Redis, the
+  load client (this process) and the rest of the machine. `--worker` runs a Celery
+  worker as well (the asking phase of `make bench` runs none: its confirmation
+  e-mails wait in the queue), sending to the bench's mail sink (bench/mail.py); its
+  CPU is counted until the outbox is empty again.
 """
 
 import argparse
@@ -270,6 +278,58 @@ def compare(people, baseline: Path, seconds: float, rounds: int, photo: bool = T
         new.stop()
 
 
+def _pending_confirmations() -> int:
+    from consultations.models import Notification, NotificationStatus
+
+    return Notification.objects.filter(kind="question_received", status=NotificationStatus.PENDING).count()
+
+
+def machine(people, seconds: float, rounds: int, photo: bool, worker: bool) -> None:
+    """The bench's asking load on this tree, with the whole machine's CPU per question by process kind."""
+    from bench import data, machine_split, mail, processes
+    from bench.asking import ask_questions, bench_photo
+    from bench.environment import database_name
+
+    env = {"EMAIL_BACKEND": mail.BACKEND} if worker else {}
+    web = processes.Gunicorn(env=env)
+    celery = processes.celery_worker({**os.environ, **env}) if worker else None
+    groups = machine_split.Groups(database_name())
+    web.start()
+    groups.process_groups["gunicorn (master + workers)"] = web.process.pid
+    if celery is not None:
+        celery.start()
+        groups.process_groups["Celery worker (sending the e-mails)"] = celery.process.pid
+    try:
+        web.wait_ready()
+        variants = [("text only", None)] + ([("one photo", bench_photo())] if photo else [])
+        for label, attachment in variants:
+            for n in range(rounds):
+                window = machine_split.Window(groups)
+                patients = data.random_patients(people, CONCURRENCY, seed=11 + n)
+                load = os.getloadavg()[0]
+                figures = ask_questions(web.base_url, patients, CONCURRENCY, seconds, attachment, on_start=window.start)
+                split = window.stop()
+                if celery is not None:
+                    drained_by = time.monotonic() + 60
+                    while _pending_confirmations() and time.monotonic() < drained_by:
+                        time.sleep(0.2)
+                    name = "Celery worker (sending the e-mails)"
+                    split[name] += window.stop()[name] - split[name]
+                questions = figures["successes"]
+                print(
+                    f"\nAsk, {label}, round {n + 1}: {questions} questions in {figures['seconds']:.1f} s "
+                    f"({figures['per_second']:.1f}/s), POST p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+                    f"{figures['errors']} errors; load average {load:.2f} at the start"
+                )
+                print("  CPU per question (form GET + POST), by process kind:")
+                for name, ms in machine_split.per_question(split, questions).items():
+                    print(f"    {name:58s} {ms:6.2f} ms")
+    finally:
+        web.stop()
+        if celery is not None:
+            celery.stop()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ask_profile", description=__doc__.splitlines()[0])
     parser.add_argument("--split", type=int, default=0, help="time N in-process POSTs phase by phase")
@@ -277,6 +337,8 @@ def main(argv=None) -> None:
     parser.add_argument("--baseline", type=Path, help="an older checkout to compare under load")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--machine", action="store_true", help="this tree under load: machine CPU by process kind")
+    parser.add_argument("--worker", action="store_true", help="--machine: with a Celery worker sending the e-mails")
     parser.add_argument("--no-photo", action="store_true", help="compare text-only questions only")
     args = parser.parse_args(argv)
     if args.cpu:
@@ -298,6 +360,8 @@ def main(argv=None) -> None:
         split(people, args.split)
     if args.baseline:
         compare(people, args.baseline.resolve(), args.seconds, args.rounds, photo=not args.no_photo)
+    if args.machine:
+        machine(people, args.seconds, args.rounds, photo=not args.no_photo, worker=args.worker)
     database.flush_redis()
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from bench.forms import fill, find_form
+from bench.forms import RepeatedForm, fill, find_form
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 # Logging in hashes a password (about a second of CPU under load); it is set-up,
@@ -212,6 +212,7 @@ class AskingClient:
         self.login_url = urljoin(base_url, login_path)
         self.rng = random.Random(seed)
         self.session = _session(cookies=True)
+        self.ask_form = RepeatedForm("title")
 
     async def close(self):
         await self.session.close()
@@ -245,7 +246,7 @@ class AskingClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             result.record(f"form {type(exc).__name__}", False, 0.0, repr(exc))
             return
-        form = find_form(html, "title") if status == 200 else None
+        form = self.ask_form.find(html) if status == 200 else None
         if form is None:
             result.record(f"form HTTP {status}", False, 0.0, f"GET {self.ask_url}: HTTP {status}, no question form")
             return

@@ -10,6 +10,13 @@ How rows are sent, and the outbox's guarantee (every e-mail once, but for what
 SMTP cannot close), is in `consultations.outbox_send`; its public functions are
 imported here for the outbox's callers.
 
+Single rows (a question's confirmation, a reply's notice) are handed to the workers
+through a list in Redis (`enqueue_delivery`): each id is appended to it, and only the
+id that finds the list empty publishes a Celery message, whose task takes the whole
+list and sends it as a batch. Under load one message carries many e-mails; kombu
+built, signed and pushed a full task message per e-mail (the largest cost left in a
+patient's ask POST after the database). Why no id is left behind is in `enqueue_delivery`.
+
 The outbox's Celery tasks are defined here, beside the functions that queue them, so
 this module never imports `consultations.tasks` (which imports it, with the sweep);
 their names stay `consultations.tasks.*`, as in messages already queued.
@@ -17,6 +24,7 @@ their names stay `consultations.tasks.*`, as in messages already queued.
 
 import json
 import logging
+import threading
 from dataclasses import asdict, dataclass
 
 from celery import shared_task
@@ -193,15 +201,115 @@ def resend_pending_notifications(join_in: bool = True) -> int:
     """Periodic safety net: send whatever a lost message, a broker outage or a crash left
     unsent. A backlog is drained in bounded runs, each queueing the next while rows
     remain; a scheduled run (`join_in`) that finds a backlog asks every worker to join
-    in (SLA_SWEEP_PARALLEL runs in all), the rows shared out by their claims."""
+    in (SLA_SWEEP_PARALLEL runs in all), the rows shared out by their claims. A scheduled
+    run also empties the hand-over list first: its rows are due, so this run sends them,
+    and a list whose message was lost no longer holds back the next ids' messages."""
+    if join_in:
+        forget_listed()
     outcome = drain_pending()
     if outcome.more:
         enqueue_resend(count=settings.SLA_SWEEP_PARALLEL if join_in else 1)
     return outcome.sent
 
 
+@shared_task(name="consultations.tasks.send_listed_notifications", ignore_result=True)
+def send_listed_notifications() -> int:
+    """Queued by the id that found the hand-over list empty: take every id listed so far
+    and send those rows as a batch (each at most once: claimed, sent, marked). A run
+    the time budget cut short leaves its rest to a re-send queued at once."""
+    ids = take_listed()
+    if not ids:
+        return 0
+    outcome = deliver_chunk(ids)
+    if outcome.out_of_time:
+        enqueue_resend()
+    return outcome.sent
+
+
+# The hand-over list: on the broker's Redis (it lives and dies with the queued messages),
+# under the deployment's cache key prefix (as the article view counters).
+LISTED_KEY = "outbox:listed"
+_broker_client = None
+_broker_client_url = ""
+_broker_lock = threading.Lock()
+
+
+def _listing():
+    """The broker's Redis client and the hand-over list's key, or None when the broker is
+    not Redis (local development: one message per e-mail, as before)."""
+    global _broker_client, _broker_client_url
+    url = settings.CELERY_BROKER_URL
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
+        return None
+    with _broker_lock:
+        if _broker_client is None or _broker_client_url != url:
+            import redis
+
+            timeout = settings.REDIS_TIMEOUT_SECONDS
+            _broker_client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+            _broker_client_url = url
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "portal")
+    return _broker_client, f"{prefix}:{LISTED_KEY}"
+
+
+def take_listed() -> list[int]:
+    """Every id on the hand-over list, emptying it in the same step (MULTI/EXEC): an id
+    appended afterwards finds the list empty and publishes a message of its own."""
+    listing = _listing()
+    if listing is None:
+        return []
+    client, key = listing
+    with client.pipeline(transaction=True) as pipe:
+        pipe.lrange(key, 0, -1)
+        pipe.delete(key)
+        listed, _ = pipe.execute()
+    return sorted({int(item) for item in listed})
+
+
+def forget_listed() -> None:
+    """Empty the hand-over list without sending (the periodic re-send sends every due row):
+    a list whose message was lost would otherwise keep every later id from publishing."""
+    listing = _listing()
+    if listing is None:
+        return
+    client, key = listing
+    try:
+        client.delete(key)
+    except Exception:  # noqa: BLE001 - the broker is failing: the next re-send tries again
+        logger.warning("Could not empty the outbox hand-over list", exc_info=True)
+
+
 def enqueue_delivery(notification_id: int) -> None:
-    """Ask a worker to send; a broker outage only delays the e-mail."""
+    """Ask a worker to send, after commit; a broker outage only delays the e-mail.
+
+    The id is appended to the hand-over list (one round trip). If it was the first, a
+    message is published whose task takes the list (`send_listed_notifications`); if
+    not, a message is already on its way that has not yet taken the list, and its
+    `take_listed` (after this append, since it is the one that empties the list) takes
+    this id too. A publish that fails empties the list, so the next id publishes again;
+    the rows listed meanwhile are in the outbox and wait for the periodic re-send, as a
+    lost message's row always did (which also empties a list whose message was lost).
+    """
+    listing = _listing()
+    if listing is None:
+        _publish_one(notification_id)
+        return
+    client, key = listing
+    try:
+        listed = client.rpush(key, notification_id)
+    except Exception:  # noqa: BLE001 - the broker is failing: publishing would fail too
+        logger.warning("Broker unavailable; notification %s waits for the re-send", notification_id, exc_info=True)
+        return
+    if listed > 1:
+        return
+    try:
+        send_listed_notifications.delay()
+    except Exception:  # noqa: BLE001 - any broker failure: the re-send task recovers them
+        logger.warning("Broker unavailable; listed notifications wait for the re-send", exc_info=True)
+        forget_listed()
+
+
+def _publish_one(notification_id: int) -> None:
     try:
         send_notification.delay(notification_id)
     except Exception:  # noqa: BLE001 - any broker failure: the re-send task recovers it

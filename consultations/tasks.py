@@ -16,6 +16,7 @@ from celery.signals import worker_ready
 from consultations import drafts, duty, notifications, sweep
 from consultations.notifications import (  # noqa: F401 - the outbox's tasks, registered with the others
     resend_pending_notifications,
+    send_listed_notifications,
     send_notification,
     send_notifications,
 )

@@ -16,9 +16,10 @@ staff flag change reads the database. A copy also lives at most COPY_SECONDS.
 When Redis cannot be reached the mark cannot be set, and a Redis that was only
 unreachable (not restarted) would still hold the old copy afterwards: such a
 change is refused (CopyNotMarked, before the row is written) rather than left
-unseen. A login's `last_login` alone is let through (it changes nothing a copy
-is trusted for). Pages skip both copies for a few seconds after a failure
-(`outage`), so a hung Redis costs a page one timeout, not one per copy.
+unseen. A login's `last_login` alone sets no mark at all (it changes nothing a
+copy is trusted for), so the pages right after signing in already read the copy.
+Pages skip both copies for a few seconds after a failure (`outage`), so a hung
+Redis costs a page one timeout, not one per copy.
 
 Code that changes users without `save()` (`QuerySet.update()`, raw SQL) must call
 `mark_changed` for each of them; nothing in the portal does today.
@@ -110,8 +111,13 @@ HARMLESS_FIELDS = frozenset({"last_login"})
 def _user_saving(sender, instance, update_fields=None, **kwargs):
     if instance.pk is None:
         return  # a new user has no copy
-    harmless = update_fields is not None and set(update_fields) <= HARMLESS_FIELDS
-    mark_changed(instance.pk, required=not harmless)
+    if update_fields is not None and set(update_fields) <= HARMLESS_FIELDS:
+        # A login: no mark, so the pages right after it (a patient signs in to ask) read
+        # the copy. A copy may keep the previous last_login for up to COPY_SECONDS;
+        # nothing reads it from a signed-in request's user. A mark already set by a
+        # real change is left as it is.
+        return
+    mark_changed(instance.pk)
 
 
 @receiver(pre_delete, sender="portal.User", dispatch_uid="portal.user_copy.user_deleting")

@@ -263,3 +263,18 @@ def test_a_run_without_the_photo_variant_says_it_was_not_measured():
     rows = {row.key: row for row in report.rows({"asking": _asked(50.0, 90.0)})}
     assert rows["asking_photo.latency"].figure == "not measured"
     assert "×" not in rows["asking.latency"].figure  # no trivial view measured: no multiple
+
+
+def test_a_repeated_form_reads_fresh_hidden_values_and_reparses_any_other_change():
+    from bench.forms import RepeatedForm
+
+    token = '<input type="hidden" name="submission_token" value="s1">'
+    page = ASK_PAGE.replace('value="tok123">', f'value="tok123">{token}')
+    reader = RepeatedForm("title")
+    assert reader.find(page) == find_form(page, "title")
+    later = page.replace("tok123", "tok&amp;456").replace('"s1"', '"s2"')
+    assert reader.find(later) == find_form(later, "title")
+    assert fill(reader.find(later), {})["submission_token"] == "s2"
+    assert fill(reader.find(later), {})["csrfmiddlewaretoken"] == "tok&456"
+    changed = later.replace('<option value="7">Skin</option>', '<option value="8">Eyes</option>')
+    assert fill(reader.find(changed), {})["specialty"] == "8"

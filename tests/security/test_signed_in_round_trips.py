@@ -29,8 +29,8 @@ def _copies(settings):
 def copied_client(user) -> Client:
     """A signed-in client whose user is now read from the copy (as on any later page)."""
     client = Client()
-    client.force_login(user)  # saves last_login: the "changed" mark stops copies for a while
-    cache.delete(user_copy._key(user.pk))  # ...which has passed
+    client.force_login(user)
+    cache.delete(user_copy._key(user.pk))  # the factory's saves marked the copy changed: long ago
     assert client.get(reverse("consultations:my_questions")).status_code == 200
     assert user_copy.read(user.pk) == user
     return client
@@ -72,6 +72,31 @@ def test_a_patients_later_pages_read_neither_session_nor_user_from_the_database(
     with django_assert_num_queries(1) as queries:  # the profile page's own question: any 2FA app?
         assert client.get("/accounts/profile/").status_code == 200
     assert "otp_totp_totpdevice" in queries.captured_queries[0]["sql"]
+
+
+def test_the_pages_right_after_signing_in_read_the_copy(patient, django_assert_num_queries):
+    """A patient signs in to ask: the login's last_login save must not hold copies back
+    (it set a "changed" mark for CHANGED_MARK_SECONDS, so every page of the first 30 s
+    read the user row)."""
+    cache.delete(user_copy._key(patient.pk))  # the factory's saves marked the copy changed: long ago
+    client = Client()
+    client.force_login(patient)
+    client.get("/accounts/profile/")  # reads the row once (no copy yet) and keeps it
+    assert user_copy.read(patient.pk) == patient
+    with django_assert_num_queries(1) as queries:  # the profile page's own question only
+        assert client.get("/accounts/profile/").status_code == 200
+    assert "portal_user" not in queries.captured_queries[0]["sql"].split(" FROM ")[1]
+
+
+def test_a_login_leaves_a_real_change_s_mark_in_place(patient):
+    copied_client(patient)
+    patient.set_password("an entirely new one 42")
+    patient.save()
+    patient.last_login = timezone.now()
+    patient.save(update_fields=["last_login"])
+    assert cache.get(user_copy._key(patient.pk)) == user_copy.CHANGED
+    PortalModelBackend().get_user(patient.pk)  # a page that read the row meanwhile
+    assert user_copy.read(patient.pk) is None
 
 
 def test_a_doctor_is_always_read_from_the_database(doctor, django_assert_num_queries):
