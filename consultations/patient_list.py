@@ -14,8 +14,11 @@ here widens them.
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, QuerySet
 
-from consultations import credits
+from consultations import access, credits
 from consultations.models import BreachCredit
+
+# Rows per page of "my questions".
+PER_PAGE = 20
 
 # What the list and its clock (views.patient_clock) read of a question.
 LISTED_FIELDS = (
@@ -32,6 +35,11 @@ LISTED_FIELDS = (
     "breached_at",
     "specialty__name",
 )
+
+
+def own_newest_first(patient) -> QuerySet:
+    """The questions "my questions" lists: the patient's own (consultations.access), newest first."""
+    return access.own_questions(patient).order_by("-submitted_at", "-pk")
 
 
 def listed(questions: QuerySet, patient) -> QuerySet:
@@ -51,3 +59,13 @@ def page_and_credits(questions: QuerySet, patient, per_page: int, number) -> tup
             has_credit = rows[0].patient_has_credit if rows else True
             return page, credits.for_patient(patient) if has_credit else []
     return Paginator(questions, per_page).get_page(number), credits.for_patient(patient)
+
+
+def first_page_values(patient) -> list[tuple]:
+    """What the first page of `patient`'s list shows, as plain values: per question the
+    LISTED_FIELDS, then whether the patient has any credit; one row more than a page
+    when there is a second page. One query, no model instances (the early page's check,
+    consultations/early_list.py)."""
+    return list(
+        listed(own_newest_first(patient), patient).values_list(*LISTED_FIELDS, "patient_has_credit")[: PER_PAGE + 1]
+    )

@@ -33,8 +33,6 @@ from portal.times import LONG_DATE_TIME, format_time
 
 logger = logging.getLogger(__name__)
 
-MY_QUESTIONS_PER_PAGE = 20
-
 
 # --- The patient's view of the guarantee clock ---------------------------------------
 
@@ -240,9 +238,8 @@ def question_submitted(request, pk):
 
 @login_required
 def my_questions(request):
-    questions = access.own_questions(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
     page, breach_credits = patient_list.page_and_credits(
-        questions, request.user, MY_QUESTIONS_PER_PAGE, request.GET.get("page")
+        patient_list.own_newest_first(request.user), request.user, patient_list.PER_PAGE, request.GET.get("page")
     )
     now = timezone.now()
     rows = [(question, patient_clock(question, now)) for question in page]

@@ -1,0 +1,238 @@
+"""A signed-in patient's "my questions" page, answered before the middleware stack
+from this process's copy of it, checked against the database on every request
+(issue 17: the page cost 8 % of a bare Django view's throughput, the whole stack
+and the rendering for a page that rarely changes).
+
+The worst bug this product can have is a private page served to the wrong person,
+so the copy is used only when everything the normal path would decide comes out
+the same, and the page's content is checked, not assumed:
+
+- Who: the request is a GET of the first page (no query string, no Authorization
+  header, no cookie but the session's and the CSRF one), and
+  portal.signed_in.quiet_patient finds a signed-in patient by the normal path's
+  rules with nothing to change (no second factor, no waiting message, no idle
+  end to push, no session to repair). Anything else goes the normal way.
+- What: one query reads what the first page shows (portal.patient_list.
+  first_page_values). The copy is used only if it was kept for exactly these
+  values, the patient's own row (every column: name, zone, password hash...),
+  the clock texts at this moment, the host and the scheme. So a new question, an
+  answer, the sweep's markers, a renamed specialty or an edited profile make the
+  next page a normal one, whoever wrote the change and however. Patients with a
+  breach credit, more than one page, or no question at all go the normal way.
+- The copy: kept per user id (the last one only) by the normal path's own
+  response, only when that response was a plain 200 HTML page that set no cookie
+  but the CSRF one, left the session untouched, showed it to the same user, and
+  the values read again after it were unchanged (the page showed them). It lives
+  in this process's memory: nothing is shared, a deploy starts empty.
+- The answer: the kept body and headers; the CSRF layer itself runs (the cookie
+  read or made, renewed as on the normal path) and the body gets a freshly masked
+  token wherever the kept one stood. SecurityMiddleware and WhiteNoise, placed
+  before this one, treat it as any response.
+
+Each middleware placed after this one in settings.MIDDLEWARE must be named in
+SKIPPED_LAYERS with why skipping it changes nothing; any other turns the early
+page off (with a warning), so a future layer is never skipped silently.
+"""
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+from django.http import HttpResponse
+from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, _unmask_cipher_token, get_token
+from django.urls import reverse
+from django.utils import timezone
+
+from consultations import patient_list
+from consultations.views import patient_clock
+from portal.middleware import user_zone
+from portal.signed_in import quiet_patient
+
+logger = logging.getLogger(__name__)
+
+SKIPPED_LAYERS = {
+    "portal.middleware.SessionMiddleware": "only read; quiet_patient refuses a session the normal path would write",
+    "django.middleware.common.CommonMiddleware": "its request checks run here; Content-Length is set here",
+    "portal.request_guard.RejectNulCharactersMiddleware": "a fixed path without a query string carries no NUL",
+    "django.middleware.csrf.CsrfViewMiddleware": "run here: the cookie read or made, a fresh token, the cookie renewed",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "quiet_patient: the same rules, nothing to repair",
+    "django_otp.middleware.OTPMiddleware": "a patient needs no second factor",
+    "portal.two_factor.Require2FAMiddleware": "a patient needs no second factor",
+    "portal.middleware.SessionIdleTimeoutMiddleware": "quiet_patient: the idle end is not due to be pushed",
+    "portal.middleware.UserTimezoneMiddleware": "the copy is kept per user row (its zone) and clock texts in that zone",
+    "django.contrib.messages.middleware.MessageMiddleware": "no message waits: no cookie, none in the session",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "its header is in the kept copy",
+    "csp.middleware.CSPMiddleware": "its header is in the kept copy (a policy with a nonce is never kept)",
+    "axes.middleware.AxesMiddleware": "acts only on a locked-out login attempt",
+}
+# Users whose last page this process keeps (a page is about 15 KB).
+COPIES_LIMIT = 500
+TOKEN_FIELD = b'name="csrfmiddlewaretoken" value="'
+
+
+@dataclass(frozen=True)
+class KeptPage:
+    state: tuple  # what it showed (page_state)
+    parts: tuple[bytes, ...]  # the body, split where the CSRF token stood
+    headers: tuple[tuple[str, str], ...]  # every header but Set-Cookie and Content-Length
+
+
+class KeptPages:
+    """The last page of each of the most recently served users, in this process."""
+
+    def __init__(self, limit: int = COPIES_LIMIT):
+        self.limit = limit
+        self._pages: OrderedDict[int, KeptPage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, user_id: int, state: tuple) -> KeptPage | None:
+        with self._lock:
+            page = self._pages.get(user_id)
+            if page is None or page.state != state:
+                return None
+            self._pages.move_to_end(user_id)
+            return page
+
+    def put(self, user_id: int, page: KeptPage) -> None:
+        with self._lock:
+            self._pages[user_id] = page
+            self._pages.move_to_end(user_id)
+            while len(self._pages) > self.limit:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+
+def user_state(user) -> tuple:
+    """Every column of the user's row: whatever the page shows of them is in it."""
+    return tuple(field.value_from_object(user) for field in user._meta.concrete_fields)
+
+
+def page_state(request, user) -> tuple | None:
+    """Everything the first page of `user`'s list shows, read now; None when the page
+    is one the early path leaves to the normal one (no question, a second page, a credit)."""
+    rows = patient_list.first_page_values(user)
+    if not rows or len(rows) > patient_list.PER_PAGE or any(row[-1] for row in rows):
+        return None
+    names = patient_list.LISTED_FIELDS
+    zone = user_zone(user)
+    now = timezone.now()
+    with timezone.override(zone):
+        clocks = tuple(
+            (clock.state, clock.text, clock.due_iso)
+            for clock in (patient_clock(SimpleNamespace(**dict(zip(names, row, strict=False))), now) for row in rows)
+        )
+    return (user.pk, user_state(user), request.get_host(), request.is_secure(), tuple(rows), clocks)
+
+
+def split_at_token(body: bytes, secret: str | None) -> tuple[bytes, ...] | None:
+    """The body cut where its CSRF token stands (a token of `secret`), to be joined with a
+    fresh one; None when any token field holds something else."""
+    at = body.find(TOKEN_FIELD)
+    if at < 0:
+        return (body,)
+    start = at + len(TOKEN_FIELD)
+    token = body[start : body.find(b'"', start)]
+    if secret is None or len(token) != 64 or _unmask_cipher_token(token.decode("ascii", "replace")) != secret:
+        return None
+    if body.count(TOKEN_FIELD) != body.count(TOKEN_FIELD + token):
+        return None
+    return tuple(body.split(token))
+
+
+def kept_headers(response) -> tuple[tuple[str, str], ...] | None:
+    """The response's headers to give every later answer; None for a response that must
+    not be kept (a cookie other than the CSRF one, a CSP nonce)."""
+    if set(response.cookies) - {settings.CSRF_COOKIE_NAME}:
+        return None
+    headers = tuple((name, value) for name, value in response.items() if name.lower() != "content-length")
+    if any("nonce-" in value for name, value in headers if name.lower().startswith("content-security-policy")):
+        return None
+    return headers
+
+
+class EarlyMyQuestionsMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        own = f"{type(self).__module__}.{type(self).__qualname__}"
+        if own not in settings.MIDDLEWARE:
+            raise MiddlewareNotUsed(f"{own} is not in settings.MIDDLEWARE")
+        after = settings.MIDDLEWARE[settings.MIDDLEWARE.index(own) + 1 :]
+        unknown = [name for name in after if name not in SKIPPED_LAYERS]
+        if unknown:
+            logger.warning("Early 'my questions' page off: %s may not be skipped", ", ".join(unknown))
+            raise MiddlewareNotUsed("unknown middleware after the early 'my questions' page")
+        self.csrf = CsrfViewMiddleware(get_response)
+        self.common = CommonMiddleware(get_response)
+        self.pages = KeptPages()
+        self._path = None
+
+    @property
+    def path(self) -> str:
+        if self._path is None:  # not at start-up: the URLconf may still be loading
+            self._path = reverse("consultations:my_questions")
+        return self._path
+
+    def __call__(self, request):
+        user = self.patient(request)
+        state = page_state(request, user) if user is not None else None
+        if state is None:
+            return self.get_response(request)
+        kept = self.pages.get(user.pk, state)
+        if kept is not None:
+            return self.answer(request, kept)
+        response = self.get_response(request)
+        self.keep(request, user, state, response)
+        return response
+
+    def patient(self, request):
+        """The signed-in patient when this request may be answered early, else None."""
+        if request.method != "GET" or request.path_info != self.path or request.META.get("QUERY_STRING"):
+            return None
+        if "HTTP_AUTHORIZATION" in request.META:
+            return None
+        cookies = request.COOKIES
+        session_key = cookies.get(settings.SESSION_COOKIE_NAME)
+        if not session_key or set(cookies) - {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}:
+            return None
+        if settings.CSRF_USE_SESSIONS or self.common.process_request(request) is not None:
+            return None
+        return quiet_patient(session_key)
+
+    def answer(self, request, kept: KeptPage) -> HttpResponse:
+        self.csrf.process_request(request)
+        body = get_token(request).encode().join(kept.parts)
+        response = HttpResponse(body)
+        for name, value in kept.headers:
+            response.headers[name] = value
+        response.headers["Content-Length"] = str(len(body))
+        return self.csrf.process_response(request, response)
+
+    def keep(self, request, user, state: tuple, response) -> None:
+        """Keep the normal path's page for later requests, when it is the page of `state`."""
+        if (
+            response.status_code != 200
+            or response.streaming
+            or not response.get("Content-Type", "").startswith("text/html")
+        ):
+            return
+        shown_to = getattr(request, "user", None)
+        if shown_to is None or shown_to.pk != user.pk or user_state(shown_to) != state[1]:
+            return
+        session = getattr(request, "session", None)
+        if session is None or session.modified:
+            return
+        headers = kept_headers(response)
+        parts = split_at_token(response.content, request.META.get("CSRF_COOKIE"))
+        if headers is None or parts is None:
+            return
+        if page_state(request, user) != state:
+            return  # changed while the page was made: it may show either
+        self.pages.put(user.pk, KeptPage(state, parts, headers))
