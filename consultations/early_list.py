@@ -49,7 +49,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consultations import patient_list
-from consultations.views import patient_clock
+from consultations.views import FIXED_CLOCK_STATUSES, patient_clock
+from portal.database import read_as_health_check
 from portal.middleware import user_zone
 from portal.signed_in import quiet_patient
 
@@ -117,19 +118,26 @@ def user_state(user) -> tuple:
 
 def page_state(request, user) -> tuple | None:
     """Everything the first page of `user`'s list shows, read now; None when the page
-    is one the early path leaves to the normal one (no question, a second page, a credit)."""
-    rows = patient_list.first_page_values(user)
-    if not rows or len(rows) > patient_list.PER_PAGE or any(row[-1] for row in rows):
+    is one the early path leaves to the normal one (no question, a second page, a credit,
+    or a connection that had to be reopened)."""
+    page = read_as_health_check(lambda: patient_list.first_page(user, FIXED_CLOCK_STATUSES))
+    if page is None or not 0 < page.count <= patient_list.PER_PAGE or page.has_credit:
         return None
+    return (user.pk, user_state(user), request.get_host(), request.is_secure(), page.digest, moving_clocks(page, user))
+
+
+def moving_clocks(page: patient_list.FirstPage, user) -> tuple:
+    """The clocks that can change with time alone (an answered or closed question's clock
+    is fixed by its row, which the digest covers: views.patient_clock), as shown now."""
     names = patient_list.LISTED_FIELDS
-    zone = user_zone(user)
     now = timezone.now()
-    with timezone.override(zone):
-        clocks = tuple(
-            (clock.state, clock.text, clock.due_iso)
-            for clock in (patient_clock(SimpleNamespace(**dict(zip(names, row, strict=False))), now) for row in rows)
+    with timezone.override(user_zone(user)):
+        clocks = (patient_clock(SimpleNamespace(**dict(zip(names, row, strict=True))), now) for row in page.moving)
+        return tuple(
+            sorted(
+                (row[0], clock.state, clock.text, clock.due_iso) for row, clock in zip(page.moving, clocks, strict=True)
+            )
         )
-    return (user.pk, user_state(user), request.get_host(), request.is_secure(), tuple(rows), clocks)
 
 
 def split_at_token(body: bytes, secret: str | None) -> tuple[bytes, ...] | None:

@@ -11,7 +11,11 @@ The caller passes the questions the page may show (consultations.access); nothin
 here widens them.
 """
 
+import functools
+from typing import NamedTuple
+
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Exists, QuerySet
 
 from consultations import access, credits
@@ -61,11 +65,60 @@ def page_and_credits(questions: QuerySet, patient, per_page: int, number) -> tup
     return Paginator(questions, per_page).get_page(number), credits.for_patient(patient)
 
 
-def first_page_values(patient) -> list[tuple]:
-    """What the first page of `patient`'s list shows, as plain values: per question the
-    LISTED_FIELDS, then whether the patient has any credit; one row more than a page
-    when there is a second page. One query, no model instances (the early page's check,
+class FirstPage(NamedTuple):
+    """What the first page of a patient's list shows, in brief (the early page's check,
     consultations/early_list.py)."""
-    return list(
-        listed(own_newest_first(patient), patient).values_list(*LISTED_FIELDS, "patient_has_credit")[: PER_PAGE + 1]
+
+    count: int  # questions on it; PER_PAGE + 1 when there is a second page
+    has_credit: bool  # whether the patient has any breach credit
+    digest: object  # equal for two reads exactly when the listed values are
+    moving: tuple[tuple, ...]  # the LISTED_FIELDS of the questions not in `fixed_statuses`
+
+
+def first_page(patient, fixed_statuses: tuple[str, ...]) -> FirstPage:
+    """The first page of `patient`'s list in brief, in one query. On PostgreSQL the
+    database digests the rows (md5 of each row's text, in a fixed order), so only the
+    questions whose clock may still move come back whole; the statement is compiled
+    once per process."""
+    compiled = _first_page_sql(fixed_statuses) if connection.vendor == "postgresql" else None
+    if compiled is None:
+        rows = list(_first_page_query(patient))
+        status = LISTED_FIELDS.index("status")
+        moving = tuple(row[:-1] for row in rows if row[status] not in fixed_statuses)
+        return FirstPage(len(rows), any(row[-1] for row in rows), tuple(rows), moving)
+    sql, params = compiled
+    with connection.cursor() as cursor:
+        cursor.execute(sql, tuple(patient.pk if param is _MARKER else param for param in params))
+        rows = cursor.fetchall()
+    count, has_credit, digest = rows[0][:3]
+    return FirstPage(count, has_credit, digest, tuple(row[3:-1] for row in rows if row[3] is not None))
+
+
+def _first_page_query(patient) -> QuerySet:
+    return listed(own_newest_first(patient), patient).values_list(*LISTED_FIELDS, "patient_has_credit")[: PER_PAGE + 1]
+
+
+# A user id no row has: it marks where the patient's id goes in the compiled statement.
+_MARKER_ID = -736_401_911
+_MARKER = object()
+
+
+@functools.cache
+def _first_page_sql(fixed_statuses: tuple[str, ...]) -> tuple[str, tuple] | None:
+    """The digesting statement around the ORM's own, and its parameters, with _MARKER where
+    the patient's id goes (the others are constants); None if the id is not among them."""
+    from portal.models import User
+
+    page_sql, params = _first_page_query(User(pk=_MARKER_ID)).query.sql_with_params()
+    marked = tuple(_MARKER if param == _MARKER_ID else param for param in params)
+    if _MARKER not in marked:
+        return None
+    fixed = ", ".join(["%s"] * len(fixed_statuses))
+    sql = (
+        f"WITH page AS ({page_sql}), "  # noqa: S608 - the ORM's statement, with its placeholders
+        "summary AS (SELECT count(*) AS n, coalesce(bool_or(page.patient_has_credit), false) AS credit, "
+        "md5(string_agg(page::text, E'\\n' ORDER BY page::text)) AS digest FROM page) "
+        "SELECT summary.n, summary.credit, summary.digest, page.* FROM summary "
+        f"LEFT JOIN page ON page.status NOT IN ({fixed})"
     )
+    return sql, (*marked, *fixed_statuses)

@@ -74,8 +74,13 @@ class PatientClock:
         return self.due_at.isoformat() if self.due_at else ""
 
 
+# A question in these states shows a clock its row alone decides, whatever the time
+# (the early "my questions" page, consultations/early_list.py, relies on it).
+FIXED_CLOCK_STATUSES = (QuestionStatus.CLOSED, QuestionStatus.ANSWERED)
+
+
 def patient_clock(question: Question, now: datetime) -> PatientClock:
-    if question.status in (QuestionStatus.CLOSED, QuestionStatus.ANSWERED):
+    if question.status in FIXED_CLOCK_STATUSES:
         # The status badge already says "Answered" or "Closed": the clock says when.
         when = times.format_time(question.first_answered_at, "j M, H:i") if question.first_answered_at else "—"
         return PatientClock(str(question.status), when)
