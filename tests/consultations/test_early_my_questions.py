@@ -313,3 +313,34 @@ def test_a_new_patient_signs_in_and_sees_their_own_page(client, asked):
     newcomer = UserFactory(email="new.patient@example.com")
     client.force_login(newcomer)
     assert "Rash number" not in client.get(URL).content.decode()
+
+
+def test_the_first_page_digest_follows_every_listed_value(patient, specialty, other_specialty, asked):
+    from consultations.patient_list import LISTED_FIELDS, _first_page_query, first_page
+    from consultations.views import FIXED_CLOCK_STATUSES
+
+    page = first_page(patient, FIXED_CLOCK_STATUSES)
+    assert page == first_page(patient, FIXED_CLOCK_STATUSES)
+    assert page.count == 3 and not page.has_credit
+    status = LISTED_FIELDS.index("status")
+    orm_moving = [row[:-1] for row in _first_page_query(patient) if row[status] not in FIXED_CLOCK_STATUSES]
+    assert sorted(page.moving) == sorted(orm_moving) and page.moving
+    later = timezone.now() + timedelta(minutes=7)
+    changes = [
+        {"title": "Another title"},
+        {"is_urgent": True},
+        {"status": "answered", "first_answered_at": later},
+        {"clock_paused_at": later},
+        {"due_at": later},
+        {"clock_due_at": later},
+        {"breached_at": later},
+        {"submitted_at": later},
+        {"specialty": other_specialty},
+    ]
+    digests = {page.digest}
+    for change in changes:
+        Question.objects.filter(pk=asked[0].pk).update(**change)
+        digests.add(first_page(patient, FIXED_CLOCK_STATUSES).digest)
+    assert len(digests) == len(changes) + 1
+    _credit(asked[1])
+    assert first_page(patient, FIXED_CLOCK_STATUSES).has_credit
