@@ -71,25 +71,21 @@ class FirstPage(NamedTuple):
 
     count: int  # questions on it; PER_PAGE + 1 when there is a second page
     has_credit: bool  # whether the patient has any breach credit
-    digest: object  # equal for two reads exactly when the listed values are
-    moving: tuple[tuple, ...]  # the LISTED_FIELDS of the questions not in `fixed_statuses`
+    digest: str  # equal for two reads exactly when the listed values are
+    moving: tuple[tuple, ...]  # the LISTED_FIELDS of the questions not in the fixed statuses
 
 
 def first_page(patient, fixed_statuses: tuple[str, ...]) -> FirstPage:
-    """The first page of `patient`'s list in brief, in one query. On PostgreSQL the
-    database digests the rows (md5 of each row's text, in a fixed order), so only the
-    questions whose clock may still move come back whole; the statement is compiled
-    once per process."""
-    compiled = _first_page_sql(fixed_statuses) if connection.vendor == "postgresql" else None
-    if compiled is None:
-        rows = list(_first_page_query(patient))
-        status = LISTED_FIELDS.index("status")
-        moving = tuple(row[:-1] for row in rows if row[status] not in fixed_statuses)
-        return FirstPage(len(rows), any(row[-1] for row in rows), tuple(rows), moving)
-    sql, params = compiled
+    """The first page of `patient`'s list in brief, in one query (PostgreSQL)."""
+    sql, params = first_page_statement(fixed_statuses)
     with connection.cursor() as cursor:
-        cursor.execute(sql, tuple(patient.pk if param is _MARKER else param for param in params))
-        rows = cursor.fetchall()
+        cursor.execute(sql, for_patient(params, patient.pk))
+        return first_page_from(cursor.fetchall())
+
+
+def first_page_from(rows: list[tuple]) -> FirstPage:
+    """The brief from the rows of first_page_statement (each: count, credit, digest, then a
+    moving question's LISTED_FIELDS and credit flag, or NULLs when none moves)."""
     count, has_credit, digest = rows[0][:3]
     return FirstPage(count, has_credit, digest, tuple(row[3:-1] for row in rows if row[3] is not None))
 
@@ -100,19 +96,27 @@ def _first_page_query(patient) -> QuerySet:
 
 # A user id no row has: it marks where the patient's id goes in the compiled statement.
 _MARKER_ID = -736_401_911
-_MARKER = object()
+PATIENT = object()
+
+
+def for_patient(params: tuple, patient_id: int) -> tuple:
+    """The statement's parameters with `patient_id` where PATIENT stands."""
+    return tuple(patient_id if param is PATIENT else param for param in params)
 
 
 @functools.cache
-def _first_page_sql(fixed_statuses: tuple[str, ...]) -> tuple[str, tuple] | None:
-    """The digesting statement around the ORM's own, and its parameters, with _MARKER where
-    the patient's id goes (the others are constants); None if the id is not among them."""
+def first_page_statement(fixed_statuses: tuple[str, ...]) -> tuple[str, tuple]:
+    """A PostgreSQL statement digesting the first page of a patient's list, built once per
+    process around the ORM's own: the database returns the count, whether there is a
+    credit, an md5 of the rows' text in a fixed order, and whole only the questions whose
+    status is not in `fixed_statuses`. Its parameters hold PATIENT where the patient's id
+    goes (for_patient); the others are constants of the query."""
     from portal.models import User
 
     page_sql, params = _first_page_query(User(pk=_MARKER_ID)).query.sql_with_params()
-    marked = tuple(_MARKER if param == _MARKER_ID else param for param in params)
-    if _MARKER not in marked:
-        return None
+    marked = tuple(PATIENT if param == _MARKER_ID else param for param in params)
+    if PATIENT not in marked:
+        raise ValueError("the list's statement does not take the patient's id as a parameter")
     fixed = ", ".join(["%s"] * len(fixed_statuses))
     sql = (
         f"WITH page AS ({page_sql}), "  # noqa: S608 - the ORM's statement, with its placeholders

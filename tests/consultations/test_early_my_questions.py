@@ -258,11 +258,11 @@ def test_a_page_changed_while_it_was_made_is_not_kept(signed_in, patient, asked,
     real = early_list.page_state
     calls = []
 
-    def changing(request, user):
+    def changing(*args):
         calls.append(1)
         if len(calls) == 2:  # read again after the page was made: an answer came in between
             Question.objects.filter(pk=asked[0].pk).update(title="Changed during the page")
-        return real(request, user)
+        return real(*args)
 
     monkeypatch.setattr(early_list, "page_state", changing)
     signed_in.get(URL)
@@ -344,3 +344,23 @@ def test_the_first_page_digest_follows_every_listed_value(patient, specialty, ot
     assert len(digests) == len(changes) + 1
     _credit(asked[1])
     assert first_page(patient, FIXED_CLOCK_STATUSES).has_credit
+
+
+def test_an_ended_session_is_sent_to_sign_in(signed_in):
+    warmed(signed_in)
+    with time_machine.travel(timezone.now() + timedelta(days=30)):
+        assert signed_in.get(URL).status_code == 302
+
+
+def test_a_remembered_session_ends_at_its_end(signed_in, asked):
+    from portal import session_policy
+
+    # Answered questions: a page nothing but the session's end could change.
+    Question.objects.filter(pk__in=[q.pk for q in asked]).update(status="answered", first_answered_at=timezone.now())
+    session = signed_in.session
+    session[session_policy.REMEMBERED_KEY] = True
+    session.set_expiry(timezone.now() + timedelta(days=1))
+    session.save()
+    warmed(signed_in)  # a remembered session is never touched: only its end can stop the copy
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1)):
+        assert signed_in.get(URL).status_code == 302
