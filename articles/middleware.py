@@ -56,6 +56,7 @@ FINISHERS = (
 # Layers that change nothing for a GET or HEAD without session, messages or
 # credentials to a page that is not rendered; skipped on the early path.
 NO_OP_FOR_SHARED_COPY = {
+    "consultations.early_list.EarlyMyQuestionsMiddleware": "acts only on a request with a session cookie",
     "portal.middleware.SessionMiddleware": "no session cookie: an empty session, never saved or sent",
     "portal.request_guard.RejectNulCharactersMiddleware": "checked here too (carries_nul)",
     "django.middleware.csrf.CsrfViewMiddleware": "a safe method; a well-formed cookie is only read",

@@ -33,8 +33,6 @@ from portal.times import LONG_DATE_TIME, format_time
 
 logger = logging.getLogger(__name__)
 
-MY_QUESTIONS_PER_PAGE = 20
-
 
 # --- The patient's view of the guarantee clock ---------------------------------------
 
@@ -76,8 +74,13 @@ class PatientClock:
         return self.due_at.isoformat() if self.due_at else ""
 
 
+# A question in these states shows a clock its row alone decides, whatever the time
+# (the early "my questions" page, consultations/early_list.py, relies on it).
+FIXED_CLOCK_STATUSES = (QuestionStatus.CLOSED, QuestionStatus.ANSWERED)
+
+
 def patient_clock(question: Question, now: datetime) -> PatientClock:
-    if question.status in (QuestionStatus.CLOSED, QuestionStatus.ANSWERED):
+    if question.status in FIXED_CLOCK_STATUSES:
         # The status badge already says "Answered" or "Closed": the clock says when.
         when = times.format_time(question.first_answered_at, "j M, H:i") if question.first_answered_at else "—"
         return PatientClock(str(question.status), when)
@@ -240,9 +243,8 @@ def question_submitted(request, pk):
 
 @login_required
 def my_questions(request):
-    questions = access.own_questions(request.user).select_related("specialty").order_by("-submitted_at", "-pk")
     page, breach_credits = patient_list.page_and_credits(
-        questions, request.user, MY_QUESTIONS_PER_PAGE, request.GET.get("page")
+        patient_list.own_newest_first(request.user), request.user, patient_list.PER_PAGE, request.GET.get("page")
     )
     now = timezone.now()
     rows = [(question, patient_clock(question, now)) for question in page]

@@ -62,6 +62,24 @@ def drop_broken_connection(using: str = DEFAULT_DB_ALIAS) -> None:
         connection.close_if_unusable_or_obsolete()
 
 
+def read_as_health_check(read: Callable[[], T], using: str = DEFAULT_DB_ALIAS) -> T | None:
+    """Run `read` (read-only) as a request's first use of its connection, without the
+    separate health check Django runs first (`SELECT 1`, CONN_HEALTH_CHECKS): the read is
+    the check. If the connection turns out dead (a transient error), it is closed, so the
+    request's next query opens a new one, and None is returned: the caller then goes its
+    normal way. Inside a transaction the usual check stands."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        return read()
+    connection.health_check_done = True
+    try:
+        return read()
+    except TRANSIENT_DATABASE_ERRORS as error:
+        logger.warning("Database connection dropped (%s: %s); opening a new one", type(error).__name__, error)
+        connection.close()
+        return None
+
+
 def retry_transient(operation: Callable[[], T], *, within: float, what: str, using: str = DEFAULT_DB_ALIAS) -> T:
     """Run `operation`; after a transient database error, reconnect and run it again,
     with growing pauses, for up to `within` seconds; then the last error is raised.

@@ -38,17 +38,25 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return response
 
 
+def user_zone(user) -> zoneinfo.ZoneInfo | None:
+    """The time zone a signed-in user's pages are shown in; None for the site's default."""
+    tz_name = getattr(user, "time_zone", None) if user.is_authenticated else None
+    if tz_name:
+        try:
+            return zoneinfo.ZoneInfo(tz_name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None
+    return None
+
+
 class UserTimezoneMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        tz_name = getattr(request.user, "time_zone", None) if request.user.is_authenticated else None
-        if tz_name:
-            try:
-                timezone.activate(zoneinfo.ZoneInfo(tz_name))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                timezone.deactivate()
+        zone = user_zone(request.user)
+        if zone is not None:
+            timezone.activate(zone)
         else:
             timezone.deactivate()
         return self.get_response(request)

@@ -45,19 +45,24 @@ def keep_signed_in(request, now=None) -> None:
     request.session.set_expiry(now + timedelta(days=settings.PATIENT_REMEMBER_DAYS))
 
 
-def touch(request) -> None:
-    """Called on each request by a signed-in user: push the idle end forward, except
-    for a remembered patient session, whose end is fixed."""
-    user = request.user
-    session = request.session
+def touch_due(session, user, now: int) -> bool:
+    """Whether this request must push the idle end forward (and so write the session):
+    never for a remembered patient session, whose end is fixed; otherwise when the end
+    is not the idle one or was last pushed TOUCH_INTERVAL_SECONDS or more ago."""
     if session.get(REMEMBERED_KEY) and may_stay_signed_in(user):
-        return
-    idle = idle_seconds(user)
+        return False
+    return (
+        session.get("_session_expiry") != idle_seconds(user)
+        or now - session.get(TOUCHED_KEY, 0) >= TOUCH_INTERVAL_SECONDS
+    )
+
+
+def touch(request) -> None:
+    """Called on each request by a signed-in user: push the idle end forward when due."""
     now = int(time.time())
-    if session.get("_session_expiry") == idle and now - session.get(TOUCHED_KEY, 0) < TOUCH_INTERVAL_SECONDS:
-        return
-    session.set_expiry(idle)
-    session[TOUCHED_KEY] = now
+    if touch_due(request.session, request.user, now):
+        request.session.set_expiry(idle_seconds(request.user))
+        request.session[TOUCHED_KEY] = now
 
 
 @receiver(user_logged_in, dispatch_uid="portal.session_policy.start")

@@ -56,6 +56,9 @@ MIDDLEWARE = [
     # Anonymous repeat visits to home, the article list and articles: the stored
     # copy, before the layers below, which cannot change it (articles/middleware.py).
     "articles.middleware.EarlyPageCacheMiddleware",
+    # A signed-in patient's "my questions": this process's copy, checked against the
+    # database on each request, before the layers below (consultations/early_list.py).
+    "consultations.early_list.EarlyMyQuestionsMiddleware",
     "portal.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # A NUL in the URL or a form reaches PostgreSQL as an error: 400 before any view.
@@ -123,6 +126,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
+            # Django's, with one client per connection pool instead of one per call.
             "BACKEND": "portal.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),

@@ -17,7 +17,7 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 REDIS_DOWN = override_settings(
     CACHES={
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.redis_cache.RedisCache",
             "LOCATION": DEAD_REDIS,
             "KEY_PREFIX": "dead",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

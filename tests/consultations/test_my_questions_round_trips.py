@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consultations.models import BreachCredit, CreditKind
-from consultations.views import MY_QUESTIONS_PER_PAGE
+from consultations.patient_list import PER_PAGE as MY_QUESTIONS_PER_PAGE
 from tests.factories import QuestionFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ EMAIL_BACKEND = "tests.integration.fault_mail.FaultFileBackend"
 if os.environ.get("FAULT_CACHE_URL"):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.redis_cache.RedisCache",
             "LOCATION": os.environ["FAULT_CACHE_URL"],
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "fault"),
         }

@@ -54,7 +54,7 @@ def test_get_requests_are_never_limited(settings, patient):
 def test_limiter_lets_requests_through_when_the_cache_is_down(settings, caplog):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.redis_cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"socket_connect_timeout": 0.5},
         }
