@@ -7,8 +7,11 @@ first beat tick after an outage would. Everything reported is read from the data
 when the last breach escalation was written, when the last e-mail was marked sent
 (handed to the mail backend), how many e-mails each second, which sweeps did the work,
 and the duplicates (more than one escalation per question and level, more than one
-e-mail row per question, kind and recipient). The backend alone is then measured with
-the same messages (bench.mail.backend_rate) to show who limits the send rate.
+e-mail row per question, kind and recipient). The e-mails go through Django's SMTP
+backend to a sink SMTP server started for the phase (bench/smtp_sink.py), which counts
+what it received; BENCH_CATCHUP_MAIL=sink uses the zero-cost in-process sink instead
+(bench/mail.py). The backend alone is then measured against the same server with the
+same messages (bench.mail.backend_rate) to show who limits the send rate.
 """
 
 import json
