@@ -7,10 +7,14 @@ first beat tick after an outage would. Everything reported is read from the data
 when the last breach escalation was written, when the last e-mail was marked sent
 (handed to the mail backend), how many e-mails each second, which sweeps did the work,
 and the duplicates (more than one escalation per question and level, more than one
-e-mail row per question, kind and recipient). The backend alone is then measured with
-the same messages (bench.mail.backend_rate) to show who limits the send rate.
+e-mail row per question, kind and recipient). The e-mails go through Django's SMTP
+backend to a sink SMTP server started for the phase (bench/smtp_sink.py), which counts
+what it received; BENCH_CATCHUP_MAIL=sink uses the zero-cost in-process sink instead
+(bench/mail.py). The backend alone is then measured against the same server with the
+same messages (bench.mail.backend_rate) to show who limits the send rate.
 """
 
+import json
 import os
 import re
 import tempfile
@@ -32,18 +36,35 @@ ESCALATION_TARGET_SECONDS = 60
 # How long to wait before calling the catch-up unfinished.
 ESCALATION_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_TIMEOUT", 600))
 EMAIL_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_EMAIL_TIMEOUT", 900))
+# "smtp" (default): Django's SMTP backend talking to the sink SMTP server, as production
+# does; "sink": the zero-cost in-process sink (our own ceiling). See bench/mail.py.
+MAIL = os.environ.get("BENCH_CATCHUP_MAIL", "smtp")
 
 
 def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
-    from consultations.models import Escalation, Notification
-    from portal.celery import app
-
     progress(f"  inserting {questions:,} questions overdue at once")
     data.clear_questions()
     ids = data.add_due(people, count=questions)
+    with mail.mail_server(MAIL) as server:
+        progress(f"  mail backend: {server.label}")
+        figures = _catch_up(ids, server)
+        progress(f"  the mail backend alone, the same messages, {WORKERS} processes")
+        figures["backend_alone"] = _backend_alone(ids, server)
+    alone = figures["backend_alone"]["per_second"]
+    ours = figures["emails_per_second"]
+    figures["share_of_backend_rate"] = round(ours / alone, 3) if ours and alone else None
+    progress("  figures: " + json.dumps(figures, default=str))
+    data.answer_due(ids)
+    return figures
+
+
+def _catch_up(ids: list[int], server) -> dict:
+    from consultations.models import Escalation, Notification
+    from portal.celery import app
+
     run_dir = Path(tempfile.mkdtemp(prefix="bench-catchup-"))
     env = {
-        "EMAIL_BACKEND": mail.BACKEND,
+        **server.env(),
         "SLA_SWEEP_PARALLEL": str(WORKERS),
         # One persistent connection per worker process, as in production.
         "DB_CONN_MAX_AGE": "60",
@@ -59,6 +80,8 @@ def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
             worker.start()
         _wait_ready(workers)
         connection.close()
+        received_before, server_cpu = server.stats(), server.cpu_seconds()
+        load = os.getloadavg()[0]
         started = timezone.now()
         began = time.monotonic()
         with app.connection_for_write() as broker:
@@ -67,23 +90,77 @@ def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
         escalations = Escalation.objects.filter(question_id__in=ids, level="breached")
         written = _wait(lambda: escalations.count() >= len(ids), ESCALATION_TIMEOUT, began, "escalations", workers)
         pending = Notification.objects.filter(question_id__in=ids).exclude(status="sent")
+        # From here on the workers only send: their CPU per e-mail is the outbox's plus the
+        # backend's client side, comparable with the backend alone's senders whatever the load.
+        sending = _sending_cpu(workers, server, ids)
         sent_all = _wait(lambda: not pending.exists(), EMAIL_TIMEOUT, began, "e-mails", workers)
         progress(f"  escalations written in {written} s, e-mails sent in {sent_all} s")
         figures = _figures(ids, started, written, sent_all, workers)
+        figures["cpu_per_email_after_escalations"] = sending()
+        figures["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     finally:
         beat.stop()
         for worker in workers:
             worker.stop()
         database.flush_redis()
-    progress("  the mail backend alone, the same messages, two processes")
+    # Counted once no worker sends: a running sender has handed over up to a batch (or a
+    # second's worth) that it has not marked yet.
+    figures["mail_server"] = _received(server, received_before, server_cpu, started)
+    return figures
+
+
+def _sending_cpu(workers, server, ids):
+    """A function returning the workers' (and the mail server's) CPU per e-mail sent since now."""
+    from consultations.models import Notification
+
+    def state():
+        return (
+            sum(mail.group_cpu_seconds(worker.process.pid) for worker in workers),
+            server.cpu_seconds(),
+            Notification.objects.filter(question_id__in=ids, status="sent").count(),
+        )
+
+    before = state()
+
+    def per_email() -> dict:
+        after = state()
+        sent = after[2] - before[2]
+        if not sent:
+            return {"emails": 0}
+        figures = {"emails": sent, "workers_us": round((after[0] - before[0]) / sent * 1e6)}
+        if before[1] is not None:
+            figures["mail_server_us"] = round((after[1] - before[1]) / sent * 1e6)
+        return figures
+
+    return per_email
+
+
+def _received(server, before, cpu_before, started) -> dict:
+    """What the mail server itself counted (the SMTP sink; the zero-cost one counts nothing),
+    and every row the database marked sent meanwhile (the catch-up's, and any other e-mail
+    the workers sent, such as a cover alert): the two must agree."""
+    from consultations.models import Notification
+
+    figures = {"kind": MAIL, "backend": server.backend, "label": server.label}
+    sent = Notification.objects.filter(status="sent", sent_at__gte=started).count()
+    figures["sent_in_window"] = sent
+    if before is not None:
+        after = server.stats()
+        figures["messages"] = after["messages"] - before["messages"]
+        figures["recipients"] = after["recipients"] - before["recipients"]
+        figures["connections"] = after["connections"] - before["connections"]
+        cpu = server.cpu_seconds() - cpu_before
+        figures["cpu_seconds"] = round(cpu, 1)
+        figures["cpu_us_per_message"] = round(cpu / sent * 1e6) if sent else None
+    return figures
+
+
+def _backend_alone(ids: list[int], server) -> dict:
+    from consultations.models import Notification
+
     sample = list(Notification.objects.filter(question_id__in=ids).order_by("pk")[:200])
     connection.close()  # not shared with the forked senders
-    figures["backend_alone"] = mail.backend_rate(sample, WORKERS)
-    alone = figures["backend_alone"]["per_second"]
-    ours = figures["emails_per_second"]
-    figures["share_of_backend_rate"] = round(ours / alone, 3) if ours and alone else None
-    data.answer_due(ids)
-    return figures
+    return mail.backend_rate(sample, WORKERS, server)
 
 
 def _wait_ready(workers) -> None:
@@ -169,6 +246,15 @@ def _after(moment, started):
 BACKEND_LIMITED_SHARE = 0.8
 
 
+def _rate_title(server: dict) -> str:
+    if server.get("kind", "sink") == "sink":
+        return (
+            "Catch-up e-mails per second, our own ceiling: the outbox against a zero-cost in-process sink "
+            "(BENCH_CATCHUP_MAIL=sink), as a share of that sink alone"
+        )
+    return "Catch-up e-mails per second through Django's SMTP backend to a sink SMTP server, against that backend alone"
+
+
 def report_rows(results: dict) -> list:
     from bench.report import Row, _missing, _n
 
@@ -181,8 +267,33 @@ def report_rows(results: dict) -> list:
     written, duplicates = entry["escalations_written_seconds"], entry["duplicate_escalations"]
     shares = ", ".join(f"{name}: {_n(count)}" for name, count in entry["breached_by_worker"].items())
     alone = entry.get("backend_alone") or {}
+    server = entry.get("mail_server") or {}
     share = entry.get("share_of_backend_rate")
     limit = None if share is None else ("the backend" if share >= BACKEND_LIMITED_SHARE else "the outbox (us)")
+    # The SMTP sink counts what reached it: every e-mail sent, and none twice.
+    counted = server.get("messages")
+    arrived = counted is None or counted == server.get("sent_in_window", entry["emails_sent"])
+    finished = entry["emails_sent"] == entry["emails"]
+    received = ""
+    if counted is not None:
+        marked = server.get("sent_in_window", entry["emails_sent"])
+        received = f"; the SMTP server counted {_n(counted)} messages ({_n(server['recipients'])} recipients), " + (
+            "as many as the database marked sent meanwhile" if arrived else f"the database marked {_n(marked)} sent"
+        )
+        if not arrived and not finished:
+            # Stopped before the end: a worker stopped mid-batch handed over e-mails it never marked.
+            received += " (workers stopped mid-send)"
+    if server.get("kind", "sink") == "sink":
+        backend = f"{_n(alone.get('delay_ms'), 1)} ms per message"
+    else:
+        backend = f"sink server CPU {_n(server.get('cpu_us_per_message'))} µs per message"
+    load = entry.get("load_average")
+    cpu = entry.get("cpu_per_email_after_escalations") or {}
+    if cpu.get("workers_us") and alone.get("sender_cpu_us_per_message"):
+        backend += (
+            f"; CPU per e-mail once the escalations were written: the workers {_n(cpu['workers_us'])} µs, "
+            f"the backend alone's senders {_n(alone['sender_cpu_us_per_message'])} µs"
+        )
     return [
         Row(
             "catchup.escalations",
@@ -199,18 +310,19 @@ def report_rows(results: dict) -> list:
             f"{title}: every e-mail handed to the mail backend",
             f"{_n(entry['emails_sent_seconds'], 1)} s; {_n(entry['emails_sent'])} of {_n(entry['emails'])} sent, "
             f"first after {_n(entry['first_email_after_seconds'], 1)} s; {entry['duplicate_emails']} duplicated, "
-            f"at most {entry['emails_sent_max_attempts']} attempts",
+            f"at most {entry['emails_sent_max_attempts']} attempts{received}",
             entry["emails_sent_seconds"],
-            "0 duplicates",
-            entry["duplicate_emails"] == 0 and entry["emails_sent"] == entry["emails"],
+            "0 duplicates; every e-mail received",
+            entry["duplicate_emails"] == 0 and finished and arrived,
         ),
         Row(
             "catchup.email_rate",
-            "Catch-up e-mails per second against the mail backend alone",
+            _rate_title(server),
             f"{_n(entry['emails_per_second'], 1)}/s = {_n(None if share is None else share * 100, 1)} % of the "
             f"backend alone ({_n(alone.get('per_second'), 1)}/s from {alone.get('processes')} processes, "
-            f"{_n(alone.get('delay_ms'), 1)} ms per message); the limit: {limit or 'n/a'}; "
-            f"{_n(entry.get('emails_per_second_after_escalations'), 1)}/s once every escalation was written",
+            f"{backend}); the limit: {limit or 'n/a'}; "
+            f"{_n(entry.get('emails_per_second_after_escalations'), 1)}/s once every escalation was written"
+            + (f"; load average {load[0]} → {load[1]}" if load else ""),
             entry["emails_per_second"],
             f"backend-limited (≥ {BACKEND_LIMITED_SHARE:.0%} of its rate)",
             None if share is None else share >= BACKEND_LIMITED_SHARE,

@@ -20,6 +20,15 @@ MEASURED = {
     "sweep_errors": 0,
     "backend_alone": {"processes": 2, "messages": 10_000, "seconds": 7.0, "per_second": 1400.0, "delay_ms": 0.0},
     "share_of_backend_rate": 1250 / 1400,
+    "load_average": [1.5, 2.5],
+    "mail_server": {
+        "kind": "smtp",
+        "backend": "django.core.mail.backends.smtp.EmailBackend",
+        "sent_in_window": 500_003,  # three cover alerts went out meanwhile
+        "messages": 500_003,
+        "recipients": 500_003,
+        "cpu_us_per_message": 120,
+    },
 }
 
 
@@ -35,9 +44,11 @@ def test_a_catch_up_within_a_minute_without_duplicates_at_the_backends_pace_pass
         True,
     ]
     assert "catchup-worker-2: 40,000" in rows["catchup.escalations"].figure
-    assert (
-        "89.3 %" in rows["catchup.email_rate"].figure and "the limit: the backend" in rows["catchup.email_rate"].figure
-    )
+    rate = rows["catchup.email_rate"]
+    assert "89.3 %" in rate.figure and "the limit: the backend" in rate.figure
+    assert "SMTP backend" in rate.label and "ceiling" not in rate.label
+    assert "the SMTP server counted 500,003 messages" in rows["catchup.emails"].figure
+    assert "as many as the database marked sent" in rows["catchup.emails"].figure
 
 
 def test_late_duplicated_or_outbox_bound_catch_ups_fail():
@@ -48,6 +59,23 @@ def test_late_duplicated_or_outbox_bound_catch_ups_fail():
     assert unfinished["catchup.escalations"].passed is False and unfinished["catchup.emails"].passed is False
     slow = catchup_rows({**MEASURED, "share_of_backend_rate": 0.07})["catchup.email_rate"]
     assert slow.passed is False and "the limit: the outbox (us)" in slow.figure
+
+
+def test_an_e_mail_the_smtp_server_did_not_count_fails_the_catch_up():
+    lost = {**MEASURED, "mail_server": {**MEASURED["mail_server"], "messages": 499_999}}
+    assert catchup_rows(lost)["catchup.emails"].passed is False
+    assert "the database marked 500,003 sent" in catchup_rows(lost)["catchup.emails"].figure
+    twice = {**MEASURED, "mail_server": {**MEASURED["mail_server"], "messages": 500_004}}
+    assert catchup_rows(twice)["catchup.emails"].passed is False
+
+
+def test_the_zero_cost_sink_is_labelled_as_our_own_ceiling():
+    entry = {**MEASURED, "mail_server": {"kind": "sink", "sent_in_window": 500_000}}
+    rows = catchup_rows(entry)
+    assert "our own ceiling" in rows["catchup.email_rate"].label
+    assert "0.0 ms per message" in rows["catchup.email_rate"].figure
+    # Nothing counted on the far side: the database's count decides.
+    assert rows["catchup.emails"].passed is True and "SMTP server" not in rows["catchup.emails"].figure
 
 
 def test_a_missing_catch_up_says_why_without_a_verdict():
