@@ -1,9 +1,9 @@
 """Issue 17: what one e-mail costs the outbox's drain, by claim batch size, in isolation.
 
 Each round queues ROWS e-mails and drains them in this process through the catch-up's
-mail backend (BENCH_CATCHUP_MAIL: by default Django's SMTP backend talking to the sink
-SMTP server, bench/smtp_sink.py, started here as its own process; "sink": the zero-cost
-in-process bench.mail.SinkBackend), with CLAIM_BATCH set to each size in turn (1 stands for the old
+mail backend (BENCH_CATCHUP_MAIL: by default "sink", the zero-cost in-process
+bench.mail.SinkBackend; "smtp": Django's SMTP backend talking to the sink SMTP server,
+bench/smtp_sink.py, started here as its own process), with CLAIM_BATCH set to each size in turn (1 stands for the old
 one-claim-per-e-mail chain: each claim marked the e-mail before it). Per e-mail:
 wall time, this process's CPU (`time.process_time`), the CPU of the PostgreSQL backend
 serving this connection (read from /proc, so PostgreSQL must run on this machine), the
@@ -25,7 +25,7 @@ from bench import environment
 ROUNDS = int(os.environ.get("BENCH_OUTBOX_ROUNDS", 5))
 ROWS = int(os.environ.get("BENCH_OUTBOX_ROWS", 2000))
 SIZES = tuple(int(size) for size in os.environ.get("BENCH_OUTBOX_SIZES", "1,100,250,500").split(","))
-MAIL = os.environ.get("BENCH_CATCHUP_MAIL", "smtp")
+MAIL = os.environ.get("BENCH_CATCHUP_MAIL", "sink")
 
 
 def backend_cpu_seconds(pid: int) -> float:
