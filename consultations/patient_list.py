@@ -121,7 +121,7 @@ def first_page_statement(fixed_statuses: tuple[str, ...]) -> tuple[str, tuple]:
     sql = (
         f"WITH page AS ({page_sql}), "  # noqa: S608 - the ORM's statement, with its placeholders
         "summary AS (SELECT count(*) AS n, coalesce(bool_or(page.patient_has_credit), false) AS credit, "
-        "md5(string_agg(page::text, E'\\n' ORDER BY page::text)) AS digest FROM page) "
+        "md5(string_agg(page::text, E'\\n' ORDER BY page.id)) AS digest FROM page) "
         "SELECT summary.n, summary.credit, summary.digest, page.* FROM summary "
         f"LEFT JOIN page ON page.status NOT IN ({fixed})"
     )

@@ -364,3 +364,10 @@ def test_a_remembered_session_ends_at_its_end(signed_in, asked):
     warmed(signed_in)  # a remembered session is never touched: only its end can stop the copy
     with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1)):
         assert signed_in.get(URL).status_code == 302
+
+
+def test_without_prepared_statements_the_copy_is_checked_the_same_way(signed_in, asked, settings):
+    settings.DB_PREPARED_STATEMENTS = False  # behind a pooler that cannot follow them
+    warmed(signed_in)
+    Question.objects.filter(pk=asked[0].pk).update(title="Seen without preparing")
+    assert "Seen without preparing" in signed_in.get(URL).content.decode()
