@@ -32,10 +32,7 @@ is not known to be a no-op for such a request turns the early path off (with
 a warning), so a future layer is never skipped silently.
 """
 
-import logging
-
 from django.conf import settings
-from django.core.exceptions import MiddlewareNotUsed
 from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, CSRF_TOKEN_LENGTH
 from django.urls import Resolver404, resolve
 from django.utils.module_loading import import_string
@@ -43,9 +40,8 @@ from django.utils.module_loading import import_string
 from articles import cache as article_cache
 from articles import popularity, views
 from articles.local_pages import local_pages
+from portal.middleware import layers_after
 from portal.request_guard import carries_nul
-
-logger = logging.getLogger(__name__)
 
 # Header-only layers: applied to the early answer, in the normal path's order.
 FINISHERS = (
@@ -91,14 +87,7 @@ def carries_no_visitor_state(request) -> bool:
 class EarlyPageCacheMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        own = f"{type(self).__module__}.{type(self).__qualname__}"
-        if own not in settings.MIDDLEWARE:
-            raise MiddlewareNotUsed(f"{own} is not in settings.MIDDLEWARE")
-        after = settings.MIDDLEWARE[settings.MIDDLEWARE.index(own) + 1 :]
-        unknown = [name for name in after if name not in FINISHERS and name not in NO_OP_FOR_SHARED_COPY]
-        if unknown:
-            logger.warning("Early page cache off: %s may not be skipped for shared pages", ", ".join(unknown))
-            raise MiddlewareNotUsed("unknown middleware after the early page cache")
+        after = layers_after(self, {*FINISHERS, *NO_OP_FOR_SHARED_COPY}, "Early page cache")
         self.finishers = [import_string(name)(get_response) for name in after if name in FINISHERS]
         # What resolve() said about a path (the URLconf does not change while the process runs).
         self.resolved: dict[tuple[str, str], tuple] = {}

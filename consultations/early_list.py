@@ -38,7 +38,6 @@ page off (with a warning), so a future layer is never skipped silently.
 """
 
 import functools
-import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -61,10 +60,8 @@ from consultations import patient_list
 from consultations.models import DoctorProfile
 from consultations.views import FIXED_CLOCK_STATUSES, patient_clock
 from portal.database import read_as_health_check
-from portal.middleware import user_zone
+from portal.middleware import layers_after, user_zone
 from portal.signed_in import is_quiet_patient
-
-logger = logging.getLogger(__name__)
 
 SKIPPED_LAYERS = {
     "portal.middleware.SessionMiddleware": "read; is_quiet_patient refuses a session the normal path would write",
@@ -277,16 +274,9 @@ def kept_headers(response) -> tuple[tuple[str, str], ...] | None:
 class EarlyMyQuestionsMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        own = f"{type(self).__module__}.{type(self).__qualname__}"
-        if own not in settings.MIDDLEWARE:
-            raise MiddlewareNotUsed(f"{own} is not in settings.MIDDLEWARE")
+        layers_after(self, SKIPPED_LAYERS, "Early 'my questions' page")
         if connections[DEFAULT_DB_ALIAS].vendor != "postgresql" or not issubclass(_session_store(), DatabaseStore):
             raise MiddlewareNotUsed("the early 'my questions' page reads sessions from PostgreSQL")
-        after = settings.MIDDLEWARE[settings.MIDDLEWARE.index(own) + 1 :]
-        unknown = [name for name in after if name not in SKIPPED_LAYERS]
-        if unknown:
-            logger.warning("Early 'my questions' page off: %s may not be skipped", ", ".join(unknown))
-            raise MiddlewareNotUsed("unknown middleware after the early 'my questions' page")
         self.csrf = CsrfViewMiddleware(get_response)
         self.common = CommonMiddleware(get_response)
         self.pages = KeptPages()

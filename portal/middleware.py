@@ -3,15 +3,34 @@ session save that a database blip does not turn into "Bad Request"."""
 
 import logging
 import zoneinfo
+from collections.abc import Container
 
+from django.conf import settings
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.core.exceptions import MiddlewareNotUsed
 from django.utils import timezone
 
 from portal import session_policy
 from portal.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
+
+
+def layers_after(middleware, known: Container[str], what: str) -> list[str]:
+    """The middleware placed after `middleware` (an instance) in settings.MIDDLEWARE, for a
+    layer that answers some requests early and so skips them. Raises MiddlewareNotUsed when
+    it is not in settings.MIDDLEWARE, or, with a warning, when any layer after it is not
+    `known` to be safe to skip: a future layer is never skipped silently."""
+    own = f"{type(middleware).__module__}.{type(middleware).__qualname__}"
+    if own not in settings.MIDDLEWARE:
+        raise MiddlewareNotUsed(f"{own} is not in settings.MIDDLEWARE")
+    after = settings.MIDDLEWARE[settings.MIDDLEWARE.index(own) + 1 :]
+    unknown = [name for name in after if name not in known]
+    if unknown:
+        logger.warning("%s off: %s may not be skipped", what, ", ".join(unknown))
+        raise MiddlewareNotUsed(f"unknown middleware after the {what.lower()}")
+    return after
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
