@@ -7,6 +7,7 @@ staff member is formatted here instead, with the zone's abbreviation (or its
 offset where the zone has none), e.g. "02:30 CEST" and "02:30 CET".
 """
 
+import functools
 import zoneinfo
 from datetime import datetime, tzinfo
 
@@ -39,4 +40,26 @@ def format_time(moment: datetime, fmt: str = DATE_TIME, time_zone: str | tzinfo 
     local = timezone.localtime(moment, as_zone(time_zone))
     # The zone comes from the aware datetime itself: astimezone() set `fold`, so
     # the repeated hour gets its own abbreviation.
-    return f"{dateformat.format(local, fmt)} {zone_label(local)}"
+    return f"{date_format(local, fmt)} {zone_label(local)}"
+
+
+def date_format(local: datetime, fmt: str) -> str:
+    """Exactly `django.utils.dateformat.format(local, fmt)`, with the format string
+    split once per format rather than on every call: splitting it and unescaping its
+    literal text was half the cost of a time in an e-mail, and a sweep that escalates
+    1,000 questions formats 4,000 of them."""
+    formatter = dateformat.DateFormat(local)
+    return "".join(str(getattr(formatter, text)()) if is_code else text for is_code, text in _pieces(str(fmt)))
+
+
+@functools.lru_cache(maxsize=128)
+def _pieces(fmt: str) -> tuple[tuple[bool, str], ...]:
+    """`fmt` as Django's Formatter.format reads it: (True, a format character) or
+    (False, literal text, its backslash escapes resolved)."""
+    pieces = []
+    for index, piece in enumerate(dateformat.re_formatchars.split(fmt)):
+        if index % 2:
+            pieces.append((True, piece))
+        elif piece:
+            pieces.append((False, dateformat.re_escaped.sub(r"\1", piece)))
+    return tuple(pieces)

@@ -153,3 +153,34 @@ def test_the_reassignment_e_mail_gives_the_due_time_with_its_zone(doctor, berlin
     services.reassign_question(question.pk, doctor, now=FIRST_0230 - WINDOW + timedelta(minutes=5))
     body = Notification.objects.get(question=question, kind="question_assigned").body
     assert "Guaranteed answer due: Sunday 26 October 2025, 02:30 CEST" in body
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "H:i",
+        "j M, H:i",
+        "D j M, H:i",
+        "l j F Y, H:i",
+        "j M Y, H:i",
+        r"\T\o\d\a\y \i\s l, \t\h\e jS",
+        "aAbcdDeEfFgGhHiIjlLmMnNoOPrsStTUuwWyYzZ",
+        r"Y\\m\d",
+        "",
+    ],
+)
+@pytest.mark.parametrize("language", ["en", "de", "fr"])
+def test_date_format_is_djangos_dateformat_exactly(fmt, language):
+    """portal.times.date_format splits each format once (a sweep formats 4,000 times):
+    its text must be Django's, in any language, zone and in the repeated autumn hour."""
+    from django.utils import translation
+
+    from portal.times import date_format
+
+    moments = [FIRST_0230, SECOND_0230, datetime(2026, 2, 28, 23, 59, 59, 123456, tzinfo=UTC)]
+    zones = [BERLIN, zoneinfo.ZoneInfo("America/Sao_Paulo"), UTC]
+    with translation.override(language):
+        for moment in moments:
+            for zone in zones:
+                local = timezone.localtime(moment, zone)
+                assert date_format(local, fmt) == dateformat.format(local, fmt), (fmt, local)
