@@ -148,7 +148,9 @@ else:
     _control_dir = VAR_DIR / "celery" / "control"
     for _folder in (_queue_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # A host in the URL, though the transport needs none: without it Kombu warns "No hostname
+    # was supplied" at every start of every process.
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
