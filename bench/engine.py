@@ -217,12 +217,20 @@ def _escalation_figures(ids, interval, window_hours, pending_before) -> dict:
         last_sent=Max("sent_at"),
     )
     sent_count = phase.filter(status="sent").count()
-    # Delivery rate during the breach burst: from the first breach e-mail
-    # written to the last e-mail sent, everything sent in that span.
+    # E-mails sent from the first breach e-mail written to the last e-mail sent, over that
+    # span. The questions fall due over the time the bench took to submit them, so this
+    # follows how fast they were submitted (313 to 5,620/s across runs), not how fast the
+    # worker can send: `due_spread_seconds` says which, and `drain_lag_seconds` (the last
+    # e-mail sent after the last breach was written) says whether sending kept up.
     burst_rate = None
     if totals["first_breach"] and totals["last_sent"] and totals["last_sent"] > totals["first_breach"]:
         in_burst = phase.filter(status="sent", sent_at__gte=totals["first_breach"]).count()
         burst_rate = in_burst / (totals["last_sent"] - totals["first_breach"]).total_seconds()
+    due_spread = (max(due.values()) - min(due.values())).total_seconds() if due else None
+    last_breach_written = max(written.values(), default=None)
+    drain_lag = None
+    if last_breach_written and totals["last_sent"]:
+        drain_lag = (totals["last_sent"] - last_breach_written).total_seconds()
 
     return {
         "questions": len(ids),
@@ -241,6 +249,8 @@ def _escalation_figures(ids, interval, window_hours, pending_before) -> dict:
         "notifications_pending_at_end": phase.filter(status="pending").count(),
         "notifications_pending_before_phase": pending_before,
         "notifications_per_second": round(burst_rate, 1) if burst_rate else None,
+        "due_spread_seconds": round(due_spread, 2) if due_spread is not None else None,
+        "drain_lag_seconds": round(drain_lag, 2) if drain_lag is not None else None,
     }
 
 

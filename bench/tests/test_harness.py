@@ -278,3 +278,36 @@ def test_a_repeated_form_reads_fresh_hidden_values_and_reparses_any_other_change
     assert fill(reader.find(later), {})["csrfmiddlewaretoken"] == "tok&456"
     changed = later.replace('<option value="7">Skin</option>', '<option value="8">Eyes</option>')
     assert fill(reader.find(changed), {})["specialty"] == "8"
+
+
+def _escalation(**extra):
+    spread = {"p50": 1.0, "p99": 2.0, "max": 2.5}
+    return {
+        "questions": 500,
+        "window_seconds": 18.0,
+        "sweep_interval_seconds": 3,
+        "latency_written_seconds": spread,
+        "latency_first_email_sent_seconds": spread,
+        "missed": 0,
+        "duplicated": 0,
+        "duplicate_notifications": 0,
+        "notifications_per_second": 555.3,
+        "notifications_sent": 5500,
+        "notifications_created": 5500,
+        "notifications_pending_at_end": 0,
+        **extra,
+    }
+
+
+def test_the_breach_burst_rate_says_what_set_it():
+    """The burst's e-mails per second follow how fast the bench submitted the questions
+    (313 to 5,620/s across runs): the row shows the due times' spread and the drain lag."""
+    rows = {
+        row.key: row for row in report.rows({"escalation": _escalation(due_spread_seconds=9.9, drain_lag_seconds=0.41)})
+    }
+    figure = rows["escalation.notifications"].figure
+    assert figure.startswith("555.3/s; 5500 of 5500 sent, 0 still pending; the questions fell due over 9.9 s")
+    assert figure.endswith("the last e-mail went 0.41 s after the last breach was written")
+    # An older run's figures, without the two, still make a row.
+    older = {row.key: row for row in report.rows({"escalation": _escalation()})}
+    assert older["escalation.notifications"].figure == "555.3/s; 5500 of 5500 sent, 0 still pending"
