@@ -10,66 +10,24 @@ stays alive and the database comes back within milliseconds, so there must be
 none. Each e-mail carries the Message-ID derived from its row.
 """
 
-import threading
 import time
 from collections import Counter
 from datetime import timedelta
 from unittest import mock
 
-import psycopg
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from consultations import notifications, sla
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
 from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
+from tests.db_faults import ConnectionKiller, own_backend_pid
 from tests.integration.conftest import _header, requires_postgres_and_redis_server, wait_for, wait_for_more_runs
 
 pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytest.mark.django_db(transaction=True)]
 
 # Short, so that a row whose mark was lost would be sent again within the test.
 SEND_LOCK_SECONDS = "3"
-
-
-class ConnectionKiller(threading.Thread):
-    """Every `every` seconds, terminate every connection to the test database except the
-    test's own: the worker's, whatever it is doing at that moment."""
-
-    def __init__(self, every: float):
-        super().__init__(daemon=True)
-        self.every = every
-        self.killed = 0
-        self.stopped = threading.Event()
-        settings = connection.settings_dict
-        self.conninfo = {
-            "dbname": settings["NAME"],
-            "user": settings["USER"],
-            "password": settings["PASSWORD"],
-            "host": settings["HOST"] or None,
-            "port": settings["PORT"] or None,
-        }
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            self.spared = cursor.fetchone()[0]
-
-    def run(self) -> None:
-        with psycopg.connect(**self.conninfo, autocommit=True) as admin:
-            while not self.stopped.wait(self.every):
-                killed = admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid() AND pid <> %s",
-                    [self.conninfo["dbname"], self.spared],
-                ).fetchall()
-                self.killed += sum(1 for (done,) in killed if done)
-
-    def __enter__(self) -> "ConnectionKiller":
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stopped.set()
-        self.join(timeout=10)
 
 
 def assert_each_email_sent_once_with_its_message_id(cluster, rows) -> None:
@@ -106,7 +64,7 @@ def test_killing_the_workers_database_connections_while_it_sends_sends_no_email_
         "FAULT_MAIL_PAUSE": "after",
     }
 
-    with ConnectionKiller(every=0.15) as killer:
+    with ConnectionKiller(own_backend_pid(), pause=(0.15, 0.15)) as killer:
         cluster.worker("worker", broker.url, env)
         cluster.beat("beat", broker.url, env)
         wait_for(
@@ -144,7 +102,7 @@ def test_killing_database_connections_during_sweeps_leaves_no_stale_error_and_no
     broker = redis_server()
     env = {"SLA_SWEEP_BATCH_SIZE": "25", "NOTIFICATION_SEND_LOCK_SECONDS": SEND_LOCK_SECONDS}
 
-    with ConnectionKiller(every=0.2) as killer:
+    with ConnectionKiller(own_backend_pid(), pause=(0.2, 0.2)) as killer:
         cluster.worker("worker", broker.url, env)
         cluster.beat("beat", broker.url, env)
         wait_for(
