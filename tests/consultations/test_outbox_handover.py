@@ -9,6 +9,7 @@ from django.core import mail
 
 from consultations import notifications, tasks
 from consultations.models import Notification, NotificationStatus
+from tests.consultations.test_outbox import queue
 from tests.factories import QuestionFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,17 +24,6 @@ def _redis():
 @pytest.fixture
 def question(specialty, patient):
     return QuestionFactory(specialty=specialty, patient=patient, is_urgent=False)
-
-
-def queue(question, key):
-    return notifications.queue_notification(
-        recipient=question.patient,
-        to_email=question.patient.email,
-        kind="answer_posted",
-        context={"question": question, "doctor": None, "url": "http://testserver/q/1/"},
-        dedupe_key=key,
-        question=question,
-    )
 
 
 def queued_while_the_worker_is_busy(question, count, django_capture_on_commit_callbacks, name="handover"):
