@@ -22,6 +22,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Min, OuterRef, Subquery
 
+from consultations.email_skeletons import EmailSkeletons
 from consultations.models import (
     CREDIT_PATIENT_TEXT,
     BreachCredit,
@@ -32,7 +33,7 @@ from consultations.models import (
     ReplyKind,
     SweepRun,
 )
-from consultations.notifications import OutgoingEmail, render_email
+from consultations.notifications import OutgoingEmail
 from portal import times
 
 APOLOGY_KIND = "breach_apology"
@@ -85,8 +86,9 @@ def record_breaches(questions: list[Question], now: datetime, run: SweepRun | No
         for question in questions
     ]
     BreachCredit.objects.bulk_create(credits)
+    skeletons = EmailSkeletons()
     return [
-        apology_email(question, credit)
+        apology_email(question, credit, skeletons)
         for question, credit in zip(questions, credits, strict=True)
         if _reachable(question)
     ]
@@ -97,22 +99,22 @@ def _reachable(question: Question) -> bool:
     return bool(patient.is_active and patient.email)
 
 
-def apology_email(question: Question, credit: BreachCredit) -> OutgoingEmail:
+def apology_email(question: Question, credit: BreachCredit, skeletons: EmailSkeletons | None = None) -> OutgoingEmail:
     """The patient's apology: what happened, who was alerted, what they can do, what they are owed.
 
     Neither subject nor body quotes the question: only its number (the patient
-    reads their own words behind the login).
+    reads their own words behind the login). `skeletons`: shared by a batch's
+    apologies, so the templates are rendered once per kind of credit and clock.
     """
     patient = question.patient
     zone = times.as_zone(patient.time_zone or settings.TIME_ZONE)
-    subject, body = render_email(
+    subject, body = (skeletons or EmailSkeletons()).render(
         APOLOGY_KIND,
+        {"is_follow_up": credit.is_follow_up, "credit_text": patient_text(credit.kind)},
         {
-            "question": question,
-            "is_follow_up": credit.is_follow_up,
+            "question.pk": str(question.pk),
             "due_time": times.format_time(credit.clock_due_at, "H:i", zone),
             "due": times.format_time(credit.clock_due_at, times.LONG_DATE_TIME, zone),
-            "credit_text": patient_text(credit.kind),
             "url": settings.SITE_URL + question.get_absolute_url(),
         },
     )

@@ -69,10 +69,18 @@ def _render_text(template_name: str, context: dict) -> str:
 
 
 def render_email(kind: str, context: dict) -> tuple[str, str]:
+    return finish_email(*render_templates(kind, context))
+
+
+def render_templates(kind: str, context: dict) -> tuple[str, str]:
+    """The kind's two templates rendered as they are: (subject, body)."""
     context = {"SITE_URL": settings.SITE_URL, "SLA_ANSWER_HOURS": settings.SLA_ANSWER_HOURS, **context}
-    subject = " ".join(_render_text(f"emails/{kind}_subject.txt", context).split())
-    body = _render_text(f"emails/{kind}.txt", context)
-    return subject[:200], body
+    return _render_text(f"emails/{kind}_subject.txt", context), _render_text(f"emails/{kind}.txt", context)
+
+
+def finish_email(subject: str, body: str) -> tuple[str, str]:
+    """A subject is one line of at most 200 characters."""
+    return " ".join(subject.split())[:200], body
 
 
 def queue_notification(*, to_email, kind, context, dedupe_key, recipient=None, question=None, key_is_new=False):

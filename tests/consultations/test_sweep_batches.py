@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from consultations import escalations, notifications, sweep, tasks
+from consultations import email_skeletons, notifications, sweep, tasks
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
 from portal.celery import app
 from tests.consultations.sweep_support import breached_by, sla_staff_member, staff_group, unsaved_questions
@@ -154,38 +154,41 @@ def test_with_the_broker_down_escalation_emails_wait_in_the_outbox_and_the_resen
 
 
 def test_each_recipient_gets_their_own_link_even_if_a_template_transforms_it(specialty, senior_doctor, now):
-    """E-mails are rendered once per question with a marker for the link; a template
-    that changed the link (a filter) would mangle the marker, and then each recipient's
+    """E-mails are rendered once per kind and flags with a marker for each value; a template
+    that changed a value (a filter) would mangle its marker, and then each recipient's
     e-mail is rendered on its own instead of getting a broken link."""
     sla_staff_member()
     question = breached_by(now, specialty, warned_at=now)
-    real_render = escalations.render_email
+    real_render = email_skeletons.render_templates
 
     def render_with_a_filter_on_the_link(kind, context):
         return real_render(kind, {**context, "url": context["url"].upper()})
 
-    with mock.patch.object(escalations, "render_email", side_effect=render_with_a_filter_on_the_link):
+    with mock.patch.object(email_skeletons, "render_templates", side_effect=render_with_a_filter_on_the_link):
         sweep.run_sweep(now=now)
 
     senior = Notification.objects.get(question=question, to_email="senior@example.com").body
     staff = Notification.objects.get(question=question, to_email="sla.staff@example.com").body
     assert f"/DOCTOR/CONSULTATIONS/QUESTION/{question.pk}/CHANGE/" in senior
     assert f"/ADMIN/CONSULTATIONS/QUESTION/{question.pk}/CHANGE/" in staff
-    assert "ESCALATION-LINK" not in senior + staff
+    assert "URL" not in senior + staff
     assert "\x00" not in senior + staff
 
 
-def test_recipients_in_one_time_zone_share_a_rendering_but_not_their_links(specialty, senior_doctor, now):
+def test_a_batch_renders_each_kind_once_per_flags_and_every_reader_gets_their_zone_and_link(
+    specialty, senior_doctor, now
+):
     sla_staff_member("sla.one@example.com")
     sla_staff_member("sla.two@example.com")
     staff_group(UserFactory(email="sla.tokyo@example.com", time_zone="Asia/Tokyo", is_staff=True))
     questions = [breached_by(now, specialty, warned_at=now) for _ in range(3)]
 
-    with mock.patch.object(escalations, "render_email", side_effect=escalations.render_email) as render:
+    with mock.patch.object(email_skeletons, "render_templates", side_effect=email_skeletons.render_templates) as render:
         sweep.run_sweep(now=now)
 
-    # Per question: one rendering for the UTC readers (staff and the senior), one for Tokyo.
-    assert render.call_count == 2 * len(questions)
+    # One batch, one kind of breach (same flags): the breach e-mail's templates and the
+    # apology's once each, for 3 questions and 5 readers.
+    assert render.call_count == 2
     for question in questions:
         bodies = dict(
             Notification.objects.filter(question=question, kind="sla_breached").values_list("to_email", "body")
