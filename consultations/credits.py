@@ -22,6 +22,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Min, OuterRef, Subquery
 
+from consultations import links
 from consultations.email_skeletons import EmailSkeletons
 from consultations.models import (
     CREDIT_PATIENT_TEXT,
@@ -37,6 +38,7 @@ from consultations.notifications import OutgoingEmail
 from portal import times
 
 APOLOGY_KIND = "breach_apology"
+QUESTION_PAGE = "consultations:question_detail"  # Question.get_absolute_url
 
 
 def credit_kind() -> str:
@@ -87,8 +89,9 @@ def record_breaches(questions: list[Question], now: datetime, run: SweepRun | No
     ]
     BreachCredit.objects.bulk_create(credits)
     skeletons = EmailSkeletons()
+    question_path = links.url_for_any_id(QUESTION_PAGE)  # reversed once, not per apology
     return [
-        apology_email(question, credit, skeletons)
+        apology_email(question, credit, skeletons, url=settings.SITE_URL + question_path(question.pk))
         for question, credit in zip(questions, credits, strict=True)
         if _reachable(question)
     ]
@@ -99,12 +102,15 @@ def _reachable(question: Question) -> bool:
     return bool(patient.is_active and patient.email)
 
 
-def apology_email(question: Question, credit: BreachCredit, skeletons: EmailSkeletons | None = None) -> OutgoingEmail:
+def apology_email(
+    question: Question, credit: BreachCredit, skeletons: EmailSkeletons | None = None, url: str | None = None
+) -> OutgoingEmail:
     """The patient's apology: what happened, who was alerted, what they can do, what they are owed.
 
     Neither subject nor body quotes the question: only its number (the patient
-    reads their own words behind the login). `skeletons`: shared by a batch's
-    apologies, so the templates are rendered once per kind of credit and clock.
+    reads their own words behind the login). A batch's apologies share `skeletons`
+    (the templates are rendered once per kind of credit and clock) and give the
+    question page's `url` from a pattern reversed once.
     """
     patient = question.patient
     zone = times.as_zone(patient.time_zone or settings.TIME_ZONE)
@@ -115,7 +121,7 @@ def apology_email(question: Question, credit: BreachCredit, skeletons: EmailSkel
             "question.pk": str(question.pk),
             "due_time": times.format_time(credit.clock_due_at, "H:i", zone),
             "due": times.format_time(credit.clock_due_at, times.LONG_DATE_TIME, zone),
-            "url": settings.SITE_URL + question.get_absolute_url(),
+            "url": url or settings.SITE_URL + question.get_absolute_url(),
         },
     )
     return OutgoingEmail(

@@ -83,7 +83,7 @@ def test_a_breach_records_one_credit_and_one_apology_in_the_patients_time_zone(
     assert "stays at the top of the doctors' queue" in apology.body
     assert "call your local emergency number now" in apology.body
     assert "we have recorded a free question for you" in apology.body
-    assert f"/questions/{late_question.pk}/" in apology.body
+    assert f"Your question: {settings.SITE_URL}{late_question.get_absolute_url()}\n" in apology.body
     # The patient's words stay behind the login.
     assert "Zqx" not in apology.subject + apology.body
 
