@@ -429,6 +429,8 @@ class AccessLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     list_display = ("created_at", "user", "action", "question", "attachment", "ip_address")
     list_filter = ("action",)
+    # A question's own page links here filtered to it ("who opened it"); its number is a column.
+    linked_lookups = ("question",)
     search_fields = ("=question__id", "=user__email")
     search_help_text = "A question's number or a user's e-mail (exact)."
     list_select_related = ("user", "question", "attachment")

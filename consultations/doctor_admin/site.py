@@ -1,7 +1,6 @@
 """The workbench's admin site and its sign-in form: who may enter /doctor/."""
 
 from django.contrib import messages
-from django.contrib.admin import AdminSite
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -14,7 +13,7 @@ from consultations.access import (
     may_use_workbench,
     verified_doctor,
 )
-from portal.admin_sites import ScopedViewOnSiteMixin
+from portal.admin_sites import PortalAdminSite, ScopedViewOnSiteMixin
 from portal.forms import LoginNameLengthMixin
 from portal.redirects import safe_next
 
@@ -50,7 +49,7 @@ class WorkbenchLoginForm(LoginNameLengthMixin, AuthenticationForm):
         raise ValidationError(self.error_messages[code], code=code)
 
 
-class DoctorAdminSite(ScopedViewOnSiteMixin, AdminSite):
+class DoctorAdminSite(ScopedViewOnSiteMixin, PortalAdminSite):
     site_header = "Ask a Doctor: doctors' workbench"
     site_title = "Doctors' workbench"
     index_title = "Your queue"
