@@ -352,7 +352,9 @@ class QuestionAdmin(MedicalRecordMixin, admin.ModelAdmin):
         return self._reassign_page(request, queryset.select_related("specialty", "claimed_by"), form)
 
     def reassign_view(self, request, object_id):
-        if not may_reassign(request.user):
+        # The page shows the question's title, as its change page does: it needs that
+        # page's permission too (the SLA dashboard's reassign is for staff without it).
+        if not (may_reassign(request.user) and self.has_view_permission(request)):
             raise PermissionDenied
         question = self.get_object(request, object_id)
         if question is None:

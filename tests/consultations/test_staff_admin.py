@@ -243,6 +243,32 @@ def test_staff_without_the_reassign_permission_cannot_reassign(client, question,
     assert question.claimed_by is None
 
 
+def test_an_sla_manager_without_the_medical_record_permission_cannot_open_the_admins_reassign_page(
+    client, question, senior_doctor
+):
+    """The SLA dashboard's role (reassign, no patients' text) reassigns from the dashboard,
+    which names questions by number. The admin's reassign page shows the question's title,
+    like its change page, so it needs what that page needs: before, it showed any
+    question's title to anyone allowed to reassign."""
+    manager = UserFactory(email="sla.manager@example.com", is_staff=True)
+    manager.user_permissions.add(*Permission.objects.filter(codename__in=["reassign_question", "view_sla_dashboard"]))
+    client.force_login(manager)
+    url = reverse("admin:consultations_question_reassign", args=[question.pk])
+    assert client.get(reverse("admin:consultations_question_change", args=[question.pk])).status_code == 403
+
+    page = client.get(url)
+    post = client.post(url, {"doctor": senior_doctor.pk})
+
+    assert (page.status_code, post.status_code) == (403, 403)
+    assert "Itchy rash" not in page.content.decode()
+    question.refresh_from_db()
+    assert question.claimed_by is None
+    # The dashboard's one-click reassign is theirs.
+    client.post(reverse("staff:sla_reassign", args=[question.pk]), {"doctor": senior_doctor.pk})
+    question.refresh_from_db()
+    assert question.claimed_by == senior_doctor
+
+
 def test_staff_reassign_from_the_doctors_workbench_too(signed_in, question, doctor, senior_doctor):
     services.claim_question(question.pk, doctor)
     page = signed_in.get(reverse("doctor_admin:consultations_question_change", args=[question.pk]))
