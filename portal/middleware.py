@@ -1,5 +1,6 @@
-"""Per-request adjustments: the user's time zone, the session's idle timeout, and a
-session save that a database blip does not turn into "Bad Request"."""
+"""Per-request adjustments: a signed-in person's pages never kept by a browser or proxy,
+the user's time zone, the session's idle timeout, and a session save that a database
+blip does not turn into "Bad Request"."""
 
 import logging
 import zoneinfo
@@ -10,6 +11,7 @@ from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import MiddlewareNotUsed
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 from portal import session_policy
 from portal.database import TRANSIENT_DATABASE_ERRORS
@@ -31,6 +33,26 @@ def layers_after(middleware, known: Container[str], what: str) -> list[str]:
         logger.warning("%s off: %s may not be skipped", what, ", ".join(unknown))
         raise MiddlewareNotUsed(f"unknown middleware after the {what.lower()}")
     return after
+
+
+class PrivateForSessionsMiddleware:
+    """A response to a request that carries a session cookie, or that sets one, is one
+    person's: unless its view said otherwise (its own Cache-Control), it gets Django's
+    never-cache headers (no-store, private), so a shared computer's browser does not show
+    "my questions", the profile or an authenticator's pairing code from its cache or the
+    back button after signing out. Keyed on the cookie, not on request.user, and placed
+    before both early answers (articles.middleware, consultations.early_list) and after
+    WhiteNoise (static files keep their max-age): it covers every answer alike."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        name = settings.SESSION_COOKIE_NAME
+        if "Cache-Control" not in response and (name in request.COOKIES or name in response.cookies):
+            add_never_cache_headers(response)
+        return response
 
 
 class SessionMiddleware(DjangoSessionMiddleware):

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A signed-in person's pages (any request with a session cookie) are never kept by a
+    # browser or proxy; before the early answers below, so they get it too.
+    "portal.middleware.PrivateForSessionsMiddleware",
     # Anonymous repeat visits to home, the article list and articles: the stored
     # copy, before the layers below, which cannot change it (articles/middleware.py).
     "articles.middleware.EarlyPageCacheMiddleware",

@@ -49,8 +49,11 @@ def _store(url, **extra):
 
 
 def test_the_early_path_is_in_the_stack_right_after_security_and_whitenoise():
+    """(And the layer that marks signed-in pages never-cache, which does nothing for the
+    anonymous requests it answers: they carry no session cookie.)"""
     stack = settings.MIDDLEWARE
-    assert stack.index(EARLY) == stack.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1
+    assert stack.index(EARLY) == stack.index("whitenoise.middleware.WhiteNoiseMiddleware") + 2
+    assert stack.index(EARLY) == stack.index("portal.middleware.PrivateForSessionsMiddleware") + 1
     assert stack.index("django.middleware.security.SecurityMiddleware") < stack.index(EARLY)
 
 
