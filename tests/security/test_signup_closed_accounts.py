@@ -165,3 +165,14 @@ def test_the_migration_marks_only_the_sign_ups_in_flight():
 
     migration.unmark_sign_ups(global_apps, None)
     assert not User.objects.filter(signup_pending_since__isnull=False).exists()
+
+
+def test_staff_see_the_sign_up_mark_but_cannot_set_it(client, staff):
+    """Set by hand, the mark would let the address's owner finish a "sign-up" on that account."""
+    Client().post(SIGNUP_URL, signup_data("someone.new@example.com"))
+    account = User.objects.get(email="someone.new@example.com")
+    client.force_login(staff)
+    page = client.get(reverse("admin:portal_user_change", args=[account.pk])).content.decode()
+    assert "Sign-up pending since" in page
+    assert 'name="signup_pending_since"' not in page
+    assert 'name="signup_pending_since"' not in client.get(reverse("admin:portal_user_add")).content.decode()
