@@ -46,7 +46,9 @@ class PortalUserAdmin(UserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "full_name", "patient_code")
     list_select_related = ("doctor_profile",)
-    readonly_fields = ("patient_code", "last_login", "date_joined", "two_factor_apps")
+    # The sign-up mark is shown, never edited: set by hand it would let anyone with the
+    # address finish a "sign-up" on that account (portal.signup.is_pending).
+    readonly_fields = ("patient_code", "last_login", "date_joined", "signup_pending_since", "two_factor_apps")
     actions = ["reset_two_factor"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -58,7 +60,7 @@ class PortalUserAdmin(UserAdmin):
                 "description": "Doctors do not need staff status: a verified doctor profile opens /doctor/.",
             },
         ),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Dates", {"fields": ("last_login", "date_joined", "signup_pending_since")}),
         (
             "Two-factor sign-in",
             {

@@ -63,6 +63,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can log into the staff admin.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Set only by a sign-up (portal.signup.register) creating the inactive account, and
+    # cleared when the account opens: "inactive and never signed in" would also take an
+    # account the clinic closed before its first sign-in for a sign-up to finish.
+    signup_pending_since = models.DateTimeField(
+        "sign-up pending since",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Signed up on the site and not finished yet (the e-mailed link opens the account).",
+    )
 
     objects = UserManager()
 
@@ -75,6 +85,16 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.email
+
+    def save(self, *args, **kwargs):
+        # However the account opens (the e-mailed link, or staff ticking "active"), it is
+        # no longer a sign-up to finish: closed again later, it must stay closed.
+        if self.is_active and self.signup_pending_since is not None:
+            self.signup_pending_since = None
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "signup_pending_since" not in update_fields:
+                kwargs["update_fields"] = [*update_fields, "signup_pending_since"]
+        super().save(*args, **kwargs)
 
     @property
     def patient_label(self) -> str:

@@ -277,6 +277,7 @@ def test_pages_after_each_step_fit_a_phone_and_pass_axe(chromium, live_server, d
     """The pages a visitor only reaches by doing something: a form sent with mistakes, the
     e-mailed links (with valid tokens) and the page each step ends on."""
     from django.contrib.auth.tokens import default_token_generator
+    from django.utils import timezone
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
@@ -284,7 +285,7 @@ def test_pages_after_each_step_fit_a_phone_and_pass_axe(chromium, live_server, d
     from portal.signup import activation_token
     from tests.factories import UserFactory
 
-    pending = UserFactory(email="pending@example.com", is_active=False)
+    pending = UserFactory(email="pending@example.com", is_active=False, signup_pending_since=timezone.now())
     reader = UserFactory(email="reader@example.com")
     subscriber, _ = newsletter.subscribe("letters@example.com")
 
