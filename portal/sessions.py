@@ -50,8 +50,8 @@ CACHE_KEY_PREFIX = "portal.session:"
 ENDED = "portal.session.ended"
 # How long the mark stays: longer than any request can take between reading or
 # saving the row and writing the copy. Web requests are bounded by gunicorn's
-# --timeout (60 s in deploy/systemd; the Procfile's default is 30 s): a worker
-# stuck in one request longer than that is killed, and its write never lands.
+# --timeout (60 s in the Procfiles and deploy/systemd): a sync worker stuck in one
+# request longer than that is killed, and its write never lands.
 # A key is never issued twice, so the mark holds nothing back but the old copy;
 # its cost is one small key per ended session for five minutes.
 ENDED_SECONDS = 300

@@ -196,3 +196,16 @@ def test_a_save_with_an_end_already_past_ends_the_copy_too():
     fresh = SessionStore(store.session_key)
     assert fresh.load() == {}
     assert fresh.session_key is None
+
+
+def test_the_mark_is_set_again_when_the_row_s_deletion_commits(django_capture_on_commit_callbacks):
+    """Other requests see the row gone only at commit, however long the deletion waited on
+    a lock: the mark's ENDED_SECONDS count from then."""
+    store = SessionStore()
+    store["colour"] = "green"
+    store.save()
+    key = sessions.CACHE_KEY_PREFIX + store.session_key
+    with django_capture_on_commit_callbacks(execute=True):
+        store.delete()
+        store._cache.delete(key)  # as if the first mark had run out while the deletion waited
+    assert store._cache.get(key) == sessions.ENDED
