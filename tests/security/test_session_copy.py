@@ -92,7 +92,7 @@ def test_sign_out_fails_rather_than_leave_a_copy_that_still_opens_the_account(mo
     store = saved_session(colour="green")
     key = store.session_key
 
-    break_cache(monkeypatch, "delete")
+    break_cache(monkeypatch, "set", "delete")
     with pytest.raises(ConnectionError):
         store.delete()
     assert Session.objects.filter(session_key=key).exists()
@@ -131,13 +131,13 @@ def test_logout_ends_the_session_for_every_process(patient):
     assert SessionStore(key).load()[SESSION_KEY] == str(patient.pk)
     client.post("/accounts/logout/")
     assert SessionStore(key).load() == {}
-    assert cache.get(sessions.CACHE_KEY_PREFIX + key) is None
+    assert cache.get(sessions.CACHE_KEY_PREFIX + key) == sessions.ENDED
 
 
 def test_a_visitor_with_a_session_still_signs_in_while_redis_cannot_delete(monkeypatch, patient):
     """The key change at sign-in (session fixation) deletes the visitor's old session. Its
     copy holds no signed-in user (a draft's token, messages): it opens nothing, so a copy
-    that cannot be deleted does not stop a patient from signing in; the row still goes."""
+    that cannot be marked ended does not stop a patient from signing in; the row still goes."""
     from tests.factories import PASSWORD
 
     client = Client()
@@ -146,7 +146,7 @@ def test_a_visitor_with_a_session_still_signs_in_while_redis_cannot_delete(monke
     visitor.save()
     client.cookies["sessionid"] = visitor.session_key
 
-    break_cache(monkeypatch, "delete")
+    break_cache(monkeypatch, "set", "delete")
     response = client.post("/accounts/login/", {"username": patient.email, "password": PASSWORD})
 
     assert response.status_code == 302
@@ -157,9 +157,9 @@ def test_a_visitor_with_a_session_still_signs_in_while_redis_cannot_delete(monke
 
 def test_a_signed_in_session_s_old_key_must_still_go_from_the_cache(monkeypatch, patient):
     """A key change of a signed-in session (a password change): its old copy carries the
-    user, so it is deleted or the change fails."""
+    user, so it is marked ended or the change fails."""
     store = saved_session(**{SESSION_KEY: str(patient.pk)})
 
-    break_cache(monkeypatch, "delete")
+    break_cache(monkeypatch, "set", "delete")
     with pytest.raises(ConnectionError):
         store.cycle_key()
