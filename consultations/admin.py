@@ -107,10 +107,19 @@ class DoctorProfileAdmin(admin.ModelAdmin):
     def specialty_list(self, obj):
         return ", ".join(s.name for s in obj.specialties.all())
 
-    @admin.action(description="Verify the selected doctors (they get the queue)")
-    def mark_verified(self, request, queryset):
-        changed = queryset.update(is_verified=True)
+    def _set_verified(self, request, queryset, verified: bool, message: str) -> int:
+        """Verify or unverify the doctors not so already, each written in their history
+        (who gave or took the queue, when). Returns how many changed."""
+        doctors = list(queryset.exclude(is_verified=verified))
+        DoctorProfile.objects.filter(pk__in=[doctor.pk for doctor in doctors]).update(is_verified=verified)
         cover_cache.forget()  # update() sends no signal
+        for doctor in doctors:
+            self.log_change(request, doctor, message)
+        return len(doctors)
+
+    @admin.action(description="Verify the selected doctors (they get the queue)", permissions=["change"])
+    def mark_verified(self, request, queryset):
+        changed = self._set_verified(request, queryset, True, "Verified (they get the queue).")
         self.message_user(
             request,
             ngettext(
@@ -121,10 +130,9 @@ class DoctorProfileAdmin(admin.ModelAdmin):
             % {"count": changed},
         )
 
-    @admin.action(description="Withdraw verification (they lose the queue)")
+    @admin.action(description="Withdraw verification (they lose the queue)", permissions=["change"])
     def mark_unverified(self, request, queryset):
-        changed = queryset.update(is_verified=False)
-        cover_cache.forget()  # update() sends no signal
+        changed = self._set_verified(request, queryset, False, "Verification withdrawn (they lose the queue).")
         self.message_user(
             request,
             ngettext(

@@ -110,7 +110,9 @@ class PortalUserAdmin(UserAdmin):
 
 
 class PortalAccessAttemptAdmin(AccessAttemptAdmin):
-    @admin.action(description="Clean up expired attempts")
+    # Deletes lockout records (evidence of password guessing): the delete permission, not
+    # just the view one that django-axes' own action asks for (none).
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
     def cleanup_expired_attempts(self, request, queryset):
         # django-axes 8.3.1 reads an attempt time that only a login request
         # carries, so its own action crashes in the admin (django-axes#1424).

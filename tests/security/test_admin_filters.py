@@ -139,3 +139,66 @@ def test_a_raw_id_popup_may_still_filter_by_its_fields_limits(staff):
     for model_admin, lookup in limited:
         for name, value in (lookup() if callable(lookup) else lookup).items():
             assert model_admin.lookup_allowed(name, str(value), request), (type(model_admin).__name__, name)
+
+
+# --- Admin actions: each one needs the permission its change needs ---------------------
+
+# Actions that run without a model permission of their own, and why.
+NO_CHANGE_PERMISSION = {
+    # Queues unsent e-mails again: changes no record; the outbox's staff need it.
+    ("admin", "consultations.Notification", "resend_now"): ("view",),
+    # The doctors' workbench: doctors hold no model permissions; the site admits verified
+    # doctors only, and the services check each question a doctor claims or releases.
+    ("doctor_admin", "consultations.Question", "claim_selected"): (),
+    ("doctor_admin", "consultations.Question", "release_selected"): (),
+}
+# The article workflow's actions check each article's step for the user who asks
+# (ArticleAdminBase._run_step: may_submit, may_review, may_send_back), on both sites.
+for _site in ("admin", "doctor_admin"):
+    for _action in ("submit_selected", "publish_selected", "draft_selected"):
+        NO_CHANGE_PERMISSION[_site, "articles.Article", _action] = ()
+
+
+@pytest.mark.parametrize(
+    ("site", "model_admin"), registered(), ids=lambda x: getattr(x, "name", None) or type(x).__name__
+)
+def test_every_admin_action_names_the_permission_it_needs(site, model_admin):
+    """Django offers an action without `permissions=[...]` to anyone who may open the
+    list: a staffer who may only view doctors verified them (second security review)."""
+    label = model_admin.model._meta.label
+    for function, name, _description in model_admin._get_base_actions():
+        allowed = tuple(getattr(function, "allowed_permissions", ()))
+        exempt = NO_CHANGE_PERMISSION.get((site.name, label, name))
+        if exempt is not None:
+            assert allowed == exempt, (site.name, label, name, allowed)
+            continue
+        assert allowed, f"{site.name}: {label} action {name!r} names no permission"
+        assert "view" not in allowed, f"{site.name}: {label} action {name!r} runs with the view permission"
+
+
+def test_staff_who_may_only_view_doctors_cannot_verify_or_unverify_them(doctor, unverified_doctor):
+    from consultations.models import DoctorProfile
+
+    client = staff_with("view_doctorprofile")
+    url = "/admin/consultations/doctorprofile/"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "mark_verified" not in page.content.decode()
+
+    client.post(url, {"action": "mark_verified", "_selected_action": [unverified_doctor.pk]})
+    client.post(url, {"action": "mark_unverified", "_selected_action": [doctor.pk]})
+
+    assert DoctorProfile.objects.get(pk=unverified_doctor.pk).is_verified is False
+    assert DoctorProfile.objects.get(pk=doctor.pk).is_verified is True
+
+
+def test_verifying_a_doctor_is_in_their_history(staff, unverified_doctor):
+    from django.contrib.admin.models import LogEntry
+
+    client = Client()
+    client.force_login(staff)
+    client.post(
+        "/admin/consultations/doctorprofile/", {"action": "mark_verified", "_selected_action": [unverified_doctor.pk]}
+    )
+    entry = LogEntry.objects.get(object_id=str(unverified_doctor.pk))
+    assert (entry.user, entry.get_change_message()) == (staff, "Verified (they get the queue).")
