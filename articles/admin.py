@@ -6,7 +6,12 @@ Doctors' workbench (/doctor/): any verified doctor writes articles and reviews
 colleagues' articles; they see their own articles, articles waiting for review
 and published ones, and edit only their own drafts.
 Either way nobody reviews their own article (articles.services refuses it,
-and a database constraint backs that up). Overdue reviews are listed first.
+and a database constraint backs that up), and a doctor edits only their own
+articles, in either site, so no reviewer reviews words they wrote (editorial
+staff without a doctor profile may edit any article and pick its author, but
+never review). Changing the reviewed content of an article (articles.models.
+REVIEWED_FIELDS and its sources) withdraws its review: a published article goes
+back to medical review, off the site. Overdue reviews are listed first.
 """
 
 from datetime import timedelta
@@ -24,7 +29,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from articles import services
-from articles.models import Article, ArticleStatus, ArticleViewDay, Source, Subscriber, Tag
+from articles.models import REVIEW_STATE_FIELDS, Article, ArticleStatus, ArticleViewDay, Source, Subscriber, Tag
 from consultations.access import verified_doctor
 from consultations.doctor_admin import doctor_admin_site
 
@@ -33,6 +38,15 @@ WORKFLOW_STEPS = {
     "publish": "Approve and publish (I reviewed it)",
     "draft": "Send back to draft",
 }
+
+CHANGES_NEED_REVIEW = (
+    "Changing the title, summary, body, image, author or sources withdraws the medical review: "
+    "the article leaves the public site until a doctor other than the author reviews it again."
+)
+REVIEW_WITHDRAWN = (
+    "The reviewed content changed, so the medical review was withdrawn: the article is off the public site "
+    "and waits for a doctor other than the author to review it again."
+)
 
 
 class ReviewStateFilter(admin.SimpleListFilter):
@@ -186,7 +200,17 @@ class ArticleAdminBase(admin.ModelAdmin):
             author = self.forced_author(request)
             if author is not None:
                 obj.author = author
+        obj._had_review = change and obj.has_review
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        article = form.instance
+        if getattr(article, "_had_review", False):
+            # The article or a source withdrew the review (articles.models): say so.
+            article.refresh_from_db(fields=list(REVIEW_STATE_FIELDS))
+            if not article.has_review:
+                self.message_user(request, REVIEW_WITHDRAWN, messages.WARNING)
 
     def response_change(self, request, obj):
         if "_submit_for_review" in request.POST:
@@ -209,9 +233,12 @@ class ArticleAdminBase(admin.ModelAdmin):
         doctor = self.acting_doctor(request)
         if article.status == ArticleStatus.IN_REVIEW and doctor is not None and doctor.pk == article.author_id:
             return "Waiting for another doctor's medical review. You cannot review your own article."
+        notes = []
         if article.status == ArticleStatus.PUBLISHED and not article.review_is_current():
-            return "The medical review is overdue: a doctor other than the author should review it again."
-        return ""
+            notes.append("The medical review is overdue: a doctor other than the author should review it again.")
+        if article.has_review and self.has_change_permission(request, article):
+            notes.append(CHANGES_NEED_REVIEW)
+        return " ".join(notes)
 
     # --- workflow --------------------------------------------------------------------
     def available_steps(self, request, article) -> list[str]:
@@ -306,10 +333,9 @@ class StaffArticleAdmin(ArticleAdminBase):
         return request.user.has_perm("articles.change_article")
 
     def forced_author(self, request):
-        # Editorial staff may enter an article for any doctor; a doctor who is
-        # only an author always writes as themselves.
-        if request.user.has_perm("articles.change_article"):
-            return None
+        # Editorial staff (no doctor profile) may enter an article for any doctor;
+        # a doctor always writes as themselves, whatever their permissions, or they
+        # could enter their own text under a colleague's name and then review it.
         return self.acting_doctor(request)
 
     def may_submit(self, request, article):
@@ -345,6 +371,11 @@ class StaffArticleAdmin(ArticleAdminBase):
         return super().has_add_permission(request) or self._writes(request)
 
     def has_change_permission(self, request, obj=None):
+        doctor = self.acting_doctor(request)
+        if obj is not None and doctor is not None and obj.author_id != doctor.pk:
+            # A doctor edits only their own articles (as on the workbench), even with
+            # change_article: the reviewer never reviews words they wrote themselves.
+            return False
         if super().has_change_permission(request, obj):
             return True
         if not self._writes(request):

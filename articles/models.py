@@ -3,7 +3,10 @@ counts per day, and newsletter subscribers.
 
 The Markdown body is rendered to sanitized HTML once, on save, into
 `body_html`; pages never render Markdown per request. The workflow rules
-(submit, review, publish, overdue reviews) live in `articles.services`.
+(submit, review, publish, overdue reviews) live in `articles.services`; one
+rule lives here, where every save passes: a review vouches for the content it
+saw (REVIEWED_FIELDS and the sources), so changing that content withdraws the
+review and a published article goes back to medical review, off the site.
 """
 
 import uuid
@@ -64,6 +67,13 @@ def validate_hero_image_size(file):
 
 # Paths under /articles/ that are not articles.
 RESERVED_SLUGS = {"newsletter"}
+
+# What a medical review vouches for: the words, the picture and who wrote them
+# (the sources are checked by Source). Changing any of it withdraws the review
+# (Article.withdraw_review); slug, specialty and tags only file the article.
+REVIEWED_FIELDS = ("title", "summary", "body_markdown", "hero_image", "hero_image_alt", "author")
+# What withdrawing a review changes.
+REVIEW_STATE_FIELDS = ("status", "submitted_at", "reviewer", "reviewed_at", "next_review_due_at", "review_overdue_at")
 
 
 class Article(models.Model):
@@ -147,7 +157,18 @@ class Article(models.Model):
             self.render_body()
         elif "body_markdown" in update_fields:
             self.render_body()
-            kwargs["update_fields"] = {*update_fields, "body_html", "toc", "word_count", "reading_minutes"}
+            kwargs["update_fields"] = update_fields = {
+                *update_fields,
+                "body_html",
+                "toc",
+                "word_count",
+                "reading_minutes",
+            }
+        if self._reviewed_content_changed(update_fields):
+            # Whoever saves, through whichever form: a review never outlives the text it approved.
+            self.withdraw_review()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, *REVIEW_STATE_FIELDS}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
@@ -167,6 +188,46 @@ class Article(models.Model):
         self.toc = rendered.toc
         self.word_count = rendered.word_count
         self.reading_minutes = rendered.reading_minutes
+
+    @property
+    def has_review(self) -> bool:
+        """A review (current or expired) stands for this article's content."""
+        return self.status == ArticleStatus.PUBLISHED or self.reviewer_id is not None or self.reviewed_at is not None
+
+    def withdraw_review(self, now=None) -> None:
+        """Forget the review (in memory; the caller saves): a published article goes
+        back to medical review and off the public site until a doctor other than the
+        author reviews the new content (articles.services.review_and_publish).
+        published_at is kept, as on every re-review."""
+        if self.status == ArticleStatus.PUBLISHED:
+            self.status = ArticleStatus.IN_REVIEW
+            self.submitted_at = now or timezone.now()
+        self.reviewer = None
+        self.reviewed_at = None
+        self.next_review_due_at = None
+        self.review_overdue_at = None
+
+    def _reviewed_content_changed(self, update_fields) -> bool:
+        if self._state.adding or self.pk is None or not self.has_review:
+            return False
+        names = [name for name in REVIEWED_FIELDS if update_fields is None or name in update_fields]
+        if not names:
+            return False
+        columns = [self._meta.get_field(name).attname for name in names]
+        stored = type(self)._base_manager.filter(pk=self.pk).values(*columns).first()
+        if stored is None:
+            return False
+        for column in columns:
+            value = getattr(self, column)
+            before = stored[column]
+            if column == "hero_image":
+                value, before = value.name or "", before or ""
+            if isinstance(value, str) and isinstance(before, str):
+                # The admin's form fields strip surrounding whitespace; that changes nothing a reader sees.
+                value, before = value.strip(), before.strip()
+            if value != before:
+                return True
+        return False
 
     @property
     def is_published(self) -> bool:
@@ -210,6 +271,35 @@ class Source(models.Model):
 
     def __str__(self):
         return self.title
+
+    # A source is part of the reviewed content: adding, changing (title or address)
+    # or removing one withdraws the article's review, like a change to its text.
+    def save(self, *args, **kwargs):
+        changed = (
+            self._state.adding
+            or not Source._base_manager.filter(
+                pk=self.pk, article_id=self.article_id, title=self.title, url=self.url
+            ).exists()
+        )
+        super().save(*args, **kwargs)
+        if changed:
+            withdraw_review_of(self.article_id)
+
+    def delete(self, *args, **kwargs):
+        article_id = self.article_id
+        result = super().delete(*args, **kwargs)
+        withdraw_review_of(article_id)
+        return result
+
+
+def withdraw_review_of(article_id: int) -> bool:
+    """Withdraw the review of an article whose sources changed; False if it had none."""
+    article = Article._base_manager.filter(pk=article_id).first()
+    if article is None or not article.has_review:
+        return False
+    article.withdraw_review()
+    article.save(update_fields=[*REVIEW_STATE_FIELDS, "updated_at"])
+    return True
 
 
 class ArticleViewDay(models.Model):

@@ -4,28 +4,37 @@ import pytest
 
 from articles import cache as article_cache
 from articles import services
-from tests.articles.factories import SourceFactory, TagFactory
+from articles.models import Source
+from tests.articles.factories import TagFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_editing_an_article_refreshes_its_cached_page_list_and_home(client, article):
+def test_editing_an_article_refreshes_its_cached_page_list_and_home(client, article, reviewer):
     for url in (article.get_absolute_url(), "/articles/", "/"):
         assert "What causes adult acne?" in client.get(url).content.decode()
 
     article.title = "Adult acne: causes and treatment"
     article.save()
+    # A changed title withdraws the review: every cached copy of the reviewed page goes.
+    assert client.get(article.get_absolute_url()).status_code == 404
+    for url in ("/articles/", "/"):
+        assert "What causes adult acne?" not in client.get(url).content.decode(), url
 
+    services.review_and_publish(article, reviewer=reviewer)
     for url in (article.get_absolute_url(), "/articles/", "/"):
         html = client.get(url).content.decode()
         assert "Adult acne: causes and treatment" in html, url
 
 
-def test_cached_page_is_served_until_something_changes(client, article, django_assert_num_queries):
+def test_cached_page_is_served_until_something_changes(client, article, reviewer, django_assert_num_queries):
     client.get(article.get_absolute_url())
     with django_assert_num_queries(0):
         client.get(article.get_absolute_url())
-    SourceFactory(article=article, title="Brand new source")
+    Source.objects.create(article=article, title="Brand new source", url="https://www.who.int/")
+    # A new source withdraws the review (the page goes) until the article is reviewed again.
+    assert client.get(article.get_absolute_url()).status_code == 404
+    services.review_and_publish(article, reviewer=reviewer)
     assert "Brand new source" in client.get(article.get_absolute_url()).content.decode()
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from articles import cache as article_cache
-from articles import popularity
+from articles import popularity, services
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_a_dead_cache_is_left_alone_for_a_few_seconds_then_tried_again(client, a
             assert read.call_count == 1
 
 
-def test_an_article_edited_while_redis_is_down_saves_and_no_stale_copy_returns(client, article):
+def test_an_article_edited_while_redis_is_down_saves_and_no_stale_copy_returns(client, article, reviewer):
     url = article.get_absolute_url()
     client.get(url)
     assert not client.get(url).templates  # the old copy is stored
@@ -71,6 +71,9 @@ def test_an_article_edited_while_redis_is_down_saves_and_no_stale_copy_returns(c
     with REDIS_DOWN:
         article.title = "Adult acne: causes and treatment"
         article.save()
+        # The edit withdrew the review: the reviewed copy is not served.
+        assert client.get(url).status_code == 404
+        services.review_and_publish(article, reviewer=reviewer)
         assert "Adult acne: causes and treatment" in client.get(url).content.decode()
 
     article_cache.outage.until = 0  # Redis is back and the retry pause is over

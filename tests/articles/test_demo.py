@@ -159,3 +159,26 @@ def test_a_file_not_named_as_an_article_is_reported(content_dir):
     (content_dir / "notes.txt").write_text("not an article", encoding="utf-8")
     with pytest.raises(demo.DemoArticleError, match="NN-<slug>.md"):
         demo_articles()
+
+
+def test_new_demo_text_or_sources_withdraw_the_review_and_the_demo_reviewer_redoes_it(doctors_by_specialty):
+    """Demo content stays in step with the review rule (articles.models.REVIEWED_FIELDS)."""
+    now = timezone.now()
+    seed_articles(doctors_by_specialty, now)
+    derm = Article.objects.get(slug="adult-acne-causes-and-treatment")
+    reviewed_at = derm.reviewed_at
+    # An older demo text and source list, as a database seeded from an earlier version holds them.
+    Article.objects.filter(pk=derm.pk).update(body_markdown="Older demo text.")
+    Source.objects.filter(article=derm).update(url="https://old.example/")
+
+    later = now + timedelta(days=1)
+    seed_articles(doctors_by_specialty, later)
+
+    derm.refresh_from_db()
+    assert derm.body_markdown != "Older demo text."
+    assert derm.status == ArticleStatus.PUBLISHED
+    assert derm.reviewer == doctors_by_specialty["dermatology"][1] != derm.author
+    assert derm.reviewed_at == later != reviewed_at
+    # Unchanged demo articles keep their seeded review dates.
+    fever = Article.objects.get(slug="fever-in-adults-when-to-see-a-doctor")
+    assert fever.reviewed_at < later - timedelta(days=1)

@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory, override_settings
 
 from articles import cache as article_cache
 from articles import local_pages as local_pages_module
-from articles import popularity, views
+from articles import popularity, services, views
 from articles.local_pages import channel as local_channel
 from articles.local_pages import local_pages
 from articles.middleware import EarlyPageCacheMiddleware
@@ -181,12 +181,16 @@ def test_a_form_error_is_never_stored_nor_answered_early(article):
     assert not views._page_is_shareable(request, HttpResponse("form error", status=400))
 
 
-def test_an_edit_is_shown_at_once_on_the_early_path(article):
+def test_an_edit_is_shown_at_once_on_the_early_path(article, reviewer):
     url = article.get_absolute_url()
     _store(url)
     assert _answered_early(Client().get(url))
     article.title = "Adult acne: the causes"
     article.save()
+    # The edit withdrew the review: the early copy of the reviewed page is retired at once.
+    withdrawn = Client().get(url)
+    assert not _answered_early(withdrawn) and withdrawn.status_code == 404
+    services.review_and_publish(article, reviewer=reviewer)
     after = Client().get(url)
     assert not _answered_early(after) and "Adult acne: the causes" in after.content.decode()
     again = Client().get(url)
