@@ -110,6 +110,16 @@ class PortalUserAdmin(UserAdmin):
             return readonly
         return (*readonly, *(name for name in SUPERUSER_ONLY_FIELDS if name not in readonly))
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or request.user.is_superuser:
+            return fieldsets
+        # No "Reset password" button that leads to a refusal (user_change_password).
+        return [
+            (name, {**options, "fields": tuple(field for field in options["fields"] if field != "password")})
+            for name, options in fieldsets
+        ]
+
     def user_change_password(self, request, id, form_url=""):
         """Superusers only, for any account: a password staff chose signs them in as that
         person (a doctor, or a patient whose questions support may not read); a user

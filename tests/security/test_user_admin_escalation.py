@@ -170,6 +170,16 @@ def test_support_cannot_set_anyones_password(client, support, doctor, patient, t
     assert not account.check_password(NEW_PASSWORD)
 
 
+def test_support_are_not_offered_the_password_page(client, support, patient, doctor, staff):
+    client.force_login(support)
+    for account in (patient, doctor.user):
+        page = client.get(reverse("admin:portal_user_change", args=[account.pk]))
+        assert page.status_code == 200
+        assert "../password/" not in page.content.decode()
+    client.force_login(staff)
+    assert "../password/" in client.get(reverse("admin:portal_user_change", args=[patient.pk])).content.decode()
+
+
 def test_a_superuser_still_sets_a_password(client, staff, doctor):
     client.force_login(staff)
     assert set_password(client, doctor.user).status_code == 302
