@@ -82,6 +82,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["email"]
+        # Its own permission, not "change user": the second factor is what stops a
+        # password alone, so lifting it is given to whoever handles lost phones only.
+        permissions = [("reset_two_factor", "Can reset a user's two-factor sign-in")]
 
     def __str__(self):
         return self.email

@@ -33,7 +33,8 @@ from tests.portal.sample_files import png_upload
 
 # The kinds of visitor every row is tried as: the named people of tests/conftest.py, and
 # the roles least privilege is about (issue 11): staff with no permission at all, an
-# editor holding only the articles' permissions, and a doctor of the specialty whose
+# editor holding only the articles' permissions, a support desk that may view and edit
+# users and reset their two-factor sign-in (not a superuser), and a doctor of the specialty whose
 # second factor is pending (password accepted, device paired, no code entered yet,
 # REQUIRE_2FA on).
 USERS = (
@@ -46,6 +47,7 @@ USERS = (
     "staff",
     "bare_staff",
     "editor",
+    "support",
     "pending_doctor",
 )
 # Visitors the matrix signs in with REQUIRE_2FA on (for everyone else it is off).
@@ -125,6 +127,12 @@ def _build_world(private_root: Path) -> World:
     bare_staff = UserFactory(email="support@example.com", is_staff=True)
     editor = UserFactory(email="editor@example.com", is_staff=True)
     editor.user_permissions.add(*Permission.objects.filter(content_type__app_label="articles"))
+    support = UserFactory(email="desk@example.com", is_staff=True)
+    support.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="portal", codename__in=("view_user", "change_user", "reset_two_factor")
+        )
+    )
     pending_doctor = DoctorFactory(
         user=UserFactory(email="pending@example.com"), display_name="Dr. Pia Pending", specialties=[specialty]
     )
@@ -190,6 +198,7 @@ def _build_world(private_root: Path) -> World:
             "staff": staff,
             "bare_staff": bare_staff,
             "editor": editor,
+            "support": support,
             "pending_doctor": pending_doctor.user,
         },
         specialty=specialty,

@@ -1,20 +1,22 @@
 """The access matrix (issue 7, DESIGN §9; roles of issue 11): every URL and admin action
 that takes an object id, tried as anonymous, patient, other patient, doctor of the
 specialty, doctor of another specialty, unverified doctor, staff, staff with no
-permission, editor and doctor with a pending second factor, each with the status it
+permission, editor, support desk and doctor with a pending second factor, each with the status it
 must get.
 
 The rules: patients see only their own questions and files (anyone else's: 404);
-anonymous visitors are sent to log in; doctors see only questions of their
-specialties or handed to them; unverified doctors get no queue; staff see patients'
-records only with the medical-record permission (the superuser `staff` holds every
-permission; `bare_staff`, with staff status and nothing else, and the `editor`, with
-the articles' permissions only, get no patient data anywhere: no workbench, no file,
-no question in the admin); the SLA dashboard is for staff with its permission
-(others: 403); article drafts are not public; a doctor whose second factor is pending
-(`pending_doctor`, REQUIRE_2FA on) reaches nothing but the code page. A new URL
-pattern with an argument, a new ModelAdmin or a new admin action makes the coverage
-tests below fail until it is added here (or exempted with a reason).
+anonymous visitors are sent to log in; doctors see only questions of their specialties
+or handed to them; unverified doctors get no queue; staff see patients' records only
+with the medical-record permission (the superuser `staff` holds every permission;
+`bare_staff`, with staff status and nothing else, the `editor`, with the articles'
+permissions only, and `support`, who may view and edit users and reset their two-factor
+sign-in, get no patient data anywhere: no workbench, no file, no question in the admin;
+`support` edits a patient's profile but sets nobody's password); the SLA dashboard is
+for staff with its permission (others: 403); article drafts are not public; a doctor
+whose second factor is pending (`pending_doctor`, REQUIRE_2FA on) reaches nothing but
+the code page. A new URL pattern with an argument, a new ModelAdmin or a new admin
+action makes the coverage tests below fail until it is added here (or exempted with a
+reason).
 """
 
 from http.cookies import SimpleCookie
@@ -282,7 +284,8 @@ OPERATIONS_ROWS = [
 # Refused at the workbench's door, unverified doctors and staff without the medical-record
 # permission included: no queue, no question.
 NO_WORKBENCH = {
-    who: DOCTOR_LOGIN for who in ("anonymous", "patient", "other_patient", "unverified_doctor", "bare_staff", "editor")
+    who: DOCTOR_LOGIN
+    for who in ("anonymous", "patient", "other_patient", "unverified_doctor", "bare_staff", "editor", "support")
 }
 
 
@@ -422,7 +425,7 @@ WORKBENCH_ROWS = [
 
 STAFF_ADMIN_ONLY = expect(ADMIN_LOGIN, staff=OK)
 # Staff status opens the admin's door; the permissions decide what is behind it.
-NO_PERMISSION = {"bare_staff": FORBIDDEN, "editor": FORBIDDEN}
+NO_PERMISSION = {"bare_staff": FORBIDDEN, "editor": FORBIDDEN, "support": FORBIDDEN}
 NO_PERMISSION_UNCHANGED = {who: outcome.unchanged() for who, outcome in NO_PERMISSION.items()}
 
 STAFF_ADMIN_ROWS = [
@@ -468,11 +471,14 @@ STAFF_ADMIN_ROWS = [
             staff=redirect(staff_admin("articles_article", "change", "draft"), "the article").changing(),
             # Refused with a message on the article list.
             bare_staff=redirect(staff_admin("articles_article", "changelist"), "the article list").unchanged(),
+            support=redirect(staff_admin("articles_article", "changelist"), "the article list").unchanged(),
             editor=redirect(staff_admin("articles_article", "change", "draft"), "the article").changing(),
         ),
         method="post",
         probe=article_state("draft"),
     ),
+    # Support may edit the patient, yet sets no password: one they chose signs them in as
+    # the patient, whose questions they may not read (a forgotten password: the e-mailed link).
     Row(
         "admin_user_password",
         lambda w: f"/admin/portal/user/{w.users['patient'].pk}/password/",
@@ -494,12 +500,12 @@ STAFF_ADMIN_ROWS = [
     Row(
         "admin_app_consultations",
         lambda w: "/admin/consultations/",
-        expect(ADMIN_LOGIN, staff=OK, bare_staff=NOT_FOUND, editor=NOT_FOUND),
+        expect(ADMIN_LOGIN, staff=OK, bare_staff=NOT_FOUND, editor=NOT_FOUND, support=NOT_FOUND),
     ),
     Row(
         "admin_view_on_site",
         lambda w: f"/admin/r/{ContentType.objects.get_for_model(Question).pk}/{w.question.pk}/",
-        expect(ADMIN_LOGIN, staff=NOT_FOUND, bare_staff=NOT_FOUND, editor=NOT_FOUND),
+        expect(ADMIN_LOGIN, staff=NOT_FOUND, bare_staff=NOT_FOUND, editor=NOT_FOUND, support=NOT_FOUND),
     ),
     Row(
         "admin_view_on_site_article",
@@ -508,13 +514,14 @@ STAFF_ADMIN_ROWS = [
             ADMIN_LOGIN,
             staff=redirect(lambda w: w.published.get_absolute_url(), "the article"),
             bare_staff=NOT_FOUND,
+            support=NOT_FOUND,
             editor=redirect(lambda w: w.published.get_absolute_url(), "the article"),
         ),
     ),
     Row(
         "admin_unknown_page",
         lambda w: "/admin/no-such-page/",
-        expect(ADMIN_LOGIN, staff=NOT_FOUND, **{"bare_staff": NOT_FOUND, "editor": NOT_FOUND}),
+        expect(ADMIN_LOGIN, staff=NOT_FOUND, **{"bare_staff": NOT_FOUND, "editor": NOT_FOUND, "support": NOT_FOUND}),
     ),
 ]
 
@@ -612,10 +619,19 @@ def old_change_url(site_name, label, attr):
 EDITOR_APPS = ("articles.",)
 
 
-def least_privilege(label, staff_outcome, refused):
+# What support gets on the users' admin (the patient's account), per page; other models refuse them.
+SUPPORT_USER_PAGES = {"change": OK, "history": OK, "delete": FORBIDDEN}
+
+
+def least_privilege(label, staff_outcome, refused, support=None):
     """Staff with no permission are refused every model; the editor is treated as staff
-    on the articles' models and refused everywhere else."""
-    return {"bare_staff": refused, "editor": staff_outcome if label.startswith(EDITOR_APPS) else refused}
+    on the articles' models and refused everywhere else; support gets `support` on the
+    users' admin and is refused everywhere else."""
+    return {
+        "bare_staff": refused,
+        "editor": staff_outcome if label.startswith(EDITOR_APPS) else refused,
+        "support": support if label == "portal.user" and support is not None else refused,
+    }
 
 
 def staff_admin_page_rows():
@@ -632,7 +648,11 @@ def staff_admin_page_rows():
                 Row(
                     f"admin:{label}:{view}",
                     model_admin_url("admin", label, view, attr),
-                    expect(ADMIN_LOGIN, staff=allowed, **least_privilege(label, allowed, FORBIDDEN)),
+                    expect(
+                        ADMIN_LOGIN,
+                        staff=allowed,
+                        **least_privilege(label, allowed, FORBIDDEN, support=SUPPORT_USER_PAGES[view]),
+                    ),
                     bugs={"staff": bug} if bug else {},
                 )
             )
@@ -643,7 +663,7 @@ def staff_admin_page_rows():
             Row(
                 f"admin:{label}:old_change_url",
                 old_change_url("admin", label, attr),
-                expect(ADMIN_LOGIN, staff=to_change, bare_staff=to_change, editor=to_change),
+                expect(ADMIN_LOGIN, staff=to_change, bare_staff=to_change, editor=to_change, support=to_change),
             )
         )
     return rows
@@ -693,10 +713,10 @@ def action_row(site_name, label, action, attr, outcomes, probe=None, data=None, 
     return Row(name, changelist(site_name, label), outcomes, "post", form, probe, **options)
 
 
-def staff_action(label, action, attr, staff_outcome, probe=None, data=None, **options):
+def staff_action(label, action, attr, staff_outcome, probe=None, data=None, support=None, **options):
     refused = ADMIN_LOGIN.unchanged() if probe else ADMIN_LOGIN
     forbidden = FORBIDDEN.unchanged() if probe else FORBIDDEN
-    outcomes = expect(refused, staff=staff_outcome, **least_privilege(label, staff_outcome, forbidden))
+    outcomes = expect(refused, staff=staff_outcome, **least_privilege(label, staff_outcome, forbidden, support))
     return action_row("admin", label, action, attr, outcomes, probe, data, **options)
 
 
@@ -719,6 +739,8 @@ def staff_admin_action_rows():
                 ADMIN_OBJECTS[label],
                 allowed.unchanged(),
                 still_there(model, ADMIN_OBJECTS[label]),
+                # Support sees the users' list but deletes nobody: the list again.
+                support=listed_again(changelist("admin", label)).unchanged(),
             )
         )
     question, article = "consultations.question", "articles.article"
@@ -764,6 +786,8 @@ def staff_admin_action_rows():
             "users.doctor",
             back_to("admin", "portal.user").changing(),
             lambda w: TOTPDevice.objects.filter(user=w.users["doctor"]).count(),
+            # Their own permission (portal.reset_two_factor), not "change user".
+            support=back_to("admin", "portal.user").changing(),
         ),
         staff_action(
             "axes.accessattempt",
