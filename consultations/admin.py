@@ -76,6 +76,9 @@ class DutyPeriodInline(admin.TabularInline):
     verbose_name_plural = "weekly schedule (in the doctor's own time zone; an end at or before the start ends next day)"
 
 
+OWN_PROFILE_REFUSED = "You cannot verify your own doctor profile: ask a colleague."
+
+
 @admin.register(DoctorProfile)
 class DoctorProfileAdmin(admin.ModelAdmin):
     list_display = (
@@ -99,6 +102,29 @@ class DoctorProfileAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("specialties")
 
+    # Separation of duties: the staff who onboard doctors never give themselves the
+    # workbench. Only a superuser moves a profile to another account or verifies their own.
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and not request.user.is_superuser:
+            return (*fields, "user")
+        return fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if request.user.is_superuser:
+            return form
+
+        class NotForOneself(form):
+            def clean(self):
+                cleaned = super().clean()
+                owner = cleaned.get("user") or getattr(self.instance, "user", None)
+                if cleaned.get("is_verified") and owner is not None and owner.pk == request.user.pk:
+                    self.add_error("is_verified", OWN_PROFILE_REFUSED)
+                return cleaned
+
+        return NotForOneself
+
     @admin.display(description="e-mail", ordering="user__email")
     def email(self, obj):
         return obj.user.email
@@ -111,6 +137,11 @@ class DoctorProfileAdmin(admin.ModelAdmin):
         """Verify or unverify the doctors not so already, each written in their history
         (who gave or took the queue, when). Returns how many changed."""
         doctors = list(queryset.exclude(is_verified=verified))
+        if verified and not request.user.is_superuser:
+            own = [doctor for doctor in doctors if doctor.user_id == request.user.pk]
+            if own:
+                self.message_user(request, OWN_PROFILE_REFUSED, messages.ERROR)
+            doctors = [doctor for doctor in doctors if doctor.user_id != request.user.pk]
         DoctorProfile.objects.filter(pk__in=[doctor.pk for doctor in doctors]).update(is_verified=verified)
         cover_cache.forget()  # update() sends no signal
         for doctor in doctors:

@@ -202,3 +202,53 @@ def test_verifying_a_doctor_is_in_their_history(staff, unverified_doctor):
     )
     entry = LogEntry.objects.get(object_id=str(unverified_doctor.pk))
     assert (entry.user, entry.get_change_message()) == (staff, "Verified (they get the queue).")
+
+
+# --- Doctor profiles: nobody gives themselves the workbench -----------------------------
+
+
+def test_staff_who_may_change_doctors_cannot_verify_themselves_or_move_a_profile(doctor, specialty):
+    """A staffer with the doctor-profile permissions (who onboard doctors) could attach a
+    verified profile to their own account, or move a doctor's to it, and read every
+    question of the specialty (flagged by the second review's helper). Only a superuser
+    may; the verify action and the form leave one's own profile unverified."""
+    from consultations.models import DoctorProfile
+
+    onboarding = UserFactory(email="onboarding@example.com", is_staff=True)
+    codenames = ["view_doctorprofile", "add_doctorprofile", "change_doctorprofile"]
+    onboarding.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(onboarding)
+
+    # Moving a verified doctor's profile to one's own account: the field is not editable.
+    change = reverse("admin:consultations_doctorprofile_change", args=[doctor.pk])
+    form = client.get(change).context["adminform"].form
+    assert "user" not in form.fields
+    # A profile of one's own, verified, from the add form: refused next to the field.
+    add = client.post(
+        reverse("admin:consultations_doctorprofile_add"),
+        {
+            "user": onboarding.pk,
+            "display_name": "Dr. Own",
+            "slug": "dr-own",
+            "registration_number": "OWN-1",
+            "specialties": [specialty.pk],
+            "is_verified": "on",
+            "duty_periods-TOTAL_FORMS": "0",
+            "duty_periods-INITIAL_FORMS": "0",
+        },
+    )
+    own = DoctorProfile.objects.filter(user=onboarding).first()
+    assert own is None or own.is_verified is False, add.status_code
+    if own is None:
+        assert "You cannot verify your own doctor profile" in add.content.decode()
+        own = DoctorProfile.objects.create(user=onboarding, display_name="Dr. Own", slug="dr-own")
+        own.specialties.add(specialty)
+    # The list action skips one's own profile.
+    client.post(
+        reverse("admin:consultations_doctorprofile_changelist"),
+        {"action": "mark_verified", "_selected_action": [own.pk]},
+    )
+    own.refresh_from_db()
+    assert own.is_verified is False
+    assert client.get("/doctor/").status_code != 200
