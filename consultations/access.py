@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from consultations.models import Attachment, DoctorProfile, Question
+from consultations.models import Attachment, DoctorProfile, Question, Specialty
 
 
 def verified_doctor(user) -> DoctorProfile | None:
@@ -54,9 +54,22 @@ def may_read_medical_records(user) -> bool:
 
 
 def questions_for_doctor(doctor: DoctorProfile) -> QuerySet[Question]:
+    """What a doctor reads: their specialties' questions, and their own threads (one they
+    hold or answered first), kept even after they left that specialty, so they can look
+    back at what they wrote. Reading is not taking: see questions_doctor_may_take. A
+    doctor who leaves a specialty loses their open claims in it (services.
+    release_claims_doctor_may_not_hold), so only threads they answered stay."""
     return Question.objects.filter(
         Q(specialty__in=doctor.specialties.all()) | Q(claimed_by=doctor) | Q(answered_by=doctor)
     )  # no join here can repeat a row, so no DISTINCT (it doubled the queue's cost)
+
+
+def questions_doctor_may_take(doctor: DoctorProfile) -> QuerySet[Question]:
+    """The questions a doctor may claim, answer or be handed: those of their specialties,
+    while they may practise. Read from the database, not from `doctor` in memory, so a
+    doctor unverified or moved a moment ago takes nothing."""
+    practising = DoctorProfile.objects.verified().filter(pk=doctor.pk)
+    return Question.objects.filter(specialty__in=Specialty.objects.filter(doctors__in=practising))
 
 
 def own_questions(user) -> QuerySet[Question]:

@@ -6,6 +6,7 @@ class ConsultationsConfig(AppConfig):
     verbose_name = "Consultations"
 
     def ready(self):
-        from consultations import cover_cache
+        from consultations import cover_cache, held_claims
 
         cover_cache.connect()
+        held_claims.connect()

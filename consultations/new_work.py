@@ -92,13 +92,24 @@ def notify_new_question(question: Question, now: datetime) -> list[Notification]
 def notify_patient_reply(question: Question, *, answered: bool, now: datetime) -> list[Notification]:
     """A follow-up after an answer goes to the doctor who holds the question (the one
     who answered); a reply to a request for information, to the doctor who asked.
-    Nobody hears of it while that doctor is off duty: the sweep still escalates."""
+    Nobody hears of it while that doctor is off duty: the sweep still escalates.
+    When that doctor may no longer take it (they left the specialty, or were
+    unverified), it waits unclaimed in the queue: the specialty's doctors on duty
+    hear of it as of a new question."""
     if answered:
-        doctor, kind = question.claimed_by or question.answered_by, FOLLOW_UP
+        doctor, kind = question.claimed_by, FOLLOW_UP  # the handover left it unclaimed if not theirs
     else:
         request = question.replies.filter(kind=ReplyKind.INFO_REQUEST).select_related("doctor").last()
         doctor = request.doctor if request is not None and request.doctor else question.claimed_by
         kind = INFO_RESPONSE
-    if doctor is None or not duty.is_on_duty(doctor, now):
+        if doctor is not None and doctor.pk != question.claimed_by_id and not _may_take(question, doctor):
+            doctor = question.claimed_by
+    if doctor is None:
+        return notify_new_question(question, now)
+    if not duty.is_on_duty(doctor, now):
         return []
     return tell_doctors(kind, question, [doctor], now)
+
+
+def _may_take(question: Question, doctor: DoctorProfile) -> bool:
+    return doctor.may_practise and doctor.specialties.filter(pk=question.specialty_id).exists()

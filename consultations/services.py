@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consultations import attachments, levels, new_work, sla
-from consultations.access import questions_for_doctor
+from consultations.access import questions_doctor_may_take
 from consultations.models import (
     AccessLog,
     Attachment,
@@ -169,11 +169,14 @@ def submit_question_once(*, patient, submission_token: uuid.UUID, **fields) -> S
 class ClaimResult:
     ok: bool
     holder: DoctorProfile | None
+    not_yours: bool = False  # open, but outside the doctor's specialties (or they may not practise)
 
     @property
     def message(self) -> str:
         if self.ok:
             return "You have claimed this question."
+        if self.not_yours:
+            return NOT_YOURS
         if self.holder is None:
             return "This question is no longer open."
         return f"{self.holder.display_name} has already claimed this question."
@@ -182,12 +185,13 @@ class ClaimResult:
 def claim_question(question_id: int, doctor: DoctorProfile, now: datetime | None = None) -> ClaimResult:
     """Take an unclaimed open question. Exactly one of several racing doctors wins.
 
-    Only a question the doctor may see (their specialties', or one they hold or
-    answered): the same scope as the workbench's, checked in the UPDATE itself.
+    Only a question the doctor may take (of their specialties, while they may
+    practise), checked in the UPDATE itself. A thread the doctor answered in a
+    specialty they have since left stays readable but cannot be taken again.
     """
     now = now or timezone.now()
     changed = (
-        questions_for_doctor(doctor)
+        questions_doctor_may_take(doctor)
         .filter(
             Q(claimed_by__isnull=True) | Q(claimed_by=doctor),
             pk=question_id,
@@ -197,13 +201,15 @@ def claim_question(question_id: int, doctor: DoctorProfile, now: datetime | None
     )
     if changed == 1:
         return ClaimResult(ok=True, holder=doctor)
-    holder = (
-        Question.objects.filter(pk=question_id, status__in=OPEN_STATUSES)
-        .select_related("claimed_by")
-        .values_list("claimed_by", flat=True)
-        .first()
-    )
-    return ClaimResult(ok=False, holder=DoctorProfile.objects.filter(pk=holder).first() if holder else None)
+    rows = list(Question.objects.filter(pk=question_id, status__in=OPEN_STATUSES).values_list("claimed_by", flat=True))
+    if not rows:
+        return ClaimResult(ok=False, holder=None)
+    if rows[0] is None or rows[0] == doctor.pk:  # open and free (or theirs), yet not taken: not theirs to take
+        return ClaimResult(ok=False, holder=None, not_yours=True)
+    return ClaimResult(ok=False, holder=DoctorProfile.objects.filter(pk=rows[0]).first())
+
+
+NOT_YOURS = "This question is not of your specialties, so you can no longer take or answer it."
 
 
 def release_claim(question_id: int, doctor: DoctorProfile) -> bool:
@@ -226,6 +232,28 @@ def assignment_refusal(question: Question, doctor: DoctorProfile) -> str:
             "doctors of the specialty the patient chose."
         )
     return ""
+
+
+def release_claims_doctor_may_not_hold(doctor: DoctorProfile) -> int:
+    """Give back to the queue every open question `doctor` holds but may no longer take:
+    all of them once they are unverified or deactivated, else those outside their
+    specialties. The clocks are left as they are (the patient's guarantee runs on) and
+    the specialty's doctors can claim them at once. Returns how many were released.
+
+    Called by the signals in consultations.held_claims (a DoctorProfile or User saved, a
+    doctor's specialties changed); a change made with QuerySet.update() sends no signal,
+    so such code (the admin's verify/unverify actions) calls this itself. Answered
+    questions keep their holder: the follow-up handover checks them (_post_follow_up).
+    """
+    held = Question.objects.filter(claimed_by=doctor, status__in=OPEN_STATUSES)
+    if DoctorProfile.objects.verified().filter(pk=doctor.pk).exists():
+        held = held.exclude(
+            specialty__in=DoctorProfile.specialties.through.objects.filter(doctorprofile=doctor).values("specialty")
+        )
+    released = held.update(claimed_by=None, claimed_at=None)
+    if released:
+        logger.info("Released %s claim(s) doctor %s may no longer hold.", released, doctor.pk)
+    return released
 
 
 def eligible_doctors(specialty_ids) -> QuerySet[DoctorProfile]:
@@ -411,10 +439,14 @@ def _post_follow_up(question: Question, patient, body: str, now: datetime, files
     ):
         # A follow-up after an answer (or a reply to a question asked after the answer):
         # the doctor who answered last (post_answer leaves them holding the claim)
-        # owes a reply within a fresh window.
+        # owes a reply within a fresh window, if they may still be handed it (the rule
+        # staff reassigning must pass); else it waits unclaimed in the specialty's queue.
+        answerer = question.claimed_by or question.answered_by
+        if answerer is not None and assignment_refusal(question, answerer):
+            answerer = None
         Question.objects.filter(pk=question.pk).update(
             status=QuestionStatus.OPEN,
-            claimed_by=question.claimed_by or question.answered_by,
+            claimed_by=answerer,
             **_clock_fields(now, question.is_urgent, is_follow_up=True),
         )
     else:
@@ -494,5 +526,9 @@ def reply_as_doctor(
             if not claim.ok:
                 return ReplyResult(reply=None, holder=claim.holder, refusal=claim.message)
             locked.refresh_from_db()
+        elif not questions_doctor_may_take(doctor).filter(pk=question_id).exists():
+            # A claim that outlived the doctor's specialty or verification (a change
+            # that sent no signal): holding it is not enough to write to the patient.
+            return ReplyResult(reply=None, refusal=NOT_YOURS)
         post = request_information if ask_for_information else post_answer
         return ReplyResult(reply=post(locked, doctor, body, now=now), holder=doctor)

@@ -305,6 +305,8 @@ class QuestionQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         is_open = question.status in services.OPEN_STATUSES
         holder = question.claimed_by
         mine = doctor is not None and holder is not None and holder.pk == doctor.pk
+        # A thread the doctor answered in a specialty they left stays readable, no more.
+        may_take = doctor is not None and not services.assignment_refusal(question, doctor)
         replies = list(
             question.replies.select_related("doctor").prefetch_related("attachments").order_by("created_at", "pk")
         )
@@ -323,9 +325,10 @@ class QuestionQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "holder": holder,
             "is_open": is_open,
             "held_by_me": mine,
-            "can_claim": doctor is not None and is_open and holder is None,
+            "can_claim": may_take and is_open and holder is None,
             # A refused reply keeps its box, so the doctor's text is never lost.
-            "can_reply": doctor is not None and (is_open and (holder is None or mine) or bool(form.errors)),
+            "can_reply": doctor is not None
+            and (may_take and is_open and (holder is None or mine) or bool(form.errors)),
             "form": form,
             "reassign_form": (
                 ReassignForm(specialty_ids=[question.specialty_id]) if may_reassign(request.user) and is_open else None
