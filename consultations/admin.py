@@ -143,8 +143,10 @@ class DoctorProfileAdmin(admin.ModelAdmin):
                 self.message_user(request, OWN_PROFILE_REFUSED, messages.ERROR)
             doctors = [doctor for doctor in doctors if doctor.user_id != request.user.pk]
         DoctorProfile.objects.filter(pk__in=[doctor.pk for doctor in doctors]).update(is_verified=verified)
-        cover_cache.forget()  # update() sends no signal
+        cover_cache.forget()  # update() sends no signal, hence also:
         for doctor in doctors:
+            if not verified:  # their open questions go back to the specialty's queue
+                services.release_claims_doctor_may_not_hold(doctor)
             self.log_change(request, doctor, message)
         return len(doctors)
 

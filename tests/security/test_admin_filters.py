@@ -252,3 +252,20 @@ def test_staff_who_may_change_doctors_cannot_verify_themselves_or_move_a_profile
     own.refresh_from_db()
     assert own.is_verified is False
     assert client.get("/doctor/").status_code != 200
+
+
+def test_withdrawing_verification_in_the_admin_gives_the_doctors_open_questions_back(staff, doctor, specialty):
+    from consultations import services
+    from consultations.models import Question
+
+    question = QuestionFactory(specialty=specialty)
+    services.claim_question(question.pk, doctor)
+    client = Client()
+    client.force_login(staff)
+
+    client.post(
+        reverse("admin:consultations_doctorprofile_changelist"),
+        {"action": "mark_unverified", "_selected_action": [doctor.pk]},
+    )
+
+    assert Question.objects.get(pk=question.pk).claimed_by is None
