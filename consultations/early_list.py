@@ -38,6 +38,7 @@ page off (with a warning), so a future layer is never skipped silently.
 """
 
 import functools
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ SESSIONS_LIMIT = 10_000
 # Longer than any key Django makes (32 characters).
 SESSION_KEY_MAX = 64
 TOKEN_FIELD = b'name="csrfmiddlewaretoken" value="'
+# A psycopg prepare_threshold no query reaches by repetition: only `prepare=True` prepares.
+ONLY_WHEN_ASKED = sys.maxsize
 
 
 @dataclass(frozen=True)
@@ -174,18 +177,29 @@ def page_state(request, session_key: str, user_id: int) -> tuple | None:
 
 def _fetch(sql: str, values: tuple) -> list[tuple]:
     """The statement's rows. With settings.DB_PREPARED_STATEMENTS it is prepared once per
-    connection (server-side binding): PostgreSQL then skips planning it on each request,
-    which cost more than running it. Django prepares nothing by default, for poolers that
-    cannot follow prepared statements (PgBouncer before 1.21, or without
-    max_prepared_statements): such a deployment turns the setting off."""
+    connection (server-side binding): PostgreSQL then skips parsing and planning it on each
+    request, which cost several times more than running it. Django prepares nothing by
+    default, for poolers that cannot follow prepared statements (PgBouncer before 1.21, or
+    without max_prepared_statements): such a deployment turns the setting off.
+
+    Django opens psycopg connections with prepare_threshold None, under which psycopg
+    ignores `prepare=True` too; the threshold is lifted for this statement alone, so no
+    other query on the connection is ever prepared."""
     if not settings.DB_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
             return cursor.fetchall()
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, values, prepare=True)
-        return cursor.fetchall()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    if threshold is None:
+        raw.prepare_threshold = ONLY_WHEN_ASKED
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, values, prepare=True)
+            return cursor.fetchall()
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def _session_store():

@@ -371,3 +371,38 @@ def test_without_prepared_statements_the_copy_is_checked_the_same_way(signed_in,
     warmed(signed_in)
     Question.objects.filter(pk=asked[0].pk).update(title="Seen without preparing")
     assert "Seen without preparing" in signed_in.get(URL).content.decode()
+
+
+def _prepared_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_statement_is_prepared_on_the_connection_and_nothing_else_is(signed_in, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    settings.DB_PREPARED_STATEMENTS = True
+    warmed(signed_in)
+    assert early(signed_in.get(URL))
+    prepared = _prepared_statements()
+    # Django opens connections with psycopg's prepare_threshold None, which ignores
+    # prepare=True: the statement was planned anew on every request.
+    assert len(prepared) == 1 and '"django_session"' in prepared[0]
+    assert connection.connection.prepare_threshold is None  # other queries: never prepared
+    Question.objects.count()
+    assert len(_prepared_statements()) == 1
+
+
+def test_without_prepared_statements_nothing_is_prepared(signed_in, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    settings.DB_PREPARED_STATEMENTS = False
+    warmed(signed_in)
+    assert _prepared_statements() == []
