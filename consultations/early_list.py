@@ -280,24 +280,34 @@ def _statement() -> tuple[str, tuple]:
     return sql, (patient_list.PATIENT, *page_params)
 
 
+@functools.cache
+def _user_columns() -> tuple:
+    """(the user model, its concrete fields' attribute names, its doctor profile relation),
+    in the statement's order: the same for every request of the process."""
+    user_model = get_user_model()
+    names = tuple(field.attname for field in user_model._meta.concrete_fields)
+    return user_model, names, user_model._meta.get_field("doctor_profile")
+
+
 def _parse(rows: list[tuple]) -> tuple[dict, object, patient_list.FirstPage]:
     """(the session's data, the user, or None for a doctor, the page) from the statement's rows."""
-    user_model = get_user_model()
-    fields = user_model._meta.concrete_fields
+    user_model, names, doctor_profile = _user_columns()
     first = rows[0]
     session = _session_store()().decode(first[0])
-    is_doctor = first[1 + len(fields)]
+    is_doctor = first[1 + len(names)]
     user = None
     if not is_doctor:
-        user = user_model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields], first[1 : 1 + len(fields)])
-        user_model._meta.get_field("doctor_profile").set_cached_value(user, None)  # read: none
-    page = patient_list.first_page_from([row[2 + len(fields) :] for row in rows])
+        user = user_model.from_db(DEFAULT_DB_ALIAS, names, first[1 : 1 + len(names)])
+        doctor_profile.set_cached_value(user, None)  # read: none
+    page = patient_list.first_page_from([row[2 + len(names) :] for row in rows])
     return session, user, page
 
 
 def moving_clocks(page: patient_list.FirstPage, user) -> tuple:
     """The clocks that can change with time alone (an answered or closed question's clock
     is fixed by its row, which the digest covers: views.patient_clock), as shown now."""
+    if not page.moving:  # every question answered or closed: no clock moves
+        return ()
     names = patient_list.LISTED_FIELDS
     now = timezone.now()
     with timezone.override(user_zone(user)):

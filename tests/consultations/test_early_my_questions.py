@@ -479,3 +479,15 @@ def test_without_a_csrf_cookie_each_early_page_makes_a_secret_its_form_accepts(p
     assert dict(normal.headers).keys() == dict(response.headers).keys()
     token = TOKEN.search(response.content.decode()).group(1)
     assert browser.post(reverse("logout"), {"csrfmiddlewaretoken": token}).status_code == 302
+
+
+def test_the_statement_reads_the_users_row_as_the_orm_does(signed_in, patient, rf):
+    from portal.models import User
+
+    warmed(signed_in)
+    state = early_list.page_state(rf.get(URL), signed_in.cookies["sessionid"].value, patient.pk)
+    assert state is not None and state[0] == patient.pk
+    assert state[1] == early_list.user_state(User.objects.get(pk=patient.pk))
+    assert [clock[1] for clock in state[-1]] == ["running"] * 3
+    Question.objects.filter(patient=patient).update(status="answered", first_answered_at=timezone.now())
+    assert early_list.page_state(rf.get(URL), signed_in.cookies["sessionid"].value, patient.pk)[-1] == ()  # none moves
