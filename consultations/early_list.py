@@ -39,6 +39,7 @@ page off (with a warning), so a future layer is never skipped silently.
 """
 
 import functools
+import logging
 import os
 import sys
 import threading
@@ -52,7 +53,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.core.exceptions import MiddlewareNotUsed
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections
 from django.http import HttpResponse
 from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import (
@@ -70,6 +71,8 @@ from consultations.views import FIXED_CLOCK_STATUSES, patient_clock
 from portal.database import read_as_health_check
 from portal.middleware import layers_after, user_zone
 from portal.signed_in import is_quiet_patient
+
+logger = logging.getLogger(__name__)
 
 SKIPPED_LAYERS = {
     "portal.middleware.SessionMiddleware": "read; is_quiet_patient refuses a session the normal path would write",
@@ -233,7 +236,10 @@ def _fetch(sql: str, values: tuple) -> list[tuple]:
 
     Django opens psycopg connections with prepare_threshold None, under which psycopg
     ignores `prepare=True` too; the threshold is lifted for this statement alone, so no
-    other query on the connection is ever prepared."""
+    other query on the connection is ever prepared. Should the server lose the statement
+    behind psycopg's back (a pooler that does not follow prepared statements, a DISCARD
+    ALL), psycopg would ask for it on every later request: the connection is closed
+    instead, and this request goes the normal way (no rows)."""
     if not settings.DB_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
@@ -247,6 +253,12 @@ def _fetch(sql: str, values: tuple) -> list[tuple]:
         with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
             cursor.execute(sql, values, prepare=True)
             return cursor.fetchall()
+    except ProgrammingError as error:
+        if not isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName) or connection.in_atomic_block:
+            raise
+        logger.warning("The early page's prepared statement is gone from the server (%s); reconnecting", error)
+        connection.close()
+        return []
     finally:
         raw.prepare_threshold = threshold
 

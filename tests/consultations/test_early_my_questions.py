@@ -491,3 +491,17 @@ def test_the_statement_reads_the_users_row_as_the_orm_does(signed_in, patient, r
     assert [clock[1] for clock in state[-1]] == ["running"] * 3
     Question.objects.filter(patient=patient).update(status="answered", first_answered_at=timezone.now())
     assert early_list.page_state(rf.get(URL), signed_in.cookies["sessionid"].value, patient.pk)[-1] == ()  # none moves
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_lost_on_the_server_costs_one_normal_page(signed_in, settings, caplog):
+    from django.db import connection
+
+    settings.DB_PREPARED_STATEMENTS = True
+    warmed(signed_in)
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")  # behind psycopg's back, as a pooler might
+    response = signed_in.get(URL)
+    assert response.status_code == 200 and not early(response) and "Rash number" in response.content.decode()
+    assert "prepared statement is gone" in caplog.text
+    signed_in.get(URL)
+    assert early(signed_in.get(URL))  # a new connection, the statement prepared again
