@@ -29,8 +29,10 @@ the same, and the page's content is checked, not assumed:
   in this process's memory: nothing is shared, a deploy starts empty.
 - The answer: the kept body and headers; the CSRF layer itself runs (the cookie
   read or made, renewed as on the normal path) and the body gets a freshly masked
-  token wherever the kept one stood. SecurityMiddleware and WhiteNoise, placed
-  before this one, treat it as any response.
+  token wherever the kept one stood (csrf_token: Django's get_token, its random
+  characters drawn from one os.urandom call instead of one per character).
+  SecurityMiddleware and WhiteNoise, placed before this one, treat it as any
+  response.
 
 Each middleware placed after this one in settings.MIDDLEWARE must be named in
 SKIPPED_LAYERS with why skipping it changes nothing; any other turns the early
@@ -38,6 +40,9 @@ page off (with a warning), so a future layer is never skipped silently.
 """
 
 import functools
+import logging
+import os
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -49,10 +54,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.core.exceptions import MiddlewareNotUsed
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections
 from django.http import HttpResponse
 from django.middleware.common import CommonMiddleware
-from django.middleware.csrf import CsrfViewMiddleware, _unmask_cipher_token, get_token
+from django.middleware.csrf import (
+    CSRF_ALLOWED_CHARS,
+    CSRF_SECRET_LENGTH,
+    CsrfViewMiddleware,
+    _unmask_cipher_token,
+)
 from django.urls import reverse
 from django.utils import timezone
 
@@ -62,6 +72,8 @@ from consultations.views import FIXED_CLOCK_STATUSES, patient_clock
 from portal.database import read_as_health_check
 from portal.middleware import layers_after, user_zone
 from portal.signed_in import is_quiet_patient
+
+logger = logging.getLogger(__name__)
 
 SKIPPED_LAYERS = {
     "portal.middleware.SessionMiddleware": "read; is_quiet_patient refuses a session the normal path would write",
@@ -85,6 +97,50 @@ SESSIONS_LIMIT = 10_000
 # Longer than any key Django makes (32 characters).
 SESSION_KEY_MAX = 64
 TOKEN_FIELD = b'name="csrfmiddlewaretoken" value="'
+# A psycopg prepare_threshold no query reaches by repetition: only `prepare=True` prepares.
+ONLY_WHEN_ASKED = sys.maxsize
+
+
+# Django's CSRF strings are CSRF_ALLOWED_CHARS drawn with secrets.choice, one call (and
+# one os.urandom) per character: 64 of them for a new secret and its mask, about 80 us
+# of the early answer's 600 (Python). The same draw from os.urandom in one call: a byte below
+# 248 (4 x 62) stands for the character at its value modulo 62 (each character has four
+# such bytes, so each is equally likely), a byte of 248 or more is dropped.
+_CSRF_CHARS = CSRF_ALLOWED_CHARS.encode("ascii")
+_CSRF_USABLE = 256 - 256 % len(_CSRF_CHARS)
+_CSRF_BYTE_CHAR = bytes(_CSRF_CHARS[byte % len(_CSRF_CHARS)] if byte < _CSRF_USABLE else 0 for byte in range(256))
+_CSRF_UNUSABLE = bytes(range(_CSRF_USABLE, 256))
+_CSRF_INDEX = {char: index for index, char in enumerate(CSRF_ALLOWED_CHARS)}
+
+
+def random_csrf_chars(count: int) -> str:
+    """`count` characters of CSRF_ALLOWED_CHARS, each drawn uniformly from the operating
+    system's random source (what django.utils.crypto.get_random_string gives)."""
+    drawn = b""
+    while len(drawn) < count:
+        drawn += os.urandom(count + 8).translate(_CSRF_BYTE_CHAR, _CSRF_UNUSABLE)
+    return drawn[:count].decode("ascii")
+
+
+def masked_csrf_token(secret: str, mask: str) -> str:
+    """Django's _mask_cipher_secret for a given mask: the mask, then each character of the
+    secret shifted by the mask's character at the same place."""
+    index, chars = _CSRF_INDEX, CSRF_ALLOWED_CHARS
+    return mask + "".join(chars[(index[x] + index[y]) % len(chars)] for x, y in zip(secret, mask, strict=True))
+
+
+def csrf_token(request) -> str:
+    """django.middleware.csrf.get_token, after CsrfViewMiddleware.process_request: the
+    request's secret (a new one when it has none) in a freshly masked token, and the cookie
+    marked to be sent (renewed) as the normal path does."""
+    meta = request.META
+    if "CSRF_COOKIE" in meta:
+        mask = random_csrf_chars(CSRF_SECRET_LENGTH)
+    else:  # as _add_new_csrf_cookie
+        drawn = random_csrf_chars(2 * CSRF_SECRET_LENGTH)
+        meta["CSRF_COOKIE"], mask = drawn[:CSRF_SECRET_LENGTH], drawn[CSRF_SECRET_LENGTH:]
+    meta["CSRF_COOKIE_NEEDS_UPDATE"] = True
+    return masked_csrf_token(meta["CSRF_COOKIE"], mask)
 
 
 @dataclass(frozen=True)
@@ -174,18 +230,38 @@ def page_state(request, session_key: str, user_id: int) -> tuple | None:
 
 def _fetch(sql: str, values: tuple) -> list[tuple]:
     """The statement's rows. With settings.DB_PREPARED_STATEMENTS it is prepared once per
-    connection (server-side binding): PostgreSQL then skips planning it on each request,
-    which cost more than running it. Django prepares nothing by default, for poolers that
-    cannot follow prepared statements (PgBouncer before 1.21, or without
-    max_prepared_statements): such a deployment turns the setting off."""
+    connection (server-side binding): PostgreSQL then skips parsing and planning it on each
+    request, which cost several times more than running it. Django prepares nothing by
+    default, for poolers that cannot follow prepared statements (PgBouncer before 1.21, or
+    without max_prepared_statements): such a deployment turns the setting off.
+
+    Django opens psycopg connections with prepare_threshold None, under which psycopg
+    ignores `prepare=True` too; the threshold is lifted for this statement alone, so no
+    other query on the connection is ever prepared. Should the server lose the statement
+    behind psycopg's back (a pooler that does not follow prepared statements, a DISCARD
+    ALL), psycopg would ask for it on every later request: the connection is closed
+    instead, and this request goes the normal way (no rows)."""
     if not settings.DB_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
             return cursor.fetchall()
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, values, prepare=True)
-        return cursor.fetchall()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    if threshold is None:
+        raw.prepare_threshold = ONLY_WHEN_ASKED
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, values, prepare=True)
+            return cursor.fetchall()
+    except ProgrammingError as error:
+        if not isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName) or connection.in_atomic_block:
+            raise
+        logger.warning("The early page's prepared statement is gone from the server (%s); reconnecting", error)
+        connection.close()
+        return []
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def _session_store():
@@ -217,24 +293,34 @@ def _statement() -> tuple[str, tuple]:
     return sql, (patient_list.PATIENT, *page_params)
 
 
+@functools.cache
+def _user_columns() -> tuple:
+    """(the user model, its concrete fields' attribute names, its doctor profile relation),
+    in the statement's order: the same for every request of the process."""
+    user_model = get_user_model()
+    names = tuple(field.attname for field in user_model._meta.concrete_fields)
+    return user_model, names, user_model._meta.get_field("doctor_profile")
+
+
 def _parse(rows: list[tuple]) -> tuple[dict, object, patient_list.FirstPage]:
     """(the session's data, the user, or None for a doctor, the page) from the statement's rows."""
-    user_model = get_user_model()
-    fields = user_model._meta.concrete_fields
+    user_model, names, doctor_profile = _user_columns()
     first = rows[0]
     session = _session_store()().decode(first[0])
-    is_doctor = first[1 + len(fields)]
+    is_doctor = first[1 + len(names)]
     user = None
     if not is_doctor:
-        user = user_model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields], first[1 : 1 + len(fields)])
-        user_model._meta.get_field("doctor_profile").set_cached_value(user, None)  # read: none
-    page = patient_list.first_page_from([row[2 + len(fields) :] for row in rows])
+        user = user_model.from_db(DEFAULT_DB_ALIAS, names, first[1 : 1 + len(names)])
+        doctor_profile.set_cached_value(user, None)  # read: none
+    page = patient_list.first_page_from([row[2 + len(names) :] for row in rows])
     return session, user, page
 
 
 def moving_clocks(page: patient_list.FirstPage, user) -> tuple:
     """The clocks that can change with time alone (an answered or closed question's clock
     is fixed by its row, which the digest covers: views.patient_clock), as shown now."""
+    if not page.moving:  # every question answered or closed: no clock moves
+        return ()
     names = patient_list.LISTED_FIELDS
     now = timezone.now()
     with timezone.override(user_zone(user)):
@@ -323,7 +409,7 @@ class EarlyMyQuestionsMiddleware:
 
     def answer(self, request, kept: KeptPage) -> HttpResponse:
         self.csrf.process_request(request)
-        body = get_token(request).encode().join(kept.parts)
+        body = csrf_token(request).encode().join(kept.parts)
         response = HttpResponse(body)
         for name, value in kept.headers:
             response.headers[name] = value

@@ -371,3 +371,137 @@ def test_without_prepared_statements_the_copy_is_checked_the_same_way(signed_in,
     warmed(signed_in)
     Question.objects.filter(pk=asked[0].pk).update(title="Seen without preparing")
     assert "Seen without preparing" in signed_in.get(URL).content.decode()
+
+
+def _prepared_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_statement_is_prepared_on_the_connection_and_nothing_else_is(signed_in, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    settings.DB_PREPARED_STATEMENTS = True
+    warmed(signed_in)
+    assert early(signed_in.get(URL))
+    prepared = _prepared_statements()
+    # Django opens connections with psycopg's prepare_threshold None, which ignores
+    # prepare=True: the statement was planned anew on every request.
+    assert len(prepared) == 1 and '"django_session"' in prepared[0]
+    assert connection.connection.prepare_threshold is None  # other queries: never prepared
+    Question.objects.count()
+    assert len(_prepared_statements()) == 1
+
+
+def test_without_prepared_statements_nothing_is_prepared(signed_in, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    settings.DB_PREPARED_STATEMENTS = False
+    warmed(signed_in)
+    assert _prepared_statements() == []
+
+
+def test_the_csrf_characters_are_drawn_uniformly(monkeypatch):
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS
+
+    # Every byte value once: each character stands for exactly four of them, the rest are dropped.
+    monkeypatch.setattr(early_list.os, "urandom", lambda n: bytes(range(256))[:n])
+    drawn = early_list.random_csrf_chars(248)
+    assert sorted(drawn) == sorted(CSRF_ALLOWED_CHARS * 4)
+
+
+def test_the_csrf_characters_come_from_the_system_and_differ():
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS
+
+    drawn = [early_list.random_csrf_chars(32) for _ in range(300)]
+    assert len(set(drawn)) == 300 and all(len(chars) == 32 for chars in drawn)
+    assert set("".join(drawn)) == set(CSRF_ALLOWED_CHARS)
+
+
+def test_the_token_is_masked_as_django_masks_it(monkeypatch):
+    from django.middleware import csrf
+
+    for _ in range(50):
+        secret, mask = csrf._get_new_csrf_string(), csrf._get_new_csrf_string()
+        monkeypatch.setattr(csrf, "_get_new_csrf_string", lambda mask=mask: mask)
+        assert early_list.masked_csrf_token(secret, mask) == csrf._mask_cipher_secret(secret)
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("cookie", [None, "k" * 32, "bad!"])
+def test_the_early_token_marks_the_request_as_get_token_does(rf, settings, cookie):
+    from django.middleware import csrf
+
+    def request():
+        made = rf.get(URL)
+        if cookie is not None:
+            made.COOKIES[settings.CSRF_COOKIE_NAME] = cookie
+        csrf.CsrfViewMiddleware(lambda r: None).process_request(made)
+        return made
+
+    ours, django = request(), request()
+    token, their_token = early_list.csrf_token(ours), csrf.get_token(django)
+    assert ours.META.keys() == django.META.keys() and ours.META["CSRF_COOKIE_NEEDS_UPDATE"] is True
+    if cookie == "k" * 32:
+        assert ours.META["CSRF_COOKIE"] == django.META["CSRF_COOKIE"] == cookie
+    csrf._check_token_format(ours.META["CSRF_COOKIE"])
+    csrf._check_token_format(token)
+    assert len(token) == len(their_token) and csrf._unmask_cipher_token(token) == ours.META["CSRF_COOKIE"]
+
+
+def test_without_a_csrf_cookie_each_early_page_makes_a_secret_its_form_accepts(patient, asked):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(patient)
+    warmed(browser)
+    del browser.cookies["csrftoken"]
+    normal = browser.get(URL, {"page": "1"})
+    assert not early(normal)
+    secrets = set()
+    for _ in range(3):
+        del browser.cookies["csrftoken"]  # as the bench's client: no CSRF cookie
+        response = browser.get(URL)
+        assert early(response)
+        secret = response.cookies["csrftoken"].value
+        assert _unmask_cipher_token(TOKEN.search(response.content.decode()).group(1)) == secret
+        secrets.add(secret)
+    assert len(secrets) == 3
+    attributes = [
+        {name: value for name, value in r.cookies["csrftoken"].items() if name != "expires"} for r in (normal, response)
+    ]
+    assert attributes[0] == attributes[1] and attributes[0]["max-age"]
+    assert dict(normal.headers).keys() == dict(response.headers).keys()
+    token = TOKEN.search(response.content.decode()).group(1)
+    assert browser.post(reverse("logout"), {"csrfmiddlewaretoken": token}).status_code == 302
+
+
+def test_the_statement_reads_the_users_row_as_the_orm_does(signed_in, patient, rf):
+    from portal.models import User
+
+    warmed(signed_in)
+    state = early_list.page_state(rf.get(URL), signed_in.cookies["sessionid"].value, patient.pk)
+    assert state is not None and state[0] == patient.pk
+    assert state[1] == early_list.user_state(User.objects.get(pk=patient.pk))
+    assert [clock[1] for clock in state[-1]] == ["running"] * 3
+    Question.objects.filter(patient=patient).update(status="answered", first_answered_at=timezone.now())
+    assert early_list.page_state(rf.get(URL), signed_in.cookies["sessionid"].value, patient.pk)[-1] == ()  # none moves
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_lost_on_the_server_costs_one_normal_page(signed_in, settings, caplog):
+    from django.db import connection
+
+    settings.DB_PREPARED_STATEMENTS = True
+    warmed(signed_in)
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")  # behind psycopg's back, as a pooler might
+    response = signed_in.get(URL)
+    assert response.status_code == 200 and not early(response) and "Rash number" in response.content.decode()
+    assert "prepared statement is gone" in caplog.text
+    signed_in.get(URL)
+    assert early(signed_in.get(URL))  # a new connection, the statement prepared again
