@@ -22,8 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consultations import early_list, services
-from consultations.models import BreachCredit, CreditKind, Question, Specialty
+from consultations.models import Question, Specialty
 from consultations.patient_list import PER_PAGE
+from tests.consultations.test_my_questions_round_trips import _credit
 from tests.factories import QuestionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -133,18 +134,6 @@ def test_becoming_staff_needs_the_normal_path(signed_in, patient, settings):
     patient.save()
     response = signed_in.get(URL)
     assert response.status_code == 302 and "/accounts/2fa/" in response["Location"]
-
-
-def _credit(question):
-    due = timezone.now() - timedelta(hours=1)
-    BreachCredit.objects.create(
-        patient=question.patient,
-        question=question,
-        clock_due_at=due,
-        breached_at=due + timedelta(minutes=5),
-        minutes_late=5,
-        kind=CreditKind.FREE_QUESTION,
-    )
 
 
 @pytest.mark.parametrize(
