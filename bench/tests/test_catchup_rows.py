@@ -1,6 +1,8 @@
-"""The catch-up phase's table rows (bench/catchup.py): verdicts from the measured figures."""
+"""The catch-up phase (bench/catchup.py): its rows' verdicts from the figures, how it finds its questions."""
 
-from bench import report
+import pytest
+
+from bench import catchup, report
 
 MEASURED = {
     "questions": 100_000,
@@ -82,3 +84,10 @@ def test_a_missing_catch_up_says_why_without_a_verdict():
     rows = catchup_rows({"available": False, "reason": "the Celery workers did not start"})
     assert list(rows) == ["catchup.escalations"]
     assert "did not start" in rows["catchup.escalations"].figure and rows["catchup.escalations"].passed is None
+
+
+def test_the_harness_finds_the_catch_up_questions_by_their_id_range():
+    # The polls run while the workers work: a lookup naming 10^5 ids took them a core.
+    assert catchup.of_questions([7, 5, 6]) == {"question_id__gte": 5, "question_id__lte": 7}
+    with pytest.raises(ValueError, match="not consecutive"):
+        catchup.of_questions([5, 7])
