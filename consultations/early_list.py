@@ -42,19 +42,17 @@ page off (with a warning), so a future layer is never skipped silently.
 import functools
 import logging
 import os
-import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import import_module
 from types import SimpleNamespace
 
-import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.core.exceptions import MiddlewareNotUsed
-from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponse
 from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import (
@@ -69,7 +67,7 @@ from django.utils import timezone
 from consultations import patient_list
 from consultations.models import DoctorProfile
 from consultations.views import FIXED_CLOCK_STATUSES, patient_clock
-from portal.database import read_as_health_check
+from portal.database import read_as_health_check, run_prepared
 from portal.middleware import layers_after, user_zone
 from portal.signed_in import is_quiet_patient
 
@@ -97,8 +95,6 @@ SESSIONS_LIMIT = 10_000
 # Longer than any key Django makes (32 characters).
 SESSION_KEY_MAX = 64
 TOKEN_FIELD = b'name="csrfmiddlewaretoken" value="'
-# A psycopg prepare_threshold no query reaches by repetition: only `prepare=True` prepares.
-ONLY_WHEN_ASKED = sys.maxsize
 
 
 # Django's CSRF strings are CSRF_ALLOWED_CHARS drawn with secrets.choice, one call (and
@@ -217,7 +213,7 @@ def page_state(request, session_key: str, user_id: int) -> tuple | None:
     no question, a second page, a credit, or a connection that had to be reopened)."""
     sql, params = _statement()
     values = (*patient_list.for_patient(params, user_id), session_key, timezone.now())
-    rows = read_as_health_check(lambda: _fetch(sql, values))
+    rows = read_as_health_check(lambda: run_prepared(sql, values) or [])
     if not rows:
         return None
     session, user, page = _parse(rows)
@@ -226,42 +222,6 @@ def page_state(request, session_key: str, user_id: int) -> tuple | None:
     if not 0 < page.count <= patient_list.PER_PAGE or page.has_credit:
         return None
     return (user.pk, user_state(user), request.get_host(), request.is_secure(), page.digest, moving_clocks(page, user))
-
-
-def _fetch(sql: str, values: tuple) -> list[tuple]:
-    """The statement's rows. With settings.DB_PREPARED_STATEMENTS it is prepared once per
-    connection (server-side binding): PostgreSQL then skips parsing and planning it on each
-    request, which cost several times more than running it. Django prepares nothing by
-    default, for poolers that cannot follow prepared statements (PgBouncer before 1.21, or
-    without max_prepared_statements): such a deployment turns the setting off.
-
-    Django opens psycopg connections with prepare_threshold None, under which psycopg
-    ignores `prepare=True` too; the threshold is lifted for this statement alone, so no
-    other query on the connection is ever prepared. Should the server lose the statement
-    behind psycopg's back (a pooler that does not follow prepared statements, a DISCARD
-    ALL), psycopg would ask for it on every later request: the connection is closed
-    instead, and this request goes the normal way (no rows)."""
-    if not settings.DB_PREPARED_STATEMENTS:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, values)
-            return cursor.fetchall()
-    connection.ensure_connection()
-    raw = connection.connection
-    threshold = raw.prepare_threshold
-    if threshold is None:
-        raw.prepare_threshold = ONLY_WHEN_ASKED
-    try:
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, values, prepare=True)
-            return cursor.fetchall()
-    except ProgrammingError as error:
-        if not isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName) or connection.in_atomic_block:
-            raise
-        logger.warning("The early page's prepared statement is gone from the server (%s); reconnecting", error)
-        connection.close()
-        return []
-    finally:
-        raw.prepare_threshold = threshold
 
 
 def _session_store():

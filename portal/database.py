@@ -15,16 +15,19 @@ the outbox).
 Also here: `update_returning`, an UPDATE that returns its rows in one round trip
 (the outbox's single claim, the sweep's batch marks), and `claim_returning`, its
 batch form that skips rows other transactions hold (the outbox's batch claim): the
-one place that builds SQL from the ORM's private query classes.
+one place that builds SQL from the ORM's private query classes. And `run_prepared`:
+a hot path's one statement, prepared once per connection on PostgreSQL.
 """
 
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, ProgrammingError, connection, connections
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
@@ -168,3 +171,46 @@ def _update_sql(rows: QuerySet, values: dict) -> tuple[str, tuple]:
     query.add_update_values(values)
     sql, params = query.get_compiler(rows.db).as_sql()
     return sql, tuple(params)
+
+
+# A psycopg prepare_threshold no query reaches by repetition: only `prepare=True` prepares.
+ONLY_WHEN_ASKED = sys.maxsize
+
+
+def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
+    """Run one hot statement on the default PostgreSQL connection and return its rows ([]
+    for a statement that returns none). With settings.DB_PREPARED_STATEMENTS it is prepared
+    once per connection (server-side binding): PostgreSQL then skips parsing and planning it
+    on each request, and the ORM's query building is skipped too. Django prepares nothing by
+    default, for poolers that cannot follow prepared statements (PgBouncer before 1.21, or
+    without max_prepared_statements): such a deployment turns the setting off.
+
+    Django opens psycopg connections with prepare_threshold None, under which psycopg
+    ignores `prepare=True` too; the threshold is lifted for this statement alone, so no
+    other query on the connection is ever prepared. Should the server lose the statement
+    behind psycopg's back (a pooler that does not follow prepared statements, a DISCARD
+    ALL), psycopg would ask for it on every later request: the connection is closed
+    instead and None returned, so the caller takes its normal way (which reconnects)."""
+    import psycopg
+
+    if not settings.DB_PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchall() if cursor.description else []
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    if threshold is None:
+        raw.prepare_threshold = ONLY_WHEN_ASKED
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, values, prepare=True)
+            return cursor.fetchall() if cursor.description else []
+    except ProgrammingError as error:
+        if not isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName) or connection.in_atomic_block:
+            raise
+        logger.warning("A prepared statement is gone from the server (%s); reconnecting", error)
+        connection.close()
+        return None
+    finally:
+        raw.prepare_threshold = threshold

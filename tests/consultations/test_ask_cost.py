@@ -54,7 +54,79 @@ def test_a_question_sent_is_one_transaction_without_savepoints_and_one_draft_del
     assert statements[begin + 1].startswith('INSERT INTO "consultations_question"')
     assert statements[begin + 2].startswith('INSERT INTO "consultations_notification"')
     drafts = [sql for sql in statements if "questiondraft" in sql]
-    assert len(drafts) == 1 and drafts[0].startswith("DELETE"), drafts
+    if connection.vendor == "postgresql":  # one prepared DELETE, outside Django's query log
+        assert drafts == []
+        assert [sql for sql in _prepared_statements() if sql.startswith("DELETE")] == [OWN_DRAFTS_DELETE]
+    else:
+        assert len(drafts) == 1 and drafts[0].startswith("DELETE"), drafts
+
+
+OWN_DRAFTS_DELETE = 'DELETE FROM "consultations_questiondraft" WHERE "owner_id" = $1'
+OWN_DRAFT_FOUND = 'SELECT 1 FROM "consultations_questiondraft" WHERE "owner_id" = $1 AND "saved_at" > $2 LIMIT 1'
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _needs_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+
+
+def test_the_form_of_a_patient_without_a_draft_asks_one_prepared_statement(client, patient, settings):
+    """Issue 17: the ORM's draft lookup was an eighth of the form page's CPU under load."""
+    _needs_postgresql()
+    settings.DB_PREPARED_STATEMENTS = True
+    client.force_login(patient)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(ASK_URL).status_code == 200
+    assert not [query["sql"] for query in captured.captured_queries if "questiondraft" in query["sql"]]
+    assert OWN_DRAFT_FOUND in _prepared_statements()
+
+
+def test_a_patients_own_draft_is_still_found_and_only_theirs(client, patient, other_patient, specialty, settings):
+    settings.DB_PREPARED_STATEMENTS = True
+    QuestionDraft.objects.create(token_hash="a" * 64, owner=other_patient, title="Theirs", description="Theirs")
+    client.force_login(patient)
+    assert "Mine, kept" not in client.get(ASK_URL).content.decode()
+    assert "Theirs" not in client.get(ASK_URL).content.decode()
+    QuestionDraft.objects.create(token_hash="b" * 64, owner=patient, title="Mine, kept", description="Mine")
+    assert "Mine, kept" in client.get(ASK_URL).content.decode()
+    # An expired one is not shown.
+    QuestionDraft.objects.filter(owner=patient).update(saved_at=timezone.now() - timedelta(days=30))
+    assert "Mine, kept" not in client.get(ASK_URL).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_prepared_statement_neither_hides_a_draft_nor_keeps_one(client, patient, specialty, settings, caplog):
+    _needs_postgresql()
+    settings.DB_PREPARED_STATEMENTS = True
+    client.force_login(patient)
+    client.get(ASK_URL)
+    QuestionDraft.objects.create(token_hash="b" * 64, owner=patient, title="Mine, kept", description="Mine")
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")  # behind psycopg's back, as a pooler might
+    assert "Mine, kept" in client.get(ASK_URL).content.decode()  # the ORM's lookup, on a new connection
+    assert "prepared statement is gone" in caplog.text
+
+    sent(client, question_data(specialty))
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")
+    QuestionDraft.objects.create(token_hash="c" * 64, owner=patient, title="Another", description="Another")
+    sent(client, question_data(specialty))
+    assert QuestionDraft.objects.count() == 0
+
+
+def test_without_prepared_statements_the_drafts_are_still_found_and_deleted(client, patient, specialty, settings):
+    settings.DB_PREPARED_STATEMENTS = False
+    client.force_login(patient)
+    QuestionDraft.objects.create(token_hash="b" * 64, owner=patient, title="Mine, kept", description="Mine")
+    assert "Mine, kept" in client.get(ASK_URL).content.decode()
+    sent(client, question_data(specialty))
+    assert QuestionDraft.objects.count() == 0
+    if connection.vendor == "postgresql":
+        assert _prepared_statements() == []
 
 
 def test_a_draft_typed_before_login_is_gone_once_the_question_is_sent(client, patient, specialty):
@@ -179,3 +251,21 @@ def test_an_unknown_specialty_is_still_refused(client, patient, specialty):
     response = client.post(ASK_URL, {**question_data(specialty), "specialty": "999999"})
     assert response.status_code == 200 and "specialty" in response.context["form"].errors
     assert not Question.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_before_the_draft_check_makes_it_look_the_normal_way(patient, settings, caplog):
+    """The form page's first query is the prepared draft check: it doubles as the
+    connection's health check (portal.database.read_as_health_check, no `SELECT 1`
+    first). A connection the server dropped is reopened, and the page looks for the
+    draft the normal way instead of taking "no answer" for "no draft"."""
+    from consultations import drafts
+    from tests.db_faults import admin_connection, own_backend_pid
+
+    _needs_postgresql()
+    settings.DB_PREPARED_STATEMENTS = True
+    with admin_connection() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [own_backend_pid()])
+    assert drafts._may_have_own(patient, timezone.now()) is True
+    assert "Database connection dropped" in caplog.text
+    assert drafts._may_have_own(patient, timezone.now()) is False  # a new connection: surely no draft
