@@ -428,6 +428,34 @@ def test_one_resend_run_drains_a_backlog_of_several_batches(question, flaky_mail
     assert flaky_mail.opened == 1  # one mail connection for the run (renewed every MESSAGES_PER_CONNECTION)
 
 
+def test_a_resend_run_goes_forward_and_leaves_a_row_freed_behind_it_to_the_next_run(question, monkeypatch):
+    """Issue 17: each claim of a run starts after the last one's rows, so it does not walk
+    again past the rows the run (or others) sent, which stay in the pending index until
+    PostgreSQL vacuums them: after an outage, claiming from the oldest took 0.2-1 s."""
+    monkeypatch.setattr(outbox_send, "CLAIM_BATCH", 2)
+    ids = notifications.queue_notifications(outgoing(question, 5))
+    now = timezone.now()
+    Notification.objects.filter(pk__in=ids).update(next_attempt_at=now - timedelta(minutes=1))
+    held = Notification.objects.filter(pk=ids[0])
+    held.update(locked_until=now + timedelta(minutes=5))  # another sender holds the oldest
+    real_compose = outbox_send.compose
+
+    def compose_then_free_the_held_row(*args, **kwargs):
+        held.update(locked_until=None)  # ... and gives it back, unsent, once this run began
+        return real_compose(*args, **kwargs)
+
+    monkeypatch.setattr(outbox_send, "compose", compose_then_free_the_held_row)
+    with CaptureQueriesContext(connection) as captured:
+        assert notifications.drain_pending(now=now).sent == 4
+
+    assert sorted(m.to[0] for m in mail.outbox) == [f"reader{n}@example.com" for n in range(1, 5)]
+    claims = [query["sql"] for query in captured.captured_queries if "next_attempt_at" in query["sql"]]
+    assert len(claims) >= 2 and '"next_attempt_at" > ' not in claims[0] and '"next_attempt_at" > ' in claims[1]
+    monkeypatch.undo()
+    assert notifications.drain_pending(now=now).sent == 1  # the next run starts from the oldest again
+    assert Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENT).count() == 5
+
+
 def test_a_resend_run_stops_at_its_time_budget_and_queues_the_next_run(question, monkeypatch):
     """Issue 13 item 3: a run is bounded in time (well inside the task time limit); with
     rows still due it queues the next run at once instead of waiting for beat."""
