@@ -1,17 +1,20 @@
 """Outage catch-up (issue 17): 10^5 questions overdue at once, two real Celery workers.
 
 The due questions are inserted in one statement (bench.data.add_due), the two workers
-(one process each: the machine has two cores) and a beat are started on the bench's
+(one pool process each: the machine has two cores; BENCH_CATCHUP_CONCURRENCY=2 runs two
+each, as deploy/Procfile.prod does, which was slower here) and a beat are started on the bench's
 PostgreSQL database and Redis db, and one sweep message starts the catch-up, as the
 first beat tick after an outage would. Everything reported is read from the database:
 when the last breach escalation was written, when the last e-mail was marked sent
 (handed to the mail backend), how many e-mails each second, which sweeps did the work,
 and the duplicates (more than one escalation per question and level, more than one
-e-mail row per question, kind and recipient). The e-mails go to the zero-cost in-process
-sink (bench/mail.py); BENCH_CATCHUP_MAIL=smtp sends them through Django's SMTP backend
-to a sink SMTP server started for the phase (bench/smtp_sink.py), which counts what it
-received. The backend alone is then measured with the same messages
-(bench.mail.backend_rate) to show who limits the send rate.
+e-mail row per question, kind and recipient). The e-mails go as in production, through
+Django's SMTP backend, to a sink SMTP server started for the phase (bench/smtp_sink.py),
+which counts what it received; BENCH_CATCHUP_MAIL=sink hands them to the zero-cost
+in-process sink instead (bench/mail.py: our own ceiling). The backend alone is then
+measured with the same messages from as many processes (bench.mail.backend_rate) to
+show who limits the send rate, and the machine's CPU per e-mail is split by process
+kind for both.
 """
 
 import json
@@ -26,11 +29,13 @@ from django.db import connection
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from bench import data, database, mail, processes
+from bench import data, database, environment, machine_split, mail, processes
 from bench.common import NotAvailable, progress
 
 QUESTIONS = int(os.environ.get("BENCH_CATCHUP_QUESTIONS", 100_000))
 WORKERS = 2
+# Pool processes per worker (SLA_SWEEP_PARALLEL is WORKERS times this).
+CONCURRENCY = int(os.environ.get("BENCH_CATCHUP_CONCURRENCY", 1))
 # The targets of issue 17.
 ESCALATION_TARGET_SECONDS = 60
 # How long to wait before calling the catch-up unfinished.
@@ -38,7 +43,7 @@ ESCALATION_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_TIMEOUT", 600))
 EMAIL_TIMEOUT = float(os.environ.get("BENCH_CATCHUP_EMAIL_TIMEOUT", 900))
 # "smtp" (default): Django's SMTP backend talking to the sink SMTP server, as production
 # does; "sink": the zero-cost in-process sink (our own ceiling). See bench/mail.py.
-MAIL = os.environ.get("BENCH_CATCHUP_MAIL", "sink")
+MAIL = os.environ.get("BENCH_CATCHUP_MAIL", "smtp")
 
 
 def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
@@ -49,7 +54,7 @@ def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
     with mail.mail_server(MAIL) as server:
         progress(f"  mail backend: {server.label}")
         figures = _catch_up(ours, len(ids), server)
-        progress(f"  the mail backend alone, the same messages, {WORKERS} processes")
+        progress(f"  the mail backend alone, the same messages, {WORKERS * CONCURRENCY} processes")
         figures["backend_alone"] = _backend_alone(ours, server)
     alone = figures["backend_alone"]["per_second"]
     ours = figures["emails_per_second"]
@@ -78,13 +83,13 @@ def _catch_up(ours: dict, questions: int, server) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-catchup-"))
     env = {
         **server.env(),
-        "SLA_SWEEP_PARALLEL": str(WORKERS),
+        "SLA_SWEEP_PARALLEL": str(WORKERS * CONCURRENCY),
         # One persistent connection per worker process, as in production.
         "DB_CONN_MAX_AGE": "60",
     }
     database.flush_redis()
     workers = [
-        processes.celery_worker(env, concurrency=1, name=f"catchup-worker-{n}", loglevel="info")
+        processes.celery_worker(env, concurrency=CONCURRENCY, name=f"catchup-worker-{n}", loglevel="info")
         for n in range(1, WORKERS + 1)
     ]
     beat = processes.celery_beat(env, run_dir / "celerybeat-schedule", name="catchup-beat")
@@ -124,26 +129,37 @@ def _catch_up(ours: dict, questions: int, server) -> dict:
 
 
 def _sending_cpu(workers, server, ours: dict):
-    """A function returning the workers' (and the mail server's) CPU per e-mail sent since now."""
+    """A function returning where the machine's CPU went per e-mail sent since now, process
+    kind by process kind (bench/machine_split.py), and how much of the two cores stayed idle."""
     from consultations.models import Notification
 
-    def state():
-        return (
-            sum(mail.group_cpu_seconds(worker.process.pid) for worker in workers),
-            server.cpu_seconds(),
-            Notification.objects.filter(**ours, status="sent").count(),
-        )
-
-    before = state()
+    groups = machine_split.Groups(environment.database_name())
+    for worker in workers:
+        groups.process_groups[f"Celery worker {worker.name}"] = worker.process.pid
+    if server.cpu_seconds() is not None:
+        groups.process_groups["sink SMTP server"] = server.service.process.pid
+    window = machine_split.Window(groups)
+    window.start()
+    began = time.monotonic()
+    sent_before = Notification.objects.filter(**ours, status="sent").count()
 
     def per_email() -> dict:
-        after = state()
-        sent = after[2] - before[2]
+        split = window.stop()
+        seconds = time.monotonic() - began
+        sent = Notification.objects.filter(**ours, status="sent").count() - sent_before
         if not sent:
             return {"emails": 0}
-        figures = {"emails": sent, "workers_us": round((after[0] - before[0]) / sent * 1e6)}
-        if before[1] is not None:
-            figures["mail_server_us"] = round((after[1] - before[1]) / sent * 1e6)
+        split["the bench's own polls"] = split.pop("load client (this process)", 0.0)
+        split["idle"] = max(0.0, seconds * os.cpu_count() - split["whole machine"])
+        worker_cpu = sum(cpu for name, cpu in split.items() if name.startswith("Celery worker"))
+        figures = {
+            "emails": sent,
+            "seconds": round(seconds, 1),
+            "workers_us": round(worker_cpu / sent * 1e6),
+            "split_us": {name: round(cpu / sent * 1e6) for name, cpu in split.items()},
+        }
+        if "sink SMTP server" in split:
+            figures["mail_server_us"] = figures["split_us"]["sink SMTP server"]
         return figures
 
     return per_email
@@ -174,7 +190,7 @@ def _backend_alone(ours: dict, server) -> dict:
 
     sample = list(Notification.objects.filter(**ours).order_by("pk")[:200])
     connection.close()  # not shared with the forked senders
-    return mail.backend_rate(sample, WORKERS, server)
+    return mail.backend_rate(sample, WORKERS * CONCURRENCY, server)
 
 
 def _wait_ready(workers) -> None:
@@ -233,6 +249,7 @@ def _figures(ours: dict, questions: int, started, written, sent_all, workers) ->
     return {
         "questions": questions,
         "workers": WORKERS,
+        "processes_per_worker": CONCURRENCY,
         "escalations_written_seconds": written,
         "emails_sent_seconds": sent_all,
         "escalated_questions": escalations.filter(level="breached").values("question").distinct().count(),
@@ -267,6 +284,22 @@ def _rate_title(server: dict) -> str:
             "(BENCH_CATCHUP_MAIL=sink), as a share of that sink alone"
         )
     return "Catch-up e-mails per second through Django's SMTP backend to a sink SMTP server, against that backend alone"
+
+
+def _machine_per_email(split: dict | None, alone: dict) -> str:
+    """The two cores per e-mail once the escalations were written, against the backend alone."""
+    from bench.report import _n
+
+    if not split or not alone.get("machine_busy_us_per_message"):
+        return ""
+    database = split.get("PostgreSQL backends (bench database)", 0) + split.get(
+        "PostgreSQL server processes (WAL, checkpoints; shared)", 0
+    )
+    return (
+        f"; the machine per e-mail: {_n(split['whole machine'])} µs busy + {_n(split['idle'])} idle "
+        f"(PostgreSQL {_n(database)}, kernel and other processes {_n(split['rest of the machine'])}) against "
+        f"the backend alone's {_n(alone['machine_busy_us_per_message'])} + {_n(alone['idle_us_per_message'])}"
+    )
 
 
 def report_rows(results: dict) -> list:
@@ -308,6 +341,7 @@ def report_rows(results: dict) -> list:
             f"; CPU per e-mail once the escalations were written: the workers {_n(cpu['workers_us'])} µs, "
             f"the backend alone's senders {_n(alone['sender_cpu_us_per_message'])} µs"
         )
+    backend += _machine_per_email(cpu.get("split_us"), alone)
     return [
         Row(
             "catchup.escalations",

@@ -28,7 +28,7 @@ import time
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
-from bench import processes, smtp_sink
+from bench import machine_split, processes, smtp_sink
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 ZERO_COST_BACKEND = "bench.mail.SinkBackend"
@@ -59,23 +59,6 @@ def process_cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in a process group (a Celery worker and its
-    pool child), in seconds."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 class SmtpSinkServer:
@@ -186,15 +169,21 @@ def backend_rate(notifications: list, processes: int, server=None, per_process: 
     server_cpu = server.cpu_seconds()
     context = multiprocessing.get_context("fork")
     with context.Pool(processes) as pool:
+        busy_before, began = machine_split.machine_busy(), time.monotonic()
         runs = pool.starmap(_send_alone, [(notifications, per_process, server.backend, server.options())] * processes)
+        busy, wall = machine_split.machine_busy() - busy_before, time.monotonic() - began
     seconds = max(run["seconds"] for run in runs)
+    messages = processes * per_process
     figures = {
         "backend": server.backend,
         "processes": processes,
         "messages": processes * per_process,
         "seconds": round(seconds, 3),
         "per_second": round(processes * per_process / seconds, 1),
-        "sender_cpu_us_per_message": round(sum(run["cpu"] for run in runs) / (processes * per_process) * 1e6),
+        "sender_cpu_us_per_message": round(sum(run["cpu"] for run in runs) / messages * 1e6),
+        # The whole machine, as the catch-up's split reports it: busy, and the cores left idle.
+        "machine_busy_us_per_message": round(busy / messages * 1e6),
+        "idle_us_per_message": round(max(0.0, wall * os.cpu_count() - busy) / messages * 1e6),
         "delay_ms": delay_seconds() * 1000 if server.backend == ZERO_COST_BACKEND else 0.0,
     }
     if before is not None:

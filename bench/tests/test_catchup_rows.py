@@ -91,3 +91,24 @@ def test_the_harness_finds_the_catch_up_questions_by_their_id_range():
     assert catchup.of_questions([7, 5, 6]) == {"question_id__gte": 5, "question_id__lte": 7}
     with pytest.raises(ValueError, match="not consecutive"):
         catchup.of_questions([5, 7])
+
+
+def test_the_rate_row_splits_the_machine_per_email_against_the_backend_alone():
+    measured = {
+        **MEASURED,
+        "backend_alone": {**MEASURED["backend_alone"], "machine_busy_us_per_message": 619, "idle_us_per_message": 55},
+        "cpu_per_email_after_escalations": {
+            "workers_us": 562,
+            "split_us": {
+                "PostgreSQL backends (bench database)": 110,
+                "PostgreSQL server processes (WAL, checkpoints; shared)": 3,
+                "rest of the machine": 186,
+                "whole machine": 978,
+                "idle": 124,
+            },
+        },
+    }
+    figure = catchup_rows(measured)["catchup.email_rate"].figure
+    assert "the machine per e-mail: 978 µs busy + 124 idle (PostgreSQL 113, kernel and other processes 186)" in figure
+    assert "against the backend alone's 619 + 55" in figure
+    assert "the machine per e-mail" not in catchup_rows(MEASURED)["catchup.email_rate"].figure
