@@ -115,7 +115,7 @@ sweep: install
 	$(BIN)/python manage.py sla_sweep
 
 ## make bench: PostgreSQL database `bench` and Redis db 12 on this machine (recreated each run);
-## prints a Markdown table and writes bench/results/latest.json. About 10 minutes on 2 cores.
+## prints a Markdown table and writes bench/results/latest.json. About 18 minutes on 2 cores.
 bench: install
 	$(BIN)/python -m bench.run
 
