@@ -38,7 +38,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -241,8 +241,10 @@ def _claim_batch(now, ids: list[int] | None, sent: list[int], after: tuple | Non
     if ids is None:
         candidates = free.filter(next_attempt_at__lte=now).exclude(pk__in=sent)
         if after is not None:
+            # The lower bound alone is what the pending index can start its scan at; the
+            # OR only leaves out, among rows due at that same moment, those already passed.
             at, pk = after
-            candidates = candidates.filter(Q(next_attempt_at__gt=at) | Q(next_attempt_at=at, pk__gt=pk))
+            candidates = candidates.filter(next_attempt_at__gte=at).filter(Q(next_attempt_at__gt=at) | Q(pk__gt=pk))
         candidates = candidates.order_by("next_attempt_at", "pk")[:CLAIM_BATCH]
     else:
         candidates = free.filter(pk__in=ids).order_by("pk")
@@ -362,7 +364,9 @@ class _BatchSender:
         batch = retry_transient(lambda: _claim_batch(now, ids, sent, self.after), within=window, what=what)
         self.unmarked, self.marked_at = [], clock()
         if ids is None and batch:
-            self.after = max((row.next_attempt_at, row.pk) for row in batch)
+            at, pk = max((row.next_attempt_at, row.pk) for row in batch)
+            # SQLite's RETURNING rows come without Django's converters: a naive UTC time.
+            self.after = (at if timezone.is_aware(at) else timezone.make_aware(at, UTC), pk)
         for position, notification in enumerate(batch):
             if self.outcome.mail_server_down or self._out_of_time() or clock() >= send_until:
                 _release(batch[position:], now + send_lock())

@@ -182,7 +182,7 @@ def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
     for a statement that returns none). With settings.DB_PREPARED_STATEMENTS it is prepared
     once per connection (server-side binding): PostgreSQL then skips parsing and planning it
     on each request, and the ORM's query building is skipped too. Django prepares nothing by
-    default, for poolers that cannot follow prepared statements (PgBouncer before 1.21, or
+    default, for poolers that cannot follow prepared statements (PgBouncer before 1.22, or
     without max_prepared_statements): such a deployment turns the setting off.
 
     Django opens psycopg connections with prepare_threshold None, under which psycopg
@@ -190,7 +190,11 @@ def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
     other query on the connection is ever prepared. Should the server lose the statement
     behind psycopg's back (a pooler that does not follow prepared statements, a DISCARD
     ALL), psycopg would ask for it on every later request: the connection is closed
-    instead and None returned, so the caller takes its normal way (which reconnects)."""
+    instead and None returned, so the caller takes its normal way (which reconnects). The
+    same for a name another client of the same server connection prepared first. A pooler
+    in transaction mode that does not follow prepared statements can still hand one
+    client's statement to another under the same name: behind one, DB_PREPARED_STATEMENTS
+    must be off (docs/deploy.md)."""
     import psycopg
 
     if not settings.DB_PREPARED_STATEMENTS:
@@ -207,9 +211,10 @@ def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
             cursor.execute(sql, values, prepare=True)
             return cursor.fetchall() if cursor.description else []
     except ProgrammingError as error:
-        if not isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName) or connection.in_atomic_block:
+        lost = (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement)
+        if not isinstance(error.__cause__, lost) or connection.in_atomic_block:
             raise
-        logger.warning("A prepared statement is gone from the server (%s); reconnecting", error)
+        logger.warning("A prepared statement is gone from the server or not ours (%s); reconnecting", error)
         connection.close()
         return None
     finally:

@@ -111,7 +111,7 @@ DATABASES = {
 }
 # The early "my questions" page prepares its one statement per connection
 # (consultations/early_list.py). Off behind a pooler that cannot follow prepared
-# statements (PgBouncer in transaction mode before 1.21 or without max_prepared_statements).
+# statements (PgBouncer in transaction mode before 1.22 or without max_prepared_statements).
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file in `make run`.

@@ -42,7 +42,10 @@ def sent(client, data) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)  # no test transaction around it: its own BEGIN shows
-def test_a_question_sent_is_one_transaction_without_savepoints_and_one_draft_delete(client, patient, specialty):
+def test_a_question_sent_is_one_transaction_without_savepoints_and_one_draft_delete(
+    client, patient, specialty, settings
+):
+    settings.DB_PREPARED_STATEMENTS = True
     client.force_login(patient)
     statements = sent(client, question_data(specialty))
 
@@ -114,7 +117,9 @@ def test_a_lost_prepared_statement_neither_hides_a_draft_nor_keeps_one(client, p
     sent(client, question_data(specialty))
     connection.connection.pgconn.exec_(b"DEALLOCATE ALL")
     QuestionDraft.objects.create(token_hash="c" * 64, owner=patient, title="Another", description="Another")
+    caplog.clear()
     sent(client, question_data(specialty))
+    assert "prepared statement is gone" in caplog.text  # the DELETE's, which the ORM's then did
     assert QuestionDraft.objects.count() == 0
 
 
@@ -269,3 +274,19 @@ def test_a_connection_dropped_before_the_draft_check_makes_it_look_the_normal_wa
     assert drafts._may_have_own(patient, timezone.now()) is True
     assert "Database connection dropped" in caplog.text
     assert drafts._may_have_own(patient, timezone.now()) is False  # a new connection: surely no draft
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_name_another_client_took_makes_the_draft_check_look_the_normal_way(patient, settings, caplog):
+    """Behind a pooler that does not follow prepared statements, psycopg's name for this
+    statement may already be taken on the server connection: no answer, not an error."""
+    from consultations import drafts
+
+    _needs_postgresql()
+    settings.DB_PREPARED_STATEMENTS = True
+    connection.close()
+    connection.ensure_connection()
+    connection.connection.pgconn.exec_(b"PREPARE _pg3_0 AS SELECT 1")  # as another client would have
+    assert drafts._may_have_own(patient, timezone.now()) is True
+    assert "not ours" in caplog.text
+    assert drafts._may_have_own(patient, timezone.now()) is False  # a new connection

@@ -4,7 +4,7 @@ retried with backoff, re-sent when a message was lost, never sent twice."""
 import contextlib
 import sqlite3
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from unittest import mock
 
 import pytest
@@ -449,11 +449,24 @@ def test_a_resend_run_goes_forward_and_leaves_a_row_freed_behind_it_to_the_next_
         assert notifications.drain_pending(now=now).sent == 4
 
     assert sorted(m.to[0] for m in mail.outbox) == [f"reader{n}@example.com" for n in range(1, 5)]
-    claims = [query["sql"] for query in captured.captured_queries if "next_attempt_at" in query["sql"]]
-    assert len(claims) >= 2 and '"next_attempt_at" > ' not in claims[0] and '"next_attempt_at" > ' in claims[1]
+    claims = [sql for sql in (query["sql"] for query in captured.captured_queries) if '"next_attempt_at" <= ' in sql]
+    assert len(claims) >= 2 and '"next_attempt_at" >= ' not in claims[0] and '"next_attempt_at" >= ' in claims[1]
     monkeypatch.undo()
     assert notifications.drain_pending(now=now).sent == 1  # the next run starts from the oldest again
     assert Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENT).count() == 5
+
+
+def test_a_resend_runs_position_is_an_aware_time_whatever_the_database_returns(monkeypatch, settings):
+    """SQLite's RETURNING rows come without Django's converters (naive UTC times); read as
+    local time west of UTC, the position would lie hours ahead and end the run early."""
+    settings.TIME_ZONE = "America/New_York"
+    due = timezone.now().replace(tzinfo=None)  # as SQLite returns it: naive, in UTC
+    rows = [outbox_send.Claimed(7, "a@example.com", "S", "B", 1, "k:7", due)]
+    monkeypatch.setattr(outbox_send, "_claim_batch", lambda *args: rows)
+    monkeypatch.setattr(outbox_send, "_send_one", lambda *args: True)
+    sender = outbox_send._BatchSender(None, None, 0)
+    sender.claim_and_send(None)
+    assert sender.after == (due.replace(tzinfo=UTC), 7)
 
 
 def test_a_resend_run_stops_at_its_time_budget_and_queues_the_next_run(question, monkeypatch):

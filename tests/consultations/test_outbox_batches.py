@@ -6,6 +6,7 @@ sent once, a failing e-mail in a batch loses or repeats none of the others, a le
 that ends lets the re-send take the rows over, and no send starts that could outlast
 its lease."""
 
+import re
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -320,5 +321,8 @@ def test_a_claim_by_ids_reads_them_by_primary_key_whatever_the_statistics_say(qu
     give_back = plan_of(lambda: outbox_send._release(claimed, now + outbox_send.send_lock()))
     for plan in (claim, give_back):
         assert "notification_pending_idx" not in plan and "consultations_notification_pkey" in plan, plan
-    # The drain, which takes the oldest due rows, reads them from the pending index.
+    # The drain, which takes the oldest due rows, reads them from the pending index, and a
+    # run's later claims start that index scan at the run's position.
     assert "notification_pending_idx" in plan_of(lambda: outbox_send._claim_batch(now, None, []))
+    later = plan_of(lambda: outbox_send._claim_batch(now, None, [], after=(now - timedelta(seconds=1), ids[10])))
+    assert re.search(r"Index Cond: .*next_attempt_at >= ", later), later
