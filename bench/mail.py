@@ -1,17 +1,17 @@
 """The catch-up phase's mail backends, and the rate each takes e-mails at on its own.
 
-By default (BENCH_CATCHUP_MAIL=sink) the e-mails go to `SinkBackend`, a zero-cost
-in-process sink that only serializes each message to bytes (as the SMTP backend does
-before it transmits one) and drops it; BENCH_MAIL_DELAY_MS (default 0) adds a pause per
-message. Against it the outbox's rate is our own ceiling, not a mail server's pace.
+By default (BENCH_CATCHUP_MAIL=smtp) the e-mails take the portal's production path:
+Django's SMTP EmailBackend, talking SMTP over TCP to a sink mail server
+(bench/smtp_sink.py, one process, a thread per connection, started by the bench) that
+accepts every message at once and keeps none: the fastest mail server the portal could
+hand mail to. An e-mail costs about 0.5 ms of CPU in Django's backend and 0.1 ms in the
+server (docs/benchmarks.md, "Outage catch-up").
 
-BENCH_CATCHUP_MAIL=smtp takes the portal's production path instead: Django's SMTP
-EmailBackend, talking SMTP over TCP to a sink mail server (bench/smtp_sink.py, one
-process, a thread per connection, started by the bench) that accepts every message at
-once and keeps none: the fastest mail server the portal could hand mail to. It is not
-the default because on two cores its CPU per e-mail (about 1 ms in Django's backend,
-0.2 ms in the server) slows the escalations of the same run, and the phase grows by
-several minutes (docs/benchmarks.md, "Outage catch-up").
+BENCH_CATCHUP_MAIL=sink (the default until session 7) sends them to `SinkBackend`, a
+zero-cost in-process sink that only serializes each message to bytes (as the SMTP
+backend does before it transmits one) and drops it; BENCH_MAIL_DELAY_MS (default 0)
+adds a pause per message. Against it the outbox's rate is our own ceiling, not a mail
+server's pace.
 
 `backend_rate` measures a backend alone, with the same messages and connection pattern
 as the outbox (a connection per MESSAGES_PER_CONNECTION e-mails), from as many
