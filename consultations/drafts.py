@@ -123,8 +123,6 @@ def _may_have_own(user, now: datetime) -> bool:
     cheaply (not PostgreSQL, the statement was lost, the connection had dropped): the
     caller looks as before. As the form page's first query it is also the connection's
     health check (portal.database.read_as_health_check): no separate `SELECT 1`."""
-    if connection.vendor != "postgresql":
-        return True
     rows = read_as_health_check(lambda: run_prepared(_own_statements()[0], (user.pk, now - max_age())))
     return rows is None or bool(rows)
 
@@ -139,9 +137,8 @@ def discard(request) -> None:
     token = request.session.pop(SESSION_KEY, None)
     has_token = isinstance(token, str) and bool(token)
     # The usual case, no draft in this session: one prepared DELETE of the patient's own.
-    if not has_token and connection.vendor == "postgresql":
-        if run_prepared(_own_statements()[1], (request.user.pk,)) is not None:
-            return
+    if not has_token and run_prepared(_own_statements()[1], (request.user.pk,)) is not None:
+        return
     mine = Q(owner=request.user)
     if has_token:
         mine |= Q(token_hash=_hash(token), owner__isnull=True)

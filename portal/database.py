@@ -178,8 +178,9 @@ ONLY_WHEN_ASKED = sys.maxsize
 
 
 def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
-    """Run one hot statement on the default PostgreSQL connection and return its rows ([]
-    for a statement that returns none). With settings.DB_PREPARED_STATEMENTS it is prepared
+    """Run one hot statement on the default connection and return its rows ([] for a
+    statement that returns none); None on a database other than PostgreSQL, so the
+    caller takes its normal way. With settings.DB_PREPARED_STATEMENTS it is prepared
     once per connection (server-side binding): PostgreSQL then skips parsing and planning it
     on each request, and the ORM's query building is skipped too. Django prepares nothing by
     default, for poolers that cannot follow prepared statements (PgBouncer before 1.22, or
@@ -195,6 +196,8 @@ def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
     in transaction mode that does not follow prepared statements can still hand one
     client's statement to another under the same name: behind one, DB_PREPARED_STATEMENTS
     must be off (docs/deploy.md)."""
+    if connection.vendor != "postgresql":
+        return None
     import psycopg
 
     if not settings.DB_PREPARED_STATEMENTS:
