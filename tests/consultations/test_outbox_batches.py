@@ -8,6 +8,7 @@ its lease."""
 
 import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from unittest import mock
 
@@ -326,3 +327,34 @@ def test_a_claim_by_ids_reads_them_by_primary_key_whatever_the_statistics_say(qu
     assert "notification_pending_idx" in plan_of(lambda: outbox_send._claim_batch(now, None, []))
     later = plan_of(lambda: outbox_send._claim_batch(now, None, [], after=(now - timedelta(seconds=1), ids[10])))
     assert re.search(r"Index Cond: .*next_attempt_at >= ", later), later
+
+
+@postgresql_only
+def test_a_claim_rewrites_its_rows_in_place_without_new_index_entries(question):  # noqa: F811
+    """Issue 17: after an outage each e-mail's two row updates, not the mail server, set
+    the pace. The claim changes no indexed column, so on a page with room PostgreSQL
+    keeps the new row version on that page and adds no index entries (a HOT update);
+    the table leaves half of each page free for that (migration 0013)."""
+    body = "Question #123456 has passed its answer guarantee. Open it: https://example.com/x/\n" * 6
+    ids = notifications.queue_notifications([replace(email, body=body) for email in outgoing(question, 1000)])
+
+    def hot_updates() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_get_xact_tuples_hot_updated('consultations_notification'::regclass)")
+            return cursor.fetchone()[0]
+
+    before = hot_updates()
+    claimed = outbox_send._claim_batch(timezone.now(), ids[500:750], [])
+    assert len(claimed) == 250
+    assert hot_updates() - before == 250
+
+
+@postgresql_only
+def test_the_outbox_has_no_index_its_queries_do_not_use():
+    """The unique dedupe_key's LIKE twin (varchar_pattern_ops, made for unique=True on a
+    CharField) cost every row write an index entry and served no query."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'consultations_notification'")
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert len(definitions) == 5, definitions
+    assert not [definition for definition in definitions if "pattern_ops" in definition], definitions
