@@ -118,7 +118,12 @@ def specialties_without_cover(now: datetime) -> list[duty.Cover]:
 
 def anyone_on_duty_now(specialty_id: int, now: datetime) -> bool:
     """False when no doctor of the specialty is on duty at `now` (then none need be read)."""
-    return specialty_id in _kept(now).on_duty_now
+    return specialty_id in _kept(now).doctors_on_duty
+
+
+def doctors_on_duty_now(specialty_id: int, now: datetime) -> tuple[int, ...]:
+    """The ids of the specialty's doctors on duty at `now` (`duty.on_duty_list`'s, by id)."""
+    return _kept(now).doctors_on_duty.get(specialty_id, ())
 
 
 def _settings_read() -> tuple:

@@ -178,7 +178,8 @@ class Roster:
     until when the passing of time alone cannot change it (`unchanged_until`)."""
 
     covers: list[Cover]
-    on_duty_now: frozenset[int]  # the specialties with a doctor on duty at that instant
+    # Specialty id -> the ids of its doctors on duty at that instant (only specialties with one).
+    doctors_on_duty: dict[int, tuple[int, ...]]
     until: datetime
     specialties: list[Specialty]  # every specialty, in their order (the ask form's choices)
 
@@ -210,9 +211,13 @@ def roster_at(now: datetime) -> Roster:
             )
         )
     instant = now + timedelta(microseconds=1)
-    on_duty_now = frozenset(pk for pk, doctors_of in by_specialty.items() if _anyone(doctors_of, now, instant))
+    doctors_on_duty = {
+        pk: ids
+        for pk, doctors_of in by_specialty.items()
+        if (ids := tuple(sorted(doctor.pk for doctor in doctors_of if _anyone([doctor], now, instant))))
+    }
     until = unchanged_until(doctors.values(), now, due_at - now, now + COVER_LOOKAHEAD_CAP)
-    return Roster(covers=uncovered, on_duty_now=on_duty_now, until=until, specialties=specialties)
+    return Roster(covers=uncovered, doctors_on_duty=doctors_on_duty, until=until, specialties=specialties)
 
 
 # However far away the next change is, the cover is recomputed after this long.

@@ -39,7 +39,11 @@ def slot_start(now: datetime) -> datetime:
 
 
 def dedupe_key(kind: str, doctor: DoctorProfile, now: datetime) -> str:
-    return f"new_work:{kind}:{doctor.pk}:{slot_start(now):%Y%m%dT%H%M}"
+    return _slot_key(kind, doctor.pk, now)
+
+
+def _slot_key(kind: str, doctor_id: int, now: datetime) -> str:
+    return f"new_work:{kind}:{doctor_id}:{slot_start(now):%Y%m%dT%H%M}"
 
 
 def workbench_url(question: Question | None = None) -> str:
@@ -83,10 +87,19 @@ def tell_doctors(kind: str, question: Question, doctors, now: datetime) -> list[
 
 def notify_new_question(question: Question, now: datetime) -> list[Notification]:
     """The verified doctors of the question's specialty who are on duty now. None are read
-    when the duty rule's kept answer (consultations.cover_cache) says none is."""
-    if not cover_cache.anyone_on_duty_now(question.specialty_id, now):
+    when the duty rule's kept answer (consultations.cover_cache) says none is on duty, or
+    that each of those on duty has this slot's e-mail already: after the first question
+    of a slot, the usual case while doctors are on duty (one small query instead of the
+    doctors, their accounts and periods, and the e-mails' lookup)."""
+    on_duty = cover_cache.doctors_on_duty_now(question.specialty_id, now)
+    if not on_duty or _all_queued([_slot_key(NEW_QUESTION, doctor_id, now) for doctor_id in on_duty]):
         return []
     return tell_doctors(NEW_QUESTION, question, duty.on_duty_list(question.specialty_id, now), now)
+
+
+def _all_queued(keys: list[str]) -> bool:
+    """Whether the outbox holds a row under each of these (distinct) dedupe keys."""
+    return Notification.objects.filter(dedupe_key__in=keys).count() == len(keys)
 
 
 def notify_patient_reply(question: Question, *, answered: bool, now: datetime) -> list[Notification]:

@@ -4,9 +4,11 @@ a reply to a request for information; a burst is batched; off duty hears nothing
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from consultations import new_work, services, sweep
+from consultations import cover_cache, duty, new_work, services, sweep
 from consultations.models import Notification
 from tests.consultations.sweep_support import question_started
 from tests.factories import DoctorFactory, QuestionFactory, UserFactory
@@ -77,6 +79,39 @@ def test_a_burst_of_fifty_questions_is_one_email_per_doctor(specialty, patient):
         ask(patient, specialty, now=NOW + timedelta(seconds=10 * second), title=f"Question {second}")
     assert sorted(new_work_rows().values_list("to_email", flat=True)) == ["dana@example.com", "tom@example.com"]
     assert {row.recipient_id for row in new_work_rows()} == {dana.user.pk, tom.user.pk}
+
+
+def test_once_every_doctor_on_duty_has_the_slots_email_a_new_question_reads_no_doctor(specialty, patient):
+    """The usual case while doctors are on duty: after a slot's first question, the next
+    ones only check that each doctor's e-mail is there (one count), not read the doctors,
+    their accounts and periods again. A doctor who comes on duty meanwhile is still told."""
+    on_duty([specialty], "dana@example.com")
+    ask(patient, specialty)
+
+    def doctor_reads(now):
+        with CaptureQueriesContext(connection) as captured:
+            ask(patient, specialty, now=now, title="Another question")
+        statements = [query["sql"] for query in captured.captured_queries]
+        return [sql for sql in statements if 'FROM "consultations_doctorprofile"' in sql]
+
+    assert doctor_reads(NOW + timedelta(seconds=30)) == []
+    on_duty([specialty], "tom@example.com")
+    assert doctor_reads(NOW + timedelta(seconds=60)) != []
+    assert sorted(new_work_rows().values_list("to_email", flat=True)) == ["dana@example.com", "tom@example.com"]
+    assert doctor_reads(NOW + timedelta(seconds=90)) == []
+    assert new_work_rows().count() == 2
+
+
+def test_the_kept_roster_names_the_doctors_on_duty_as_the_duty_rule_does(specialty, other_specialty):
+    dana = on_duty([specialty], "dana@example.com")
+    tom = on_duty([specialty, other_specialty], "tom@example.com")
+    on_duty([specialty], "off@example.com", off_duty=True)
+    DoctorFactory(user=UserFactory(email="noschedule@example.com"), specialties=[specialty])
+    for chosen in (specialty, other_specialty):
+        expected = tuple(doctor.pk for doctor in duty.on_duty_list(chosen.pk, NOW))
+        assert cover_cache.doctors_on_duty_now(chosen.pk, NOW) == expected
+    assert cover_cache.doctors_on_duty_now(specialty.pk, NOW) == tuple(sorted((dana.pk, tom.pk)))
+    assert cover_cache.doctors_on_duty_now(other_specialty.pk, NOW + timedelta(days=2)) == ()
 
 
 def test_a_burst_across_the_end_of_a_quiet_period_is_two_emails_per_doctor(specialty, patient):
