@@ -21,7 +21,8 @@ Each process also keeps the last answer it used, so a showing reads only the sma
 version key while nothing changed (the answer itself is read and unpickled once per
 process and version).
 
-The answer holds no patient data: specialties, times and the fallback. The due time is
+The answer holds no patient data: specialties, times, the fallback and the ids of the
+doctors on duty. The due time is
 the asker's own: it is worked out again for every showing.
 """
 
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 # The shape of what is kept is part of its key: after a deploy that changes it, no process
 # unpickles an answer written by the code before.
-_SHAPE = ",".join(field.name for kind in (duty.Roster, duty.Cover) for field in fields(kind))
+_SHAPE = ",".join(f"{field.name}:{field.type}" for kind in (duty.Roster, duty.Cover) for field in fields(kind))
 KEY = f"consultations:duty-roster:{hashlib.sha256(_SHAPE.encode()).hexdigest()[:12]}"
 VERSION_KEY = "consultations:duty-roster-version"
 COVER_CACHE_SECONDS = 300

@@ -90,7 +90,11 @@ def notify_new_question(question: Question, now: datetime) -> list[Notification]
     when the duty rule's kept answer (consultations.cover_cache) says none is on duty, or
     that each of those on duty has this slot's e-mail already: after the first question
     of a slot, the usual case while doctors are on duty (one small query instead of the
-    doctors, their accounts and periods, and the e-mails' lookup)."""
+    doctors, their accounts and periods, and the e-mails' lookup). The kept roster ends
+    at the next duty boundary and at every write the portal makes to what it reads, so
+    a doctor who comes on duty is read with the next question; a write made outside
+    Django, or one whose new roster version Redis lost, goes unseen for up to
+    COVER_CACHE_SECONDS, as it does for the ask form's duty notes."""
     on_duty = cover_cache.doctors_on_duty_now(question.specialty_id, now)
     if not on_duty or _all_queued([_slot_key(NEW_QUESTION, doctor_id, now) for doctor_id in on_duty]):
         return []

@@ -1,7 +1,7 @@
 """Doctors are told of new work (issue 14): who hears of a new question, a follow-up and
 a reply to a request for information; a burst is batched; off duty hears nothing."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from consultations import cover_cache, duty, new_work, services, sweep
-from consultations.models import Notification
+from consultations.models import DutyPeriod, Notification, Weekday
 from tests.consultations.sweep_support import question_started
 from tests.factories import DoctorFactory, QuestionFactory, UserFactory
 
@@ -100,6 +100,20 @@ def test_once_every_doctor_on_duty_has_the_slots_email_a_new_question_reads_no_d
     assert sorted(new_work_rows().values_list("to_email", flat=True)) == ["dana@example.com", "tom@example.com"]
     assert doctor_reads(NOW + timedelta(seconds=90)) == []
     assert new_work_rows().count() == 2
+
+
+def test_a_doctor_whose_duty_starts_within_the_slot_is_told_of_the_next_question(specialty, patient):
+    """No write marks the moment a scheduled period starts: the kept roster ends at the
+    next duty boundary, so the next question reads the doctors again and finds Tom."""
+    on_duty([specialty], "dana@example.com")
+    tom = DoctorFactory(user=UserFactory(email="tom@example.com", time_zone="UTC"), specialties=[specialty])
+    DutyPeriod.objects.create(doctor=tom, weekday=Weekday.MONDAY, start=time(10, 5), end=time(18, 0))
+    ask(patient, specialty)  # 10:02: before Tom's period
+    assert list(new_work_rows().values_list("to_email", flat=True)) == ["dana@example.com"]
+    ask(patient, specialty, now=NOW + timedelta(seconds=30), title="Half a minute later")
+    assert new_work_rows().count() == 1
+    ask(patient, specialty, now=NOW + timedelta(minutes=4), title="At 10:06")
+    assert sorted(new_work_rows().values_list("to_email", flat=True)) == ["dana@example.com", "tom@example.com"]
 
 
 def test_the_kept_roster_names_the_doctors_on_duty_as_the_duty_rule_does(specialty, other_specialty):
