@@ -111,6 +111,12 @@ def main() -> None:
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
         cursor = connection.cursor()
         pid = cursor.execute("SELECT pg_backend_pid()").fetchone()[0]
+        twins = cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'consultations_notification'"
+            " AND indexdef LIKE '%%pattern_ops%%'"
+        ).fetchall()
+        if twins:
+            raise SystemExit(f"The bench database is not migrated past consultations 0013 (it has {twins}).")
         print(f"{ROWS:,} e-mails, claimed {CLAIM_BATCH} per transaction with the previous batch's mark")
         print("| layout | WAL per e-mail | database CPU per e-mail | wall per e-mail | HOT updates | heap after |")
         print("|---|---|---|---|---|---|")
