@@ -16,7 +16,9 @@ back to medical review, off the site. Overdue reviews are listed first.
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Case, IntegerField, Q, Value, When
@@ -24,6 +26,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
@@ -99,6 +102,23 @@ class SourceInline(admin.StackedInline):
         return self._article_admin().has_view_permission(request, obj)
 
 
+def _now_iso() -> str:
+    return timezone.now().isoformat()
+
+
+class ArticleActionForm(ActionForm):
+    """The list's action form, with when the list was shown: approving from the list
+    approves the articles as they were then (articles.services.review_and_publish)."""
+
+    shown_at = forms.CharField(widget=forms.HiddenInput, required=False, label="", initial=_now_iso)
+
+
+def shown_at(request):
+    """When the page the approval came from showed the article(s); None if not said."""
+    value = parse_datetime(request.POST.get("shown_at", ""))
+    return value if value is not None and timezone.is_aware(value) else None
+
+
 class ArticleAdminBase(admin.ModelAdmin):
     list_display = ["title", "specialty", "status", "author", "reviewer", "review_state", "published_at"]
     list_filter = [ReviewStateFilter, "status", "specialty"]
@@ -108,6 +128,7 @@ class ArticleAdminBase(admin.ModelAdmin):
     filter_horizontal = ["tags"]
     inlines = [SourceInline]
     actions = ["submit_selected", "publish_selected", "draft_selected"]
+    action_form = ArticleActionForm
     readonly_fields = [
         "status",
         "reviewer",
@@ -227,6 +248,7 @@ class ArticleAdminBase(admin.ModelAdmin):
                 for step in self.available_steps(request, obj)
             ]
             extra_context["workflow_help"] = self.workflow_help(request, obj)
+            extra_context["shown_at"] = _now_iso()
         return super().change_view(request, object_id, form_url, extra_context)
 
     def workflow_help(self, request, article):
@@ -296,7 +318,13 @@ class ArticleAdminBase(admin.ModelAdmin):
             elif step == "publish":
                 if doctor is None or not self.may_review(request):
                     raise services.WorkflowError("Only a verified doctor with review rights can review an article.")
-                services.review_and_publish(article, reviewer=doctor)
+                services.check_may_review(article, doctor)
+                seen = shown_at(request)
+                if seen is None:
+                    raise services.WorkflowError(
+                        f"“{article.title}” was not published: approve it from its page or the article list."
+                    )
+                services.review_and_publish(article, reviewer=doctor, shown_at=seen)
                 self.message_user(
                     request, f"“{article.title}” is published, reviewed by {doctor.display_name}.", messages.SUCCESS
                 )

@@ -295,7 +295,12 @@ class Source(models.Model):
 def withdraw_review_of(article_id: int) -> bool:
     """Withdraw the review of an article whose sources changed; False if it had none."""
     article = Article._base_manager.filter(pk=article_id).first()
-    if article is None or not article.has_review:
+    if article is None:
+        return False
+    if not article.has_review:
+        # Still a change to what a reviewer reads: an approval of the page shown before it
+        # is refused (articles.services.review_and_publish, `shown_at`).
+        Article._base_manager.filter(pk=article_id).update(updated_at=timezone.now())
         return False
     article.withdraw_review()
     article.save(update_fields=[*REVIEW_STATE_FIELDS, "updated_at"])

@@ -56,35 +56,56 @@ def submit_for_review(article: Article, by: DoctorProfile | None, now=None) -> A
     return article
 
 
-def review_and_publish(article: Article, reviewer: DoctorProfile, now=None) -> Article:
-    """A doctor other than the author approves the article: it is published (or,
-    if already published, its review is renewed) and the review clock restarts."""
-    now = now or timezone.now()
+def check_may_review(article: Article, reviewer: DoctorProfile) -> None:
+    """WorkflowError unless `reviewer` may review `article` at all."""
     if reviewer.pk == article.author_id:
         raise WorkflowError("A doctor cannot review their own article; ask a colleague to review it.")
     if not reviewer.is_verified:
         raise WorkflowError("Only a verified doctor can medically review an article.")
-    if article.status == ArticleStatus.DRAFT:
-        raise WorkflowError(f"“{article.title}” is still a draft; its author must submit it for review first.")
-    article.reviewer = reviewer
-    article.reviewed_at = now
-    article.next_review_due_at = next_review_due(now)
-    article.review_overdue_at = None
-    if article.published_at is None:
-        article.published_at = now
-    article.status = ArticleStatus.PUBLISHED
-    article.clean()
-    article.save(
-        update_fields=[
-            "reviewer",
-            "reviewed_at",
-            "next_review_due_at",
-            "review_overdue_at",
-            "published_at",
-            "status",
-            "updated_at",
-        ]
-    )
+
+
+def review_and_publish(
+    article: Article, reviewer: DoctorProfile, now=None, *, shown_at: datetime | None = None
+) -> Article:
+    """A doctor other than the author approves the article: it is published (or,
+    if already published, its review is renewed) and the review clock restarts.
+
+    `shown_at`: when the reviewer's page showed the article (the admin sends it with
+    every approval). An article saved since (its text, picture, author or sources
+    changed while the reviewer read the old ones) is not approved: the reviewer reads
+    the new version first. The article's row is locked for the check and the approval,
+    so an edit cannot land between them. None: the caller vouches for the content as
+    it is now (the demo data, scripts)."""
+    now = now or timezone.now()
+    check_may_review(article, reviewer)
+    with transaction.atomic():
+        stored = Article._base_manager.select_for_update().only("status", "updated_at").get(pk=article.pk)
+        if stored.status == ArticleStatus.DRAFT:
+            raise WorkflowError(f"“{article.title}” is still a draft; its author must submit it for review first.")
+        if shown_at is not None and stored.updated_at > shown_at:
+            raise WorkflowError(
+                f"“{article.title}” was changed after you opened it, so it was not published: "
+                "read the new version, then approve it."
+            )
+        article.reviewer = reviewer
+        article.reviewed_at = now
+        article.next_review_due_at = next_review_due(now)
+        article.review_overdue_at = None
+        if article.published_at is None:
+            article.published_at = now
+        article.status = ArticleStatus.PUBLISHED
+        article.clean()
+        article.save(
+            update_fields=[
+                "reviewer",
+                "reviewed_at",
+                "next_review_due_at",
+                "review_overdue_at",
+                "published_at",
+                "status",
+                "updated_at",
+            ]
+        )
     return article
 
 

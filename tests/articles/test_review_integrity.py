@@ -16,6 +16,7 @@ from django.urls import reverse
 from articles import services
 from articles.models import Article, ArticleStatus, Source
 from tests.articles.factories import ArticleFactory, SourceFactory
+from tests.articles.test_admin import shown_at_of
 from tests.factories import DoctorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -213,3 +214,81 @@ def test_staff_doctor_cannot_rewrite_a_colleagues_article_and_then_review_it(cli
     assert response.status_code == 403
     theirs.refresh_from_db()
     assert theirs.body_markdown != DANGEROUS
+
+
+# --- An approval names the page it was given on -------------------------------------------
+
+
+def _in_review(author, specialty):
+    return ArticleFactory(draft=True, status=ArticleStatus.IN_REVIEW, author=author, specialty=specialty)
+
+
+def _publish(client, article, shown_at=None):
+    url = reverse("doctor_admin:articles_article_workflow", args=[article.pk, "publish"])
+    return client.post(url, {} if shown_at is None else {"shown_at": shown_at}, follow=True)
+
+
+def _opened(client, article):
+    return shown_at_of(client.get(reverse("doctor_admin:articles_article_change", args=[article.pk])))
+
+
+def _said(response) -> str:
+    return " ".join(str(message) for message in get_messages(response.wsgi_request))
+
+
+def test_an_approval_of_a_page_shown_before_the_author_changed_the_text_is_refused(client, doctor, reviewer, specialty):
+    """The reviewer read one text; the author saved another meanwhile: approving the page
+    they read must not publish words they never saw."""
+    article = _in_review(doctor, specialty)
+    client.force_login(reviewer.user)
+    shown = _opened(client, article)
+    edited = Article.objects.get(pk=article.pk)
+    edited.body_markdown = DANGEROUS
+    edited.save()
+
+    response = _publish(client, article, shown)
+    assert "was changed after you opened it" in _said(response)
+    article.refresh_from_db()
+    assert article.status == ArticleStatus.IN_REVIEW and article.reviewer is None
+
+    _publish(client, article, _opened(client, article))  # read again, then approved
+    article.refresh_from_db()
+    assert article.status == ArticleStatus.PUBLISHED and article.reviewer == reviewer
+
+
+def test_a_source_added_after_the_page_was_shown_refuses_the_approval(client, doctor, reviewer, specialty):
+    article = _in_review(doctor, specialty)
+    client.force_login(reviewer.user)
+    shown = _opened(client, article)
+    Source.objects.create(article=article, title="New claim", url="https://quack.example/")
+    assert "was changed after you opened it" in _said(_publish(client, article, shown))
+    article.refresh_from_db()
+    assert article.status == ArticleStatus.IN_REVIEW
+
+
+def test_approving_from_the_list_refuses_an_article_edited_after_the_list_was_shown(
+    client, doctor, reviewer, specialty
+):
+    untouched, edited = _in_review(doctor, specialty), _in_review(doctor, specialty)
+    client.force_login(reviewer.user)
+    changelist = reverse("doctor_admin:articles_article_changelist")
+    shown = shown_at_of(client.get(changelist))
+    Article.objects.filter(pk=edited.pk).get().save()  # any save after the list was shown
+    response = client.post(
+        changelist,
+        {"action": "publish_selected", "_selected_action": [untouched.pk, edited.pk], "shown_at": shown},
+        follow=True,
+    )
+    untouched.refresh_from_db()
+    edited.refresh_from_db()
+    assert untouched.status == ArticleStatus.PUBLISHED
+    assert edited.status == ArticleStatus.IN_REVIEW
+    assert f"“{edited.title}” was changed after you opened it" in _said(response)
+
+
+def test_an_approval_that_names_no_page_is_refused(client, doctor, reviewer, specialty):
+    article = _in_review(doctor, specialty)
+    client.force_login(reviewer.user)
+    assert "approve it from its page or the article list" in _said(_publish(client, article))
+    article.refresh_from_db()
+    assert article.status == ArticleStatus.IN_REVIEW

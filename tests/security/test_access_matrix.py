@@ -27,6 +27,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
 from django.urls import resolve, reverse
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from articles.models import Article
@@ -707,7 +708,10 @@ def changelist(site_name, label):
 def action_row(site_name, label, action, attr, outcomes, probe=None, data=None, **options):
     def form(world):
         extra = data(world) if data else {}
-        return {"action": action, "index": "0", "_selected_action": [str(object_of(world, attr).pk)], **extra}
+        # "shown_at": when the list was shown, as the article list's action form sends it
+        # (articles.admin.ArticleActionForm); other actions ignore it.
+        shown = {"shown_at": timezone.now().isoformat()}
+        return {"action": action, "index": "0", "_selected_action": [str(object_of(world, attr).pk)], **shown, **extra}
 
     name = f"{site_name}:{label}:action:{action}"
     return Row(name, changelist(site_name, label), outcomes, "post", form, probe, **options)
