@@ -6,7 +6,8 @@ class ConsultationsConfig(AppConfig):
     verbose_name = "Consultations"
 
     def ready(self):
-        from consultations import cover_cache, held_claims
+        from consultations import attachments, cover_cache, held_claims
 
+        attachments.connect()
         cover_cache.connect()
         held_claims.connect()

@@ -1,10 +1,13 @@
 """Storing a patient's checked files with their question or reply, and removing them again
-when the transaction that recorded them rolls back (services.submit_question, follow-ups)."""
+when the transaction that recorded them rolls back (services.submit_question, follow-ups)
+or when their record is deleted (`connect`: with its thumbnail, once the deletion commits)."""
 
 import contextlib
 from datetime import datetime
 
 from django.core.files import File
+from django.db import transaction
+from django.db.models.signals import post_delete
 
 from consultations.models import Attachment, Question, Reply, private_storage
 
@@ -29,8 +32,24 @@ def store(question: Question, files, now: datetime, stored: list[str], reply: Re
 
 
 def forget(stored: list[str]) -> None:
-    """Rolled back: a patient's file must not stay in storage with no record pointing at it."""
+    """A patient's file must not stay in storage with no record pointing at it (a rollback,
+    a deleted record)."""
     for name in stored:
         # Never hide the error that got us here (a folder's OSError, a bucket's client error).
         with contextlib.suppress(Exception):
             private_storage().delete(name)
+
+
+def connect() -> None:
+    post_delete.connect(_forget_deleted, sender=Attachment, dispatch_uid="consultations.attachments.deleted")
+
+
+def _forget_deleted(sender, instance: Attachment, using=None, **kwargs) -> None:
+    """A deleted attachment (alone, or with its question, reply or patient) takes its file and
+    its thumbnail with it once the deletion commits; a rolled-back deletion keeps both."""
+    from consultations.pictures import thumbnail_name
+
+    if not instance.file.name:
+        return
+    names = [instance.file.name, thumbnail_name(instance)]
+    transaction.on_commit(lambda: forget(names), using=using)

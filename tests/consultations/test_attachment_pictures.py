@@ -1,11 +1,13 @@
 """Issue 15 "pictures you can see": thumbnails and the full-size picture, served through the
 access-checked attachment view (never a public URL), and files on a patient's follow-up."""
 
+import contextlib
 import io
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.urls import reverse
 from PIL import Image
 
@@ -340,3 +342,30 @@ def test_follow_up_with_files_counts_against_the_limit_before_the_files_are_chec
     response = follow_up(client, answered, {"body": "two", "attachments": [upload("b.jpg", jpeg_with_location())]})
     assert response.status_code == 429
     assert "two" in response.content.decode()
+
+
+# --- A deleted record takes its files along ----------------------------------------------
+
+
+def test_a_deleted_question_takes_its_pictures_and_their_thumbnails_out_of_storage(
+    question, photo, django_capture_on_commit_callbacks
+):
+    """A patient's photo must not outlive its record: an erasure deletes the question
+    (or the account, which cascades to it), and the stored picture and the thumbnail made
+    on its first showing go too, once the deletion commits."""
+    pictures.thumbnail(photo)
+    storage, names = photo.file.storage, [photo.file.name, pictures.thumbnail_name(photo)]
+    assert all(storage.exists(name) for name in names)
+    with django_capture_on_commit_callbacks(execute=True):
+        Question.objects.filter(pk=question.pk).delete()
+    assert not [name for name in names if storage.exists(name)]
+
+
+def test_a_deletion_that_rolls_back_keeps_the_files(question, photo, django_capture_on_commit_callbacks):
+    pk, name = photo.pk, photo.file.name
+    with django_capture_on_commit_callbacks(execute=True):
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            photo.delete()
+            raise RuntimeError("the erasure fails half-way")
+    assert Attachment.objects.filter(pk=pk).exists()
+    assert photo.file.storage.exists(name)
