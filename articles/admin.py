@@ -16,9 +16,7 @@ back to medical review, off the site. Overdue reviews are listed first.
 
 from datetime import timedelta
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Case, IntegerField, Q, Value, When
@@ -26,7 +24,6 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
@@ -102,21 +99,22 @@ class SourceInline(admin.StackedInline):
         return self._article_admin().has_view_permission(request, obj)
 
 
-def _now_iso() -> str:
-    return timezone.now().isoformat()
+# The versions of articles each reviewer last had shown (in their session), newest last.
+SEEN_KEY = "articles.seen_versions"
+SEEN_KEPT = 200
 
 
-class ArticleActionForm(ActionForm):
-    """The list's action form, with when the list was shown: approving from the list
-    approves the articles as they were then (articles.services.review_and_publish)."""
+def remember_seen(request, article: Article) -> None:
+    """This page shows `article` to someone who may approve it: which version it is."""
+    seen = dict(request.session.get(SEEN_KEY, {}))
+    seen.pop(str(article.pk), None)
+    seen[str(article.pk)] = services.article_version(article)
+    request.session[SEEN_KEY] = dict(list(seen.items())[-SEEN_KEPT:])
 
-    shown_at = forms.CharField(widget=forms.HiddenInput, required=False, label="", initial=_now_iso)
 
-
-def shown_at(request):
-    """When the page the approval came from showed the article(s); None if not said."""
-    value = parse_datetime(request.POST.get("shown_at", ""))
-    return value if value is not None and timezone.is_aware(value) else None
+def seen_version(request, article: Article) -> str | None:
+    """The version of `article` last shown to this user, None if never."""
+    return request.session.get(SEEN_KEY, {}).get(str(article.pk))
 
 
 class ArticleAdminBase(admin.ModelAdmin):
@@ -128,7 +126,6 @@ class ArticleAdminBase(admin.ModelAdmin):
     filter_horizontal = ["tags"]
     inlines = [SourceInline]
     actions = ["submit_selected", "publish_selected", "draft_selected"]
-    action_form = ArticleActionForm
     readonly_fields = [
         "status",
         "reviewer",
@@ -243,12 +240,14 @@ class ArticleAdminBase(admin.ModelAdmin):
         extra_context = extra_context or {}
         obj = self.get_object(request, object_id)
         if obj is not None:
+            steps = self.available_steps(request, obj)
             extra_context["workflow_buttons"] = [
-                {"step": step, "label": WORKFLOW_STEPS[step], "url": self._step_url(obj, step)}
-                for step in self.available_steps(request, obj)
+                {"step": step, "label": WORKFLOW_STEPS[step], "url": self._step_url(obj, step)} for step in steps
             ]
             extra_context["workflow_help"] = self.workflow_help(request, obj)
-            extra_context["shown_at"] = _now_iso()
+            if "publish" in steps:
+                # What an approval from this page, or later from the list, vouches for.
+                remember_seen(request, obj)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def workflow_help(self, request, article):
@@ -319,12 +318,12 @@ class ArticleAdminBase(admin.ModelAdmin):
                 if doctor is None or not self.may_review(request):
                     raise services.WorkflowError("Only a verified doctor with review rights can review an article.")
                 services.check_may_review(article, doctor)
-                seen = shown_at(request)
+                seen = seen_version(request, article)
                 if seen is None:
                     raise services.WorkflowError(
-                        f"“{article.title}” was not published: approve it from its page or the article list."
+                        f"“{article.title}” was not published: open it and read it before approving it."
                     )
-                services.review_and_publish(article, reviewer=doctor, shown_at=seen)
+                services.review_and_publish(article, reviewer=doctor, seen_version=seen)
                 self.message_user(
                     request, f"“{article.title}” is published, reviewed by {doctor.display_name}.", messages.SUCCESS
                 )

@@ -298,8 +298,8 @@ def withdraw_review_of(article_id: int) -> bool:
     if article is None:
         return False
     if not article.has_review:
-        # Still a change to what a reviewer reads: an approval of the page shown before it
-        # is refused (articles.services.review_and_publish, `shown_at`).
+        # Still a change to what a reviewer reads: a new version, so an approval of the one
+        # shown before is refused (articles.services.review_and_publish, `seen_version`).
         Article._base_manager.filter(pk=article_id).update(updated_at=timezone.now())
         return False
     article.withdraw_review()

@@ -64,28 +64,36 @@ def check_may_review(article: Article, reviewer: DoctorProfile) -> None:
         raise WorkflowError("Only a verified doctor can medically review an article.")
 
 
+def article_version(article: Article) -> str:
+    """Which saved version of the article this is: every save of its content (sources
+    included, see articles.models.withdraw_review_of) gives it a new one."""
+    return article.updated_at.isoformat()
+
+
 def review_and_publish(
-    article: Article, reviewer: DoctorProfile, now=None, *, shown_at: datetime | None = None
+    article: Article, reviewer: DoctorProfile, now=None, *, seen_version: str | None = None
 ) -> Article:
     """A doctor other than the author approves the article: it is published (or,
     if already published, its review is renewed) and the review clock restarts.
 
-    `shown_at`: when the reviewer's page showed the article (the admin sends it with
-    every approval). An article saved since (its text, picture, author or sources
-    changed while the reviewer read the old ones) is not approved: the reviewer reads
-    the new version first. The article's row is locked for the check and the approval,
-    so an edit cannot land between them. None: the caller vouches for the content as
-    it is now (the demo data, scripts)."""
+    `seen_version`: the version (`article_version`) the reviewer was shown; the admin
+    remembers it when it shows an article to someone who may approve it, and approves
+    nothing else. A version saved since (the author changed the text, the picture or a
+    source while the reviewer read the old ones) is not approved: the reviewer opens
+    the article again. Checked and approved under the article's row lock (PostgreSQL),
+    so no save lands between them. None: the caller vouches for the article as it is
+    now (the demo data, scripts)."""
     now = now or timezone.now()
     check_may_review(article, reviewer)
     with transaction.atomic():
-        stored = Article._base_manager.select_for_update().only("status", "updated_at").get(pk=article.pk)
+        stored = Article._base_manager.select_for_update().only("status", "updated_at", "author").get(pk=article.pk)
+        check_may_review(stored, reviewer)
         if stored.status == ArticleStatus.DRAFT:
             raise WorkflowError(f"“{article.title}” is still a draft; its author must submit it for review first.")
-        if shown_at is not None and stored.updated_at > shown_at:
+        if seen_version is not None and article_version(stored) != seen_version:
             raise WorkflowError(
-                f"“{article.title}” was changed after you opened it, so it was not published: "
-                "read the new version, then approve it."
+                f"“{article.title}” was saved again after you opened it, so it was not published: "
+                "open it, read this version, then approve it."
             )
         article.reviewer = reviewer
         article.reviewed_at = now

@@ -16,7 +16,6 @@ from django.urls import reverse
 from articles import services
 from articles.models import Article, ArticleStatus, Source
 from tests.articles.factories import ArticleFactory, SourceFactory
-from tests.articles.test_admin import shown_at_of
 from tests.factories import DoctorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -216,79 +215,94 @@ def test_staff_doctor_cannot_rewrite_a_colleagues_article_and_then_review_it(cli
     assert theirs.body_markdown != DANGEROUS
 
 
-# --- An approval names the page it was given on -------------------------------------------
+# --- An approval covers the version its reviewer was shown -------------------------------
 
 
 def _in_review(author, specialty):
     return ArticleFactory(draft=True, status=ArticleStatus.IN_REVIEW, author=author, specialty=specialty)
 
 
-def _publish(client, article, shown_at=None):
-    url = reverse("doctor_admin:articles_article_workflow", args=[article.pk, "publish"])
-    return client.post(url, {} if shown_at is None else {"shown_at": shown_at}, follow=True)
+def _publish(client, article):
+    return client.post(reverse("doctor_admin:articles_article_workflow", args=[article.pk, "publish"]), follow=True)
 
 
-def _opened(client, article):
-    return shown_at_of(client.get(reverse("doctor_admin:articles_article_change", args=[article.pk])))
+def _open(client, article):
+    page = client.get(reverse("doctor_admin:articles_article_change", args=[article.pk]))
+    assert page.status_code == 200 and b"Approve and publish" in page.content
+
+
+def _approve_from_list(client, *articles):
+    return client.post(
+        reverse("doctor_admin:articles_article_changelist"),
+        {"action": "publish_selected", "_selected_action": [article.pk for article in articles]},
+        follow=True,
+    )
 
 
 def _said(response) -> str:
     return " ".join(str(message) for message in get_messages(response.wsgi_request))
 
 
-def test_an_approval_of_a_page_shown_before_the_author_changed_the_text_is_refused(client, doctor, reviewer, specialty):
-    """The reviewer read one text; the author saved another meanwhile: approving the page
-    they read must not publish words they never saw."""
-    article = _in_review(doctor, specialty)
-    client.force_login(reviewer.user)
-    shown = _opened(client, article)
+def _author_saves(article, **fields):
     edited = Article.objects.get(pk=article.pk)
-    edited.body_markdown = DANGEROUS
+    for name, value in fields.items():
+        setattr(edited, name, value)
     edited.save()
 
-    response = _publish(client, article, shown)
-    assert "was changed after you opened it" in _said(response)
+
+def test_an_approval_of_a_version_saved_over_while_the_reviewer_read_it_is_refused(client, doctor, reviewer, specialty):
+    """The reviewer read one text; the author saved another meanwhile (or had saved it and
+    not yet committed when the page was read): approving must not publish words the
+    reviewer never saw."""
+    article = _in_review(doctor, specialty)
+    client.force_login(reviewer.user)
+    _open(client, article)
+    _author_saves(article, body_markdown=DANGEROUS)
+
+    response = _publish(client, article)
+    assert "was saved again after you opened it" in _said(response)
     article.refresh_from_db()
     assert article.status == ArticleStatus.IN_REVIEW and article.reviewer is None
 
-    _publish(client, article, _opened(client, article))  # read again, then approved
+    _open(client, article)  # reads the new version, then approves it
+    _publish(client, article)
     article.refresh_from_db()
     assert article.status == ArticleStatus.PUBLISHED and article.reviewer == reviewer
 
 
-def test_a_source_added_after_the_page_was_shown_refuses_the_approval(client, doctor, reviewer, specialty):
+def test_a_source_added_after_the_article_was_opened_refuses_the_approval(client, doctor, reviewer, specialty):
     article = _in_review(doctor, specialty)
     client.force_login(reviewer.user)
-    shown = _opened(client, article)
+    _open(client, article)
     Source.objects.create(article=article, title="New claim", url="https://quack.example/")
-    assert "was changed after you opened it" in _said(_publish(client, article, shown))
+    assert "was saved again after you opened it" in _said(_publish(client, article))
     article.refresh_from_db()
     assert article.status == ArticleStatus.IN_REVIEW
 
 
-def test_approving_from_the_list_refuses_an_article_edited_after_the_list_was_shown(
-    client, doctor, reviewer, specialty
-):
-    untouched, edited = _in_review(doctor, specialty), _in_review(doctor, specialty)
+def test_approving_from_the_list_covers_the_versions_the_reviewer_opened(client, doctor, reviewer, specialty):
+    """The list shows titles, not texts: an approval from it vouches for the version of each
+    article its reviewer last opened. Read, then changed by the author, then approved from
+    the list: refused. Never opened: refused."""
+    read, changed, unread = (_in_review(doctor, specialty) for _ in range(3))
     client.force_login(reviewer.user)
-    changelist = reverse("doctor_admin:articles_article_changelist")
-    shown = shown_at_of(client.get(changelist))
-    Article.objects.filter(pk=edited.pk).get().save()  # any save after the list was shown
-    response = client.post(
-        changelist,
-        {"action": "publish_selected", "_selected_action": [untouched.pk, edited.pk], "shown_at": shown},
-        follow=True,
-    )
-    untouched.refresh_from_db()
-    edited.refresh_from_db()
-    assert untouched.status == ArticleStatus.PUBLISHED
-    assert edited.status == ArticleStatus.IN_REVIEW
-    assert f"“{edited.title}” was changed after you opened it" in _said(response)
+    _open(client, read)
+    _open(client, changed)
+    _author_saves(changed, summary="Now says something else.")
+
+    response = _approve_from_list(client, read, changed, unread)
+    for article in (read, changed, unread):
+        article.refresh_from_db()
+    assert read.status == ArticleStatus.PUBLISHED and read.reviewer == reviewer
+    assert changed.status == ArticleStatus.IN_REVIEW and unread.status == ArticleStatus.IN_REVIEW
+    said = _said(response)
+    assert f"“{changed.title}” was saved again after you opened it" in said
+    assert f"“{unread.title}” was not published: open it and read it before approving it" in said
 
 
-def test_an_approval_that_names_no_page_is_refused(client, doctor, reviewer, specialty):
+def test_an_approval_from_someone_never_shown_the_article_is_refused(client, doctor, reviewer, specialty):
     article = _in_review(doctor, specialty)
     client.force_login(reviewer.user)
-    assert "approve it from its page or the article list" in _said(_publish(client, article))
+    assert "open it and read it before approving it" in _said(_publish(client, article))
     article.refresh_from_db()
     assert article.status == ArticleStatus.IN_REVIEW

@@ -345,6 +345,7 @@ class Row:
     """One request, tried as every visitor.
 
     `probe` reads the records the request could change (compared before and after);
+    `prepare` is what the visitor does first (as themselves), such as opening a page;
     `bugs` names visitors for whom the code is known to disagree with the rule: their
     cell is a strict xfail, so the suite stays green while the bug stays visible.
     """
@@ -356,6 +357,7 @@ class Row:
     data: Callable[[World], dict] | None = None
     probe: Callable[[World], object] | None = None
     bugs: Mapping[str, str] = field(default_factory=dict)
+    prepare: Callable[[World, object], None] | None = None
 
     def __post_init__(self):
         if set(self.expected) != set(USERS):

@@ -27,7 +27,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
 from django.urls import resolve, reverse
-from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from articles.models import Article
@@ -708,10 +707,7 @@ def changelist(site_name, label):
 def action_row(site_name, label, action, attr, outcomes, probe=None, data=None, **options):
     def form(world):
         extra = data(world) if data else {}
-        # "shown_at": when the list was shown, as the article list's action form sends it
-        # (articles.admin.ArticleActionForm); other actions ignore it.
-        shown = {"shown_at": timezone.now().isoformat()}
-        return {"action": action, "index": "0", "_selected_action": [str(object_of(world, attr).pk)], **shown, **extra}
+        return {"action": action, "index": "0", "_selected_action": [str(object_of(world, attr).pk)], **extra}
 
     name = f"{site_name}:{label}:action:{action}"
     return Row(name, changelist(site_name, label), outcomes, "post", form, probe, **options)
@@ -778,7 +774,12 @@ def staff_admin_action_rows():
         staff_action(article, "submit_selected", "draft", back_to("admin", article).changing(), article_state("draft")),
         # Staff move articles along but never review: publishing needs a doctor.
         staff_action(
-            article, "publish_selected", "in_review", back_to("admin", article).unchanged(), article_state("in_review")
+            article,
+            "publish_selected",
+            "in_review",
+            back_to("admin", article).unchanged(),
+            article_state("in_review"),
+            prepare=opened("admin", "in_review"),
         ),
         staff_action(
             article, "draft_selected", "in_review", back_to("admin", article).changing(), article_state("in_review")
@@ -803,8 +804,18 @@ def staff_admin_action_rows():
     return rows
 
 
-def workbench_action(label, action, attr, probe, **allowed):
-    return action_row("doctor_admin", label, action, attr, expect(**no_workbench_unchanged(), **allowed), probe)
+def workbench_action(label, action, attr, probe, prepare=None, **allowed):
+    outcomes = expect(**no_workbench_unchanged(), **allowed)
+    return action_row("doctor_admin", label, action, attr, outcomes, probe, prepare=prepare)
+
+
+def opened(site_name, attr):
+    """The visitor opens the object's change page first (an approval covers what was shown)."""
+
+    def prepare(world, visitor):
+        visitor.get(reverse(f"{site_name}:articles_article_change", args=[object_of(world, attr).pk]))
+
+    return prepare
 
 
 def workbench_action_rows():
@@ -848,6 +859,7 @@ def workbench_action_rows():
             "publish_selected",
             "in_review",
             article_state("in_review"),
+            prepare=opened("doctor_admin", "in_review"),
             doctor=to_articles.changing(),
             other_doctor=to_articles.unchanged(),
             staff=no_articles,
@@ -942,6 +954,8 @@ def test_access(row, who, world, visitor, db, settings):
     if user is not None:
         visitor.force_login(user)
     url = row.url(world)
+    if row.prepare:
+        row.prepare(world, visitor)
     before = row.probe(world) if row.probe else None
     response = getattr(visitor, row.method)(url, row.data(world) if row.data else {})
     if response.streaming:
