@@ -3,6 +3,7 @@ when the transaction that recorded them rolls back (services.submit_question, fo
 or when their record is deleted (`connect`: with its thumbnail, once the deletion commits)."""
 
 import contextlib
+import logging
 from datetime import datetime
 
 from django.core.files import File
@@ -10,6 +11,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 
 from consultations.models import Attachment, Question, Reply, private_storage
+
+logger = logging.getLogger(__name__)
 
 
 def store(question: Question, files, now: datetime, stored: list[str], reply: Reply | None = None):
@@ -32,8 +35,7 @@ def store(question: Question, files, now: datetime, stored: list[str], reply: Re
 
 
 def forget(stored: list[str]) -> None:
-    """A patient's file must not stay in storage with no record pointing at it (a rollback,
-    a deleted record)."""
+    """Rolled back: a patient's file must not stay in storage with no record pointing at it."""
     for name in stored:
         # Never hide the error that got us here (a folder's OSError, a bucket's client error).
         with contextlib.suppress(Exception):
@@ -47,9 +49,20 @@ def connect() -> None:
 def _forget_deleted(sender, instance: Attachment, using=None, **kwargs) -> None:
     """A deleted attachment (alone, or with its question, reply or patient) takes its file and
     its thumbnail with it once the deletion commits; a rolled-back deletion keeps both."""
-    from consultations.pictures import thumbnail_name
+    from consultations.pictures import is_picture, thumbnail_name
 
     if not instance.file.name:
         return
-    names = [instance.file.name, thumbnail_name(instance)]
-    transaction.on_commit(lambda: forget(names), using=using)
+    names = [instance.file.name, *([thumbnail_name(instance)] if is_picture(instance) else [])]
+    transaction.on_commit(lambda: _remove(names), using=using)
+
+
+def _remove(names: list[str]) -> None:
+    """Unlike `forget` (on the way out of an error), a failure here is the only trace that a
+    patient's file outlived its record: it is logged."""
+    storage = private_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except Exception:  # noqa: BLE001 - the deletion committed; the file is left for an operator
+            logger.warning("Could not remove %s from private storage after its record was deleted", name, exc_info=True)
