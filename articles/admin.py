@@ -105,16 +105,26 @@ SEEN_KEPT = 200
 
 
 def remember_seen(request, article: Article) -> None:
-    """This page shows `article` to someone who may approve it: which version it is."""
+    """This page shows `article` to someone who may approve it: which version it is.
+    The session is written only when that changes (a reopened page costs no write)."""
     seen = dict(request.session.get(SEEN_KEY, {}))
-    seen.pop(str(article.pk), None)
-    seen[str(article.pk)] = services.article_version(article)
+    key, version = str(article.pk), services.article_version(article)
+    if seen.get(key) == version:
+        return
+    seen.pop(key, None)
+    seen[key] = version
     request.session[SEEN_KEY] = dict(list(seen.items())[-SEEN_KEPT:])
 
 
-def seen_version(request, article: Article) -> str | None:
-    """The version of `article` last shown to this user, None if never."""
-    return request.session.get(SEEN_KEY, {}).get(str(article.pk))
+def approvable_version(request, article: Article) -> str | None:
+    """The version an approval of `article` may vouch for: the one last shown to this user,
+    and, from the article's page, only if that page shows it too (an older tab's button
+    does not approve what a newer tab showed). None: nothing this user was shown."""
+    seen = request.session.get(SEEN_KEY, {}).get(str(article.pk))
+    on_page = request.POST.get("article_version")
+    if seen is None or (on_page is not None and on_page != seen):
+        return None
+    return seen
 
 
 class ArticleAdminBase(admin.ModelAdmin):
@@ -245,10 +255,15 @@ class ArticleAdminBase(admin.ModelAdmin):
                 {"step": step, "label": WORKFLOW_STEPS[step], "url": self._step_url(obj, step)} for step in steps
             ]
             extra_context["workflow_help"] = self.workflow_help(request, obj)
-            if "publish" in steps:
-                # What an approval from this page, or later from the list, vouches for.
-                remember_seen(request, obj)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not add and request.method == "GET":
+            if "publish" in self.available_steps(request, obj):
+                # The version this page shows: what its button, or later the list, may approve.
+                remember_seen(request, obj)
+                context["article_version"] = services.article_version(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def workflow_help(self, request, article):
         doctor = self.acting_doctor(request)
@@ -318,10 +333,10 @@ class ArticleAdminBase(admin.ModelAdmin):
                 if doctor is None or not self.may_review(request):
                     raise services.WorkflowError("Only a verified doctor with review rights can review an article.")
                 services.check_may_review(article, doctor)
-                seen = seen_version(request, article)
+                seen = approvable_version(request, article)
                 if seen is None:
                     raise services.WorkflowError(
-                        f"“{article.title}” was not published: open it and read it before approving it."
+                        f"“{article.title}” was not published: open it and read this version before approving it."
                     )
                 services.review_and_publish(article, reviewer=doctor, seen_version=seen)
                 self.message_user(

@@ -153,6 +153,9 @@ class Article(models.Model):
 
     def save(self, *args, **kwargs):
         update_fields = kwargs.get("update_fields")
+        if update_fields is not None and set(update_fields) & set(REVIEWED_FIELDS):
+            # A new version of what a review vouches for (articles.services.article_version).
+            kwargs["update_fields"] = update_fields = {*update_fields, "updated_at"}
         if update_fields is None:
             self.render_body()
         elif "body_markdown" in update_fields:

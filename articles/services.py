@@ -62,6 +62,8 @@ def check_may_review(article: Article, reviewer: DoctorProfile) -> None:
         raise WorkflowError("A doctor cannot review their own article; ask a colleague to review it.")
     if not reviewer.is_verified:
         raise WorkflowError("Only a verified doctor can medically review an article.")
+    if article.status == ArticleStatus.DRAFT:
+        raise WorkflowError(f"“{article.title}” is still a draft; its author must submit it for review first.")
 
 
 def article_version(article: Article) -> str:
@@ -86,14 +88,14 @@ def review_and_publish(
     now = now or timezone.now()
     check_may_review(article, reviewer)
     with transaction.atomic():
-        stored = Article._base_manager.select_for_update().only("status", "updated_at", "author").get(pk=article.pk)
+        stored = (
+            Article._base_manager.select_for_update().only("title", "status", "updated_at", "author").get(pk=article.pk)
+        )
         check_may_review(stored, reviewer)
-        if stored.status == ArticleStatus.DRAFT:
-            raise WorkflowError(f"“{article.title}” is still a draft; its author must submit it for review first.")
         if seen_version is not None and article_version(stored) != seen_version:
             raise WorkflowError(
-                f"“{article.title}” was saved again after you opened it, so it was not published: "
-                "open it, read this version, then approve it."
+                f"“{article.title}” was saved again after you opened it (edited, or reviewed by someone else), "
+                "so it was not published: open it, read this version, then approve it."
             )
         article.reviewer = reviewer
         article.reviewed_at = now

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from articles import services
+from articles.admin import SEEN_KEY
 from articles.models import Article, ArticleStatus, Source
 from tests.articles.factories import ArticleFactory, SourceFactory
 from tests.factories import DoctorFactory, UserFactory
@@ -251,9 +252,8 @@ def _author_saves(article, **fields):
 
 
 def test_an_approval_of_a_version_saved_over_while_the_reviewer_read_it_is_refused(client, doctor, reviewer, specialty):
-    """The reviewer read one text; the author saved another meanwhile (or had saved it and
-    not yet committed when the page was read): approving must not publish words the
-    reviewer never saw."""
+    """The reviewer read one text; the author saved another meanwhile: approving must not
+    publish words the reviewer never saw."""
     article = _in_review(doctor, specialty)
     client.force_login(reviewer.user)
     _open(client, article)
@@ -297,12 +297,35 @@ def test_approving_from_the_list_covers_the_versions_the_reviewer_opened(client,
     assert changed.status == ArticleStatus.IN_REVIEW and unread.status == ArticleStatus.IN_REVIEW
     said = _said(response)
     assert f"“{changed.title}” was saved again after you opened it" in said
-    assert f"“{unread.title}” was not published: open it and read it before approving it" in said
+    assert f"“{unread.title}” was not published: open it and read this version before approving it" in said
 
 
 def test_an_approval_from_someone_never_shown_the_article_is_refused(client, doctor, reviewer, specialty):
     article = _in_review(doctor, specialty)
     client.force_login(reviewer.user)
-    assert "open it and read it before approving it" in _said(_publish(client, article))
+    assert "open it and read this version before approving it" in _said(_publish(client, article))
     article.refresh_from_db()
     assert article.status == ArticleStatus.IN_REVIEW
+
+
+def test_an_older_tabs_button_does_not_approve_what_a_newer_tab_showed(client, doctor, reviewer, specialty):
+    """Tab A shows the first text; the author saves a second; tab B shows it. The button
+    in tab A approves the page it sits on, which is no longer the version to approve."""
+    article = _in_review(doctor, specialty)
+    client.force_login(reviewer.user)
+    change = reverse("doctor_admin:articles_article_change", args=[article.pk])
+    tab_a = client.get(change).context["article_version"]
+    _author_saves(article, body_markdown=DANGEROUS)
+    client.get(change)  # tab B
+    url = reverse("doctor_admin:articles_article_workflow", args=[article.pk, "publish"])
+    response = client.post(url, {"article_version": tab_a}, follow=True)
+    assert "open it and read this version before approving it" in _said(response)
+    article.refresh_from_db()
+    assert article.status == ArticleStatus.IN_REVIEW
+
+
+def test_showing_an_article_to_someone_who_may_not_approve_it_records_nothing(client, doctor, specialty):
+    article = _in_review(doctor, specialty)
+    client.force_login(doctor.user)  # its author
+    assert client.get(reverse("doctor_admin:articles_article_change", args=[article.pk])).status_code == 200
+    assert SEEN_KEY not in client.session

@@ -22,6 +22,7 @@ reason).
 from http.cookies import SimpleCookie
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -29,7 +30,9 @@ from django.test import Client
 from django.urls import resolve, reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from articles.admin import SEEN_KEY
 from articles.models import Article
+from articles.services import article_version
 from consultations.doctor_admin import doctor_admin_site
 from consultations.models import DoctorProfile, Notification, Question
 from tests.security.matrix_support import (
@@ -810,10 +813,17 @@ def workbench_action(label, action, attr, probe, prepare=None, **allowed):
 
 
 def opened(site_name, attr):
-    """The visitor opens the object's change page first (an approval covers what was shown)."""
+    """Before approving, the visitor opens the article (an approval covers the version its
+    reviewer was shown), and every signed-in visitor's session says they were shown it:
+    a refusal must come from their rights, not from never having opened it."""
 
     def prepare(world, visitor):
-        visitor.get(reverse(f"{site_name}:articles_article_change", args=[object_of(world, attr).pk]))
+        article = Article.objects.get(pk=object_of(world, attr).pk)
+        visitor.get(reverse(f"{site_name}:articles_article_change", args=[article.pk]))
+        if settings.SESSION_COOKIE_NAME in visitor.cookies:
+            session = visitor.session
+            session[SEEN_KEY] = {str(article.pk): article_version(article)}
+            session.save()
 
     return prepare
 
