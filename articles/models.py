@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -276,22 +276,25 @@ class Source(models.Model):
         return self.title
 
     # A source is part of the reviewed content: adding, changing (title or address)
-    # or removing one withdraws the article's review, like a change to its text.
+    # or removing one withdraws the article's review, like a change to its text. In one
+    # transaction with the source's own write, so no approval sees the one without the other.
     def save(self, *args, **kwargs):
-        changed = (
-            self._state.adding
-            or not Source._base_manager.filter(
-                pk=self.pk, article_id=self.article_id, title=self.title, url=self.url
-            ).exists()
-        )
-        super().save(*args, **kwargs)
-        if changed:
-            withdraw_review_of(self.article_id)
+        with transaction.atomic():
+            changed = (
+                self._state.adding
+                or not Source._base_manager.filter(
+                    pk=self.pk, article_id=self.article_id, title=self.title, url=self.url
+                ).exists()
+            )
+            super().save(*args, **kwargs)
+            if changed:
+                withdraw_review_of(self.article_id)
 
     def delete(self, *args, **kwargs):
         article_id = self.article_id
-        result = super().delete(*args, **kwargs)
-        withdraw_review_of(article_id)
+        with transaction.atomic():
+            result = super().delete(*args, **kwargs)
+            withdraw_review_of(article_id)
         return result
 
 
