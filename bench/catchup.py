@@ -311,12 +311,8 @@ def _machine_per_email(split: dict | None, alone: dict) -> str:
     )
 
 
-def _percent(share: float | None) -> float | None:
-    return None if share is None else share * 100
-
-
 def report_rows(results: dict) -> list:
-    from bench.report import Row, _missing, _n
+    from bench.report import Row, _missing, _n, _share
 
     entry = results.get("catchup")
     title = f"Outage catch-up, {QUESTIONS:,} overdue at once, {WORKERS} workers"
@@ -383,7 +379,7 @@ def report_rows(results: dict) -> list:
             f"backend alone ({_n(alone.get('per_second'), 1)}/s from {alone.get('processes')} processes, "
             f"{backend}); the limit: {limit or 'n/a'}; "
             f"{_n(entry.get('emails_per_second_after_escalations'), 1)}/s once every escalation was written"
-            f" ({_n(_percent(entry.get('share_after_escalations')), 1)} % of the backend alone)"
+            f" ({_share(entry.get('share_after_escalations'))} of the backend alone)"
             + (f"; load average {load[0]} → {load[1]}" if load else ""),
             entry["emails_per_second"],
             f"backend-limited (≥ {BACKEND_LIMITED_SHARE:.0%} of its rate)",
