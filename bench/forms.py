@@ -159,6 +159,14 @@ class RepeatedForm:
         self.form: Form | None = None
 
     def _block(self, page: str) -> str | None:
+        """The first form holding the marker: found from the marker outwards when the page
+        is plain (lower-case tags, the marker inside a form), else by scanning every form."""
+        at = page.find(self.marker)
+        if at < 0:
+            return None
+        start, end = page.rfind("<form", 0, at), page.find("</form>", at)
+        if start >= 0 and end >= 0 and page.find("</form", start, at) < 0:
+            return page[start : end + len("</form>")]
         return next((m.group(0) for m in _FORM_BLOCK.finditer(page) if self.marker in m.group(0)), None)
 
     def find(self, page: str) -> Form | None:

@@ -1,5 +1,8 @@
-"""A small asyncio HTTP load client (aiohttp): fixed concurrency for a fixed time.
+"""Small asyncio HTTP load clients: fixed concurrency for a fixed time.
 
+Pages are fetched with aiohttp (the same client for the portal and the bare
+baselines it is compared with); the asking patients use bench.raw_http, a
+leaner client, since their figure is an absolute latency on shared cores.
 Every request's latency is kept, so percentiles are exact. The client's own
 CPU time is recorded too: it shares the machine with the server, and a
 reader should see how much of the machine it took.
@@ -13,10 +16,11 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from bench import raw_http
 from bench.forms import RepeatedForm, fill, find_form
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -192,7 +196,10 @@ class Attachment:
 
 
 class AskingClient:
-    """One signed-in patient: logs in through the login form, then asks again and again."""
+    """One signed-in patient: logs in through the login form, then asks again and again.
+
+    Its requests go through bench.raw_http, not aiohttp: it shares the cores with the
+    server it measures, and aiohttp's machinery cost about 1 ms of CPU per request."""
 
     def __init__(
         self,
@@ -205,81 +212,78 @@ class AskingClient:
         attachment: Attachment | None = None,
     ):
         self.attachment = attachment
-        self.base_url = base_url
         self.email = email
         self.password = password
-        self.ask_url = urljoin(base_url, ask_path)
-        self.login_url = urljoin(base_url, login_path)
+        self.ask_path = ask_path
+        self.login_path = login_path
         self.rng = random.Random(seed)
-        self.session = _session(cookies=True)
+        self.http = raw_http.Client(base_url, TIMEOUT.total)
         self.ask_form = RepeatedForm("title")
 
     async def close(self):
-        await self.session.close()
+        """Nothing stays open between requests."""
 
     async def login(self, gate: asyncio.Semaphore) -> None:
         async with gate:
             await self._login()
 
     async def _login(self) -> None:
-        async with self.session.get(self.login_url, timeout=LOGIN_TIMEOUT) as response:
-            html = await response.text()
-        form = find_form(html, "password")
+        page = await self.http.get(self.login_path, timeout=LOGIN_TIMEOUT.total)
+        form = find_form(page.text(), "password")
         if form is None:
-            raise FormError(f"no login form at {self.login_url} (HTTP {response.status})")
+            raise FormError(f"no login form at {self.login_path} (HTTP {page.status})")
         login_field = next(
             (f.name for f in form.fields if f.type in ("email", "text") and f.name != "csrfmiddlewaretoken"), "username"
         )
         data = fill(form, {login_field: self.email, "password": self.password})
-        action = urljoin(self.login_url, form.action or self.login_url)
-        async with self.session.post(action, data=data, allow_redirects=False, timeout=LOGIN_TIMEOUT) as response:
-            await response.read()
-            if response.status != 302:
-                raise FormError(f"login as {self.email} failed: HTTP {response.status}")
+        action = _path(urljoin(self.login_path, form.action or self.login_path))
+        response = await self.http.post(action, *raw_http.urlencoded(data), timeout=LOGIN_TIMEOUT.total)
+        if response.status != 302:
+            raise FormError(f"login as {self.email} failed: HTTP {response.status}")
 
     async def ask_once(self, n: int, result: LoadResult) -> None:
         """GET the form (for its CSRF token and choices), POST it; record the POST."""
         try:
-            async with self.session.get(self.ask_url, allow_redirects=False) as response:
-                html = await response.text()
-                status = response.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            page = await self.http.get(self.ask_path)
+        except raw_http.REQUEST_ERRORS as exc:
             result.record(f"form {type(exc).__name__}", False, 0.0, repr(exc))
             return
-        form = self.ask_form.find(html) if status == 200 else None
+        form = self.ask_form.find(page.text()) if page.status == 200 else None
         if form is None:
-            result.record(f"form HTTP {status}", False, 0.0, f"GET {self.ask_url}: HTTP {status}, no question form")
+            result.record(
+                f"form HTTP {page.status}", False, 0.0, f"GET {self.ask_path}: HTTP {page.status}, no question form"
+            )
             return
-        data = self._body(fill(form, question_values(n, self.rng)))
-        action = urljoin(self.ask_url, form.action or self.ask_url)
+        body, content_type = self._body(fill(form, question_values(n, self.rng)))
+        action = _path(urljoin(self.ask_path, form.action or self.ask_path))
         started = time.perf_counter()
         try:
-            async with self.session.post(action, data=data, allow_redirects=False) as response:
-                body = await response.text()
-                status = response.status
-                location = response.headers.get("Location", "")
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            response = await self.http.post(action, body, content_type)
+        except raw_http.REQUEST_ERRORS as exc:
             result.record(type(exc).__name__, False, 0.0, repr(exc))
             return
         latency = time.perf_counter() - started
+        status, location = response.status, response.headers.get("location", "")
         if status in (301, 302, 303) and SUCCESS_LOCATION.search(location):
             result.record("success (redirect)", True, latency)
         elif status == 200:
-            result.record("200 form redisplayed", False, latency, _form_errors(body))
+            result.record("200 form redisplayed", False, latency, _form_errors(response.text()))
         else:
             where = f" to {location}" if location else ""
-            result.record(f"HTTP {status}", False, latency, f"HTTP {status}{where}: {body[:300]}")
+            result.record(f"HTTP {status}", False, latency, f"HTTP {status}{where}: {response.text()[:300]}")
 
-    def _body(self, values: dict[str, str]):
+    def _body(self, values: dict[str, str]) -> tuple[bytes, str]:
         """The form's values, with the attachment as a multipart body when there is one."""
         if self.attachment is None:
-            return values
-        body = aiohttp.FormData()
-        for name, value in values.items():
-            body.add_field(name, value)
+            return raw_http.urlencoded(values)
         file = self.attachment
-        body.add_field("attachments", file.content, filename=file.name, content_type=file.content_type)
-        return body
+        return raw_http.multipart(values, [("attachments", file.name, file.content, file.content_type)])
+
+
+def _path(url: str) -> str:
+    """The path and query of a same-host URL (a form's action)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _form_errors(html: str) -> str:
