@@ -8,12 +8,12 @@ import uuid
 
 from django import forms
 from django.conf import settings
-from django.urls import reverse
 from django.utils.html import format_html
 
 from consultations import uploads
 from consultations.models import Question, Specialty
 from portal.models import Sex
+from portal.url_memo import reverse_plain
 
 
 def _max_length(model, field_name: str) -> int:
@@ -66,9 +66,9 @@ def legal_links_label(text: str):
         '{} <a href="{}" target="_blank">terms of use</a>, the <a href="{}" target="_blank">privacy policy</a> '
         'and the <a href="{}" target="_blank">medical disclaimer</a>.',
         text,
-        reverse("terms"),
-        reverse("privacy"),
-        reverse("disclaimer"),
+        reverse_plain("terms"),
+        reverse_plain("privacy"),
+        reverse_plain("disclaimer"),
     )
 
 
