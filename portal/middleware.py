@@ -12,6 +12,7 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.core.exceptions import MiddlewareNotUsed
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.functional import LazyObject, empty
 
 from portal import session_policy
 from portal.database import TRANSIENT_DATABASE_ERRORS
@@ -103,17 +104,35 @@ class UserTimezoneMiddleware:
         return self.get_response(request)
 
 
+def resolved(user):
+    """The object behind a lazy `request.user`, looked up now if it was not yet.
+
+    AuthenticationMiddleware puts a SimpleLazyObject on the request and django-otp wraps
+    that in another one (the attributes it sets go through to the user behind both).
+    Each read through them costs two proxy calls per layer, and a page reads the user
+    dozens of times (templates, access rules, the rate limiter, the time zone)."""
+    while isinstance(user, LazyObject):
+        if user._wrapped is empty:
+            user._setup()
+        user = user._wrapped
+    return user
+
+
 class SessionIdleTimeoutMiddleware:
     """Signed-in sessions end after a short idle time (portal/session_policy.py).
 
     Each request pushes the expiry forward, so only inactivity signs people out.
+    The first layer that needs to know who is signed in, it also puts the user itself
+    on the request in place of the lazy proxies (`resolved`): the layers and the view
+    after it read a plain object.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        user = request.user = resolved(request.user)
         # The dashboard's 30-second refresh is not the person being active.
-        if request.user.is_authenticated and request.headers.get("X-Background-Refresh") != "1":
+        if user.is_authenticated and request.headers.get("X-Background-Refresh") != "1":
             session_policy.touch(request)
         return self.get_response(request)
