@@ -9,9 +9,12 @@ what the load needs and no more: it writes the request in one go, reads the resp
 until the server closes the connection (gunicorn's sync workers close every one, so
 there is no keep-alive to gain), and keeps the cookies the server sets.
 
-It is a measurement tool, not a browser: HTTP only, no redirects followed, no
-compression asked for, cookies by name only (one host, no paths or expiry dates
-beyond "deleted").
+It is a measurement tool, not a browser: HTTP only, no redirects followed, gzip
+and deflate the only encodings it can read (the portal compresses nothing itself),
+cookies by name only (one host, no paths, no Secure flag, no expiry but Max-Age=0).
+A response the server sends before reading a large body and then resets the
+connection (gunicorn drains 64 KiB before closing) may be lost to the reset: the
+request is then recorded as ConnectionResetError, not as the status it got.
 """
 
 import asyncio
@@ -107,13 +110,21 @@ class _Parsed:
 
 
 def parse_response(raw: bytes) -> _Parsed:
-    """Status, headers and body of a whole HTTP/1.1 response (Content-Length, chunked, or to the end)."""
+    """Status, headers and body of a whole HTTP/1.1 response (Content-Length, chunked, or to the end).
+    Anything that cannot be read as one raises BadResponse."""
+    try:
+        return _parse(raw)
+    except (ValueError, zlib.error) as error:
+        raise BadResponse(f"unreadable response ({error}): {raw[:80]!r}") from error
+
+
+def _parse(raw: bytes) -> _Parsed:
     head, separator, body = raw.partition(b"\r\n\r\n")
     if not separator:
         raise BadResponse(f"no end of headers in {len(raw)} bytes: {raw[:80]!r}")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     version, _, rest = status_line.partition(" ")
-    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+    if not version.startswith("HTTP/1.") or not (rest[:3].isascii() and rest[:3].isdigit()):
         raise BadResponse(f"not an HTTP/1.x status line: {status_line[:80]!r}")
     headers: dict[str, str] = {}
     set_cookies: list[str] = []

@@ -122,7 +122,8 @@ class SessionIdleTimeoutMiddleware:
     """Signed-in sessions end after a short idle time (portal/session_policy.py).
 
     Each request pushes the expiry forward, so only inactivity signs people out.
-    The first layer that needs to know who is signed in, it also puts the user itself
+    The first layer that always needs to know who is signed in (the second-factor check
+    before it reads the user only when REQUIRE_2FA is on), it also puts the user itself
     on the request in place of the lazy proxies (`resolved`): the layers and the view
     after it read a plain object.
     """

@@ -115,8 +115,15 @@ def test_a_refused_connection_is_a_request_error():
 def test_a_response_that_is_not_http_is_refused():
     with pytest.raises(raw_http.BadResponse):
         raw_http.parse_response(b"SSH-2.0-OpenSSH\r\n\r\n")
-    with pytest.raises(raw_http.BadResponse):
-        raw_http.parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+    for unreadable in (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+        "HTTP/1.1 ²00 OK\r\n\r\n".encode(),
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope",
+    ):
+        with pytest.raises(raw_http.BadResponse):
+            raw_http.parse_response(unreadable)
 
 
 def test_a_multipart_body_carries_the_values_and_the_file():

@@ -3,7 +3,7 @@
 Django's AuthenticationMiddleware puts a lazy proxy there and django-otp wraps it in a
 second one; every later read went through both (the ask form's GET and POST read it
 about two hundred times between them, 3.6 % of their instructions). The stack now
-resolves it once, in SessionIdleTimeoutMiddleware, which needs it first.
+resolves it once, in SessionIdleTimeoutMiddleware, the first layer that always needs it.
 """
 
 from django.contrib.auth.models import AnonymousUser
