@@ -137,9 +137,10 @@ def submit_question_once(*, patient, submission_token: uuid.UUID, **fields) -> S
 
     The token is unique per patient in the database, so of several parallel or
     replayed posts exactly one inserts; the others wait for it and get its
-    question. A transient database error (connection lost) is retried once on a
-    fresh connection; should the first COMMIT have reached the database after
-    all, the retry finds that question instead of making a second one.
+    question. A transient database error (connection lost, also one that died
+    while idle: no health check runs first) is retried once on a fresh
+    connection; should the first COMMIT have reached the database after all, the
+    retry finds that question instead of making a second one.
     """
 
     def attempt() -> Submission:
@@ -151,6 +152,11 @@ def submit_question_once(*, patient, submission_token: uuid.UUID, **fields) -> S
                 raise
             return Submission(existing, False)
 
+    if not connection.in_atomic_block:
+        # The submission is the connection's health check: Django's `SELECT 1` first
+        # (CONN_HEALTH_CHECKS) would cost a round trip to learn what a dead connection's
+        # first statement says anyway, and that failure is retried just below.
+        connection.health_check_done = True
     try:
         return attempt()
     except TRANSIENT_DATABASE_ERRORS:

@@ -3,6 +3,7 @@ never makes two questions, and a database that stays away gives the friendly 503
 page ("nothing was lost, try again"), never a bare "Server Error (500)"."""
 
 import re
+import uuid
 from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import urlencode
@@ -11,7 +12,7 @@ from urllib.request import Request, urlopen
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 from django.test import Client
 from django.urls import reverse
 
@@ -271,3 +272,50 @@ def test_killing_connections_during_form_posts_never_shows_a_bare_500(postgresql
     saved = Question.objects.filter(patient=patient).values_list("submission_token", flat=True)
     assert sorted(str(token) for token in saved) == sorted(tokens), "a form was lost or saved twice"
     print(f"{killer.killed} connections killed, {len(failures)} friendly error pages, {forms} questions saved once")
+
+
+def _health_checks(monkeypatch) -> list[int]:
+    """Django's connection health check (CONN_HEALTH_CHECKS: a `SELECT 1` before a
+    request's first query), counted."""
+    checks = []
+    wrapper = type(connections[DEFAULT_DB_ALIAS])
+    real = wrapper.is_usable
+    monkeypatch.setattr(wrapper, "is_usable", lambda self: checks.append(1) or real(self))
+    return checks
+
+
+def test_the_submission_is_its_connections_health_check(postgresql, patient, specialty, monkeypatch):
+    """Issue 17: no `SELECT 1` round trip before the ask post's transaction. A connection
+    that died while idle fails the submission's first statement instead, a transient
+    error that submit_question_once retries once on a new connection (below)."""
+    own_backend_pid()  # the connection is open, as a web process's is between requests
+    assert connection.health_check_enabled
+    connection.health_check_done = False  # as at the start of every request
+    checks = _health_checks(monkeypatch)
+    submission = services.submit_question_once(
+        patient=patient,
+        submission_token=uuid.uuid4(),
+        specialty=specialty,
+        title="Ringing in one ear",
+        description="Since a concert three days ago.",
+        age=34,
+        sex="female",
+    )
+    assert submission.is_new and checks == []
+
+
+def test_a_connection_that_died_between_requests_is_replaced_by_the_submission(postgresql, ask_post):
+    """Issue 17: the connection was terminated while idle (a database restart, an idle
+    timeout); the post fails its first statement, retries once on a new connection and
+    saves one question."""
+    killed = own_backend_pid()
+    with admin_connection() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [killed])
+    connection.health_check_done = False
+    response = ask_post()
+
+    question = Question.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("consultations:question_submitted", args=[question.pk])
+    assert own_backend_pid() != killed
+    assert Notification.objects.filter(question=question).count() == 1
