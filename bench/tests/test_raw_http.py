@@ -3,6 +3,7 @@
 import asyncio
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -65,6 +66,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
+def run(coroutine):
+    """`asyncio.run` in a thread of its own: in the whole suite the browser tests before these
+    leave an event loop running in the main thread (Playwright's sync API)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
 @pytest.fixture
 def server():
     _Handler.seen = []
@@ -84,7 +92,7 @@ def test_a_get_then_a_post_keep_and_drop_cookies_as_a_browser_would(server):
         posted = await client.post("/login/", *raw_http.urlencoded({"email": "a@b.example", "password": "p w&"}))
         return page, cookies_after_get, posted, dict(client.cookies)
 
-    page, cookies_after_get, posted, cookies_after_post = asyncio.run(visit())
+    page, cookies_after_get, posted, cookies_after_post = run(visit())
     assert (page.status, page.text()) == (200, "<p>form</p>")
     assert cookies_after_get == {"csrftoken": "abc", "old": "1"}
     assert posted.status == 302 and posted.headers["location"] == "/questions/7/"
@@ -100,7 +108,7 @@ def test_a_get_then_a_post_keep_and_drop_cookies_as_a_browser_would(server):
 
 
 def test_a_chunked_body_is_put_back_together(server):
-    response = asyncio.run(raw_http.Client(server, timeout=5).get("/chunked/"))
+    response = run(raw_http.Client(server, timeout=5).get("/chunked/"))
     assert response.text() == "héllo, world"
 
 
@@ -109,7 +117,7 @@ def test_a_refused_connection_is_a_request_error():
         return await raw_http.Client("http://127.0.0.1:9", timeout=5).get("/")
 
     with pytest.raises(raw_http.REQUEST_ERRORS):
-        asyncio.run(visit())
+        run(visit())
 
 
 def test_a_response_that_is_not_http_is_refused():
