@@ -109,11 +109,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def _session(cookies: bool = False) -> aiohttp.ClientSession:
-    # Gunicorn's sync workers close every connection; so does the client.
+def _session() -> aiohttp.ClientSession:
+    # Gunicorn's sync workers close every connection; so does the client. No cookie jar: a
+    # signed-in page is fetched with its Cookie header given (`headers`).
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    jar = aiohttp.CookieJar(unsafe=True) if cookies else aiohttp.DummyCookieJar()
-    return aiohttp.ClientSession(connector=connector, cookie_jar=jar, timeout=TIMEOUT)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), timeout=TIMEOUT)
 
 
 # --- Pages ----------------------------------------------------------------------------
@@ -220,9 +220,6 @@ class AskingClient:
         self.http = raw_http.Client(base_url, TIMEOUT.total)
         self.ask_form = RepeatedForm("title")
 
-    async def close(self):
-        """Nothing stays open between requests."""
-
     async def login(self, gate: asyncio.Semaphore) -> None:
         async with gate:
             await self._login()
@@ -308,19 +305,17 @@ async def _run_asking(
         for i in range(concurrency)
     ]
     result = LoadResult(concurrency)
-    try:
-        gate = asyncio.Semaphore(CONCURRENT_LOGINS)
-        await asyncio.gather(*(c.login(gate) for c in clients))
-        if on_start is not None:
-            on_start()  # the measured window begins: logins (password hashing) are set-up
-        counter = itertools.count(1)
-        cpu_start, started = time.process_time(), time.monotonic()
-        deadline = started + seconds
-        await asyncio.gather(*(_ask_loop(c, deadline, result, counter) for c in clients))
-        result.seconds = time.monotonic() - started
-        result.client_cpu_seconds = time.process_time() - cpu_start
-    finally:
-        await asyncio.gather(*(c.close() for c in clients))
+    # Nothing to close afterwards: each request opens and closes its own connection.
+    gate = asyncio.Semaphore(CONCURRENT_LOGINS)
+    await asyncio.gather(*(c.login(gate) for c in clients))
+    if on_start is not None:
+        on_start()  # the measured window begins: logins (password hashing) are set-up
+    counter = itertools.count(1)
+    cpu_start, started = time.process_time(), time.monotonic()
+    deadline = started + seconds
+    await asyncio.gather(*(_ask_loop(c, deadline, result, counter) for c in clients))
+    result.seconds = time.monotonic() - started
+    result.client_cpu_seconds = time.process_time() - cpu_start
     return result
 
 

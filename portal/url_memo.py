@@ -13,7 +13,6 @@ Names with arguments are not kept (a question's link has a different id each
 time; consultations/links.py covers the many-ids case).
 """
 
-from django.conf import settings
 from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import get_language
 
@@ -27,7 +26,7 @@ def reverse_plain(viewname: str, current_app: str | None = None) -> str:
     key = (
         viewname,
         current_app,
-        get_resolver(get_urlconf() or settings.ROOT_URLCONF),
+        get_resolver(get_urlconf()),  # None: settings.ROOT_URLCONF's
         get_script_prefix(),
         get_language(),
     )
