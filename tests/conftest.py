@@ -72,6 +72,12 @@ def _test_settings(settings, tmp_path, monkeypatch):
     yield
     app.conf.task_always_eager = False
     outage.reset()
+    # A request through the test client leaves its user's time zone active in this thread
+    # (UserTimezoneMiddleware sets it on every request, so pages never inherit it): a
+    # later test that formats times in "the active zone" must find the default.
+    from django.utils import timezone
+
+    timezone.deactivate()
 
 
 @pytest.fixture
