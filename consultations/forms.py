@@ -14,6 +14,7 @@ from consultations import uploads
 from consultations.models import Question, Specialty
 from portal.models import Sex
 from portal.url_memo import reverse_plain
+from portal.widgets import PlainHiddenInput
 
 
 def _max_length(model, field_name: str) -> int:
@@ -178,7 +179,7 @@ class AskForm(QuestionDraftForm):
 
     # One submission, one question: a fresh token per form shown, sent back hidden.
     # Every post of this page (double click, replay, retry) carries the same one.
-    submission_token = forms.UUIDField(widget=forms.HiddenInput)
+    submission_token = forms.UUIDField(widget=PlainHiddenInput)
 
     QUESTION_FIELDS = ("specialty", "title", "description", "age", "sex", "medical_history", "current_medication")
 

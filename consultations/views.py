@@ -217,8 +217,10 @@ def _ask_signed_in(request):
             "red_flags": red_flags,
             "duty_notes": duty_notes,
             "red_flag_phrases_json": json.dumps(RED_FLAG_PHRASES),
-            "max_files": settings.QUESTION_MAX_ATTACHMENTS,
-            "max_bytes": settings.QUESTION_ATTACHMENT_MAX_BYTES,
+            # As text: the page's script reads them, and a number would go through
+            # Django's localized number formatting on every showing.
+            "max_files": str(settings.QUESTION_MAX_ATTACHMENTS),
+            "max_bytes": str(settings.QUESTION_ATTACHMENT_MAX_BYTES),
             "draft_kept": draft is not None and not form.is_bound,
         },
     )
