@@ -19,7 +19,12 @@ answer is kept in the cache (shared by every worker) while all of these hold:
 
 Each process also keeps the last answer it used, so a showing reads only the small
 version key while nothing changed (the answer itself is read and unpickled once per
-process and version).
+process and version). A web request reads that key once: a question's post used the
+answer twice (the form's specialties, then the doctors on duty to tell), two round
+trips to Redis three milliseconds apart. The rest of the request uses the version it
+read first, as if it had all run at that moment; a roster write made in the request
+itself gives it the new version. Celery tasks and commands, outside any request,
+read the key every time.
 
 The answer holds no patient data: specialties, times, the fallback and the ids of the
 doctors on duty. The due time is
@@ -33,9 +38,11 @@ import uuid
 from dataclasses import fields, replace
 from datetime import datetime
 
+from asgiref.local import Local
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -71,7 +78,7 @@ def _kept(now: datetime) -> duty.Roster:
     if outage.active():  # a recent failure: no timeout per request while Redis hangs
         return duty.roster_at(now)
     try:
-        version = cache.get(VERSION_KEY)
+        version = _version()
     except Exception as error:  # noqa: BLE001 - the cache is down: the rule from the database, kept nowhere
         outage.failed("reading the duty roster's version", error)
         return duty.roster_at(now)
@@ -100,6 +107,31 @@ def _kept(now: datetime) -> duty.Roster:
 
 # This process's copy of the last answer it used (no patient data: see the docstring).
 _local: dict = {}
+# The version the current web request read (`request_version`: None until it reads one);
+# no attribute at all outside a request. Per thread and per async context.
+_request = Local()
+
+
+def _version() -> str | None:
+    """The roster's version: read once per web request, every time outside one."""
+    in_request = hasattr(_request, "version")
+    if in_request and _request.version is not None:
+        return _request.version
+    version = cache.get(VERSION_KEY)
+    if in_request:
+        _request.version = version
+    return version
+
+
+def _request_started(**kwargs) -> None:
+    _request.version = None
+
+
+def _request_finished(**kwargs) -> None:
+    try:
+        del _request.version
+    except AttributeError:
+        pass
 
 
 def _usable(entry: dict | None, version: str, now: datetime) -> bool:
@@ -135,6 +167,8 @@ def _new_version() -> str:
     version = uuid.uuid4().hex
     # Tried even during an outage: a roster write must not go unseen once Redis is back.
     _quietly(cache.set, VERSION_KEY, version, None, during_outage=True)
+    if hasattr(_request, "version"):
+        _request.version = version  # this request's own write: it sees it at once
     return version
 
 
@@ -175,3 +209,5 @@ def connect() -> None:
     user = get_user_model()
     post_save.connect(_account_saved, sender=user, dispatch_uid="cover-cache-user-save")
     post_delete.connect(_roster_written, sender=user, dispatch_uid="cover-cache-user-delete")
+    request_started.connect(_request_started, dispatch_uid="cover-cache-request-started")
+    request_finished.connect(_request_finished, dispatch_uid="cover-cache-request-finished")

@@ -8,6 +8,7 @@ from django.contrib.admin.sites import site
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from consultations import cover_cache, duty, services
 from consultations.models import DoctorProfile, DutyPeriod, Notification, Weekday
@@ -220,3 +221,68 @@ def test_the_ask_form_and_a_question_work_with_the_cache_down(patient, other_spe
         sex="female", now=NOW,
     )  # fmt: skip
     assert Notification.objects.filter(kind="new_question").count() == 1
+
+
+# --- One version read per web request ----------------------------------------------------
+
+
+class _CountingCache:
+    """The real cache, counting the reads of the roster's version key."""
+
+    def __init__(self, real):
+        self.real, self.version_reads = real, 0
+
+    def get(self, key, *args, **kwargs):
+        if key == cover_cache.VERSION_KEY:
+            self.version_reads += 1
+        return self.real.get(key, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    counting = _CountingCache(cover_cache.cache)
+    monkeypatch.setattr(cover_cache, "cache", counting)
+    return counting
+
+
+def test_a_question_post_reads_the_roster_version_once(client, patient, other_specialty, cardiologist, counting):
+    """The form's specialties and the doctors on duty to tell come from one read (two before)."""
+    client.force_login(patient)
+    data = {
+        "specialty": str(other_specialty.pk),
+        "title": "Palpitations after coffee",
+        "description": "My heart races for an hour after my morning coffee.",
+        "age": "40",
+        "sex": "female",
+        "consent": "on",
+    }
+    response = client.post(reverse("consultations:ask"), data)
+    assert response.status_code == 302
+    assert counting.version_reads == 1
+    client.get(reverse("consultations:ask"))  # the next request reads it again
+    assert counting.version_reads == 2
+
+
+def test_outside_a_request_every_use_reads_the_version(cardiologist, counting):
+    """Tasks and commands (no request): a roster changed by another process is seen at once."""
+    uncovered(NOW)
+    uncovered(NOW)
+    assert counting.version_reads == 2
+
+
+def test_a_request_sees_its_own_roster_write_and_not_after_it_ends(cardiologist, other_specialty, counting):
+    # What request_started and request_finished call (sending those signals here would also
+    # close the test's database connection, Django's close_old_connections).
+    cover_cache._request_started()
+    try:
+        assert uncovered(NOW) == {"cardiology"}
+        duty.switch_on_duty(cardiologist, NOW)  # a write in this request: a new version
+        assert uncovered(NOW) == set()
+        assert counting.version_reads == 1
+    finally:
+        cover_cache._request_finished()
+    uncovered(NOW)
+    assert counting.version_reads == 2
