@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -115,9 +116,9 @@ def _ask_initial(request, draft=None) -> dict:
     return initial
 
 
-def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
-    """The ask form's honest notes: one per specialty nobody will be on duty for before
-    the due time, shown for the chosen specialty (static/portal/duty_notes.js follows
+def _duty_notes(form: AskForm, time_zone: str) -> str:
+    """The ask form's honest notes, as HTML: one per specialty nobody will be on duty for
+    before the due time, shown for the chosen specialty (static/portal/duty_notes.js follows
     the choice as the patient changes it). The kept roster also lists the choices."""
     roster = cover_cache.roster(timezone.now())
     form.fields["specialty"].listed = roster.specialties
@@ -135,7 +136,39 @@ def _duty_notes(form: AskForm, time_zone: str) -> list[dict]:
                 "shown": chosen == str(cover.specialty.pk),
             }
         )
-    return notes
+    return duty_notes_html(notes)
+
+
+# The notes' HTML by what it shows (see duty_notes_html); emptied when it reaches the bound.
+_NOTES_KEPT = 512
+_notes_html: dict[tuple, str] = {}
+
+
+def duty_notes_html(notes: list[dict]) -> str:
+    """consultations/_duty_notes.html for these notes, rendered once per process for each
+    set of notes that reads the same. At night every specialty has a note (eight in the
+    bench, a tenth of the form page's CPU), and within a minute every patient of a time
+    zone is shown the same ones: the specialties, the due time to the minute, the next
+    doctor's time, the fallback and which note is open. No patient data is in them."""
+    key = tuple(
+        (
+            note["specialty"].pk,
+            note["specialty"].name,
+            note["due"],
+            note["next_on_duty"],
+            note["fallback"] and (note["fallback"].pk, note["fallback"].name),
+            note["shown"],
+        )
+        for note in notes
+    )
+    try:
+        return _notes_html[key]
+    except KeyError:
+        html = render_to_string("consultations/_duty_notes.html", {"duty_notes": notes})
+        if len(_notes_html) >= _NOTES_KEPT:
+            _notes_html.clear()
+        _notes_html[key] = html
+        return html
 
 
 def _not_indexed(response):

@@ -171,3 +171,45 @@ def test_questions_answered_and_new_ones_within_one_gap_alert_once(sla_staff, ot
     QuestionFactory(specialty=other_specialty, submitted_at=NOW + timedelta(minutes=8))
     assert duty.alert_uncovered_specialties(NOW + timedelta(minutes=10)) == []  # same gap: still no cover
     assert alerts().count() == 2  # one alert, two staff
+
+
+# --- The notes' HTML, rendered once per set of notes (issue 17) ---------------------------
+
+
+def _notes(specialty, fallback, *, due="Monday 5 January 2026, 22:00 UTC", shown=True):
+    return [{"specialty": specialty, "due": due, "next_on_duty": "", "fallback": fallback, "shown": shown}]
+
+
+def test_the_kept_notes_are_the_templates_html_and_rendered_once(general, other_specialty, monkeypatch):
+    from django.template import loader
+
+    from consultations import views
+
+    notes = _notes(other_specialty, general)
+    expected = loader.render_to_string("consultations/_duty_notes.html", {"duty_notes": notes})
+    renders = []
+
+    def render(*args, **kwargs):
+        renders.append(args)
+        return loader.render_to_string(*args, **kwargs)
+
+    monkeypatch.setattr(views, "render_to_string", render)
+    monkeypatch.setattr(views, "_notes_html", {})
+    assert views.duty_notes_html(notes) == expected
+    assert views.duty_notes_html(_notes(other_specialty, general)) == expected
+    assert len(renders) == 1
+    # Anything the HTML shows is part of the key: another minute, another open note.
+    assert "23:00" in views.duty_notes_html(_notes(other_specialty, general, due="Monday 5 January 2026, 23:00 UTC"))
+    hidden = views.duty_notes_html(_notes(other_specialty, general, shown=False))
+    assert f'data-duty-note-for="{other_specialty.pk}" hidden' in hidden
+    assert len(renders) == 3
+
+
+def test_a_specialty_renamed_with_markup_is_escaped_and_not_served_its_old_note(general, other_specialty):
+    from consultations import views
+
+    before = views.duty_notes_html(_notes(other_specialty, general))
+    other_specialty.name = "Cardiology <b>new</b>"
+    after = views.duty_notes_html(_notes(other_specialty, general))
+    assert after != before
+    assert "Cardiology &lt;b&gt;new&lt;/b&gt;" in after and "<b>new</b>" not in after
