@@ -23,8 +23,12 @@ process and version). A web request reads that key once: a question's post used 
 answer twice (the form's specialties, then the doctors on duty to tell), two round
 trips to Redis three milliseconds apart. The rest of the request uses the version it
 read first, as if it had all run at that moment; a roster write made in the request
-itself gives it the new version. Celery tasks and commands, outside any request,
-read the key every time.
+itself gives it the new version. So a doctor who comes on duty (in another process)
+while a question's post is being handled, after the post read the version (the
+length of the request: milliseconds, longer with photos), is not e-mailed about that
+question; it is in their queue, and the sweep escalates it like any other. Celery
+tasks and commands, outside any request, read the key every time (tasks run eagerly
+inside a request, as in the tests, use the request's).
 
 The answer holds no patient data: specialties, times, the fallback and the ids of the
 doctors on duty. The due time is
@@ -107,7 +111,7 @@ def _kept(now: datetime) -> duty.Roster:
 
 # This process's copy of the last answer it used (no patient data: see the docstring).
 _local: dict = {}
-# The version the current web request read (`request_version`: None until it reads one);
+# The version the current web request read (`_request.version`: None until it reads one);
 # no attribute at all outside a request. Per thread and per async context.
 _request = Local()
 

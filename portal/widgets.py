@@ -19,9 +19,12 @@ from django.utils.safestring import mark_safe
 
 
 def _attributes(attrs: dict) -> str:
-    """Django's attrs.html: a False value leaves the attribute out, True writes its name alone."""
+    """Django's attrs.html: a False value leaves the attribute out, True writes its name alone;
+    a callable is called, as the template language does."""
     out = []
     for name, value in attrs.items():
+        if callable(value) and not getattr(value, "do_not_call_in_templates", False):
+            value = value()
         if value is False:
             continue
         out.append(f" {conditional_escape(name)}")

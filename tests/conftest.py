@@ -78,6 +78,11 @@ def _test_settings(settings, tmp_path, monkeypatch):
     from django.utils import timezone
 
     timezone.deactivate()
+    # Likewise the roster version a request read (consultations.cover_cache): a streamed
+    # file's request_finished comes only once a test reads its body to the end.
+    from consultations import cover_cache
+
+    cover_cache._request_finished()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ ATTRS = [
     {"id": "id_token"},
     {"id": "id_x", "data-note": 'a "b" <c>', "disabled": True, "required": False},
     {"class": "one two", "aria-describedby": "help"},
+    {"data-called": lambda: "called <x>", "data-off": lambda: False},
 ]
 
 
