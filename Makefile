@@ -23,9 +23,12 @@ install: $(STAMP)
 ## make lock: after editing requirements.txt or requirements-dev.txt, pin every package they pull in
 ## (with hashes) into requirements.lock (runtime) and requirements-dev.lock (runtime + dev).
 ## PyPI only: the local pip configuration's mirrors and wheel folders never reach the locks.
+## Extras are kept (`cachecontrol[filecache]==...`): pip's hash-checking mode treats a dependency
+## asked for with an extra (pip-audit's `CacheControl[filecache]>=0.13.0`) as unpinned unless the
+## lock pins it with that extra, and picked the newest release for it once there was a newer one.
 PIP_COMPILE := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL PIP_CONFIG_FILE=/dev/null \
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
-	--strip-extras --index-url https://pypi.org/simple --no-emit-index-url
+	--no-strip-extras --index-url https://pypi.org/simple --no-emit-index-url
 lock: install
 	$(PIP_COMPILE) --output-file requirements.lock requirements.txt
 	$(PIP_COMPILE) --output-file requirements-dev.lock requirements-dev.txt
