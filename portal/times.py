@@ -12,6 +12,7 @@ import zoneinfo
 from datetime import datetime, tzinfo
 
 from django.utils import dateformat, timezone
+from django.utils.translation import get_language
 
 DATE_TIME = "j M Y, H:i"
 LONG_DATE_TIME = "l j F Y, H:i"
@@ -47,9 +48,59 @@ def date_format(local: datetime, fmt: str) -> str:
     """Exactly `django.utils.dateformat.format(local, fmt)`, with the format string
     split once per format rather than on every call: splitting it and unescaping its
     literal text was half the cost of a time in an e-mail, and a sweep that escalates
-    1,000 questions formats 4,000 of them."""
+    1,000 questions formats 4,000 of them.
+
+    A format that shows nothing finer than the minute (every one the portal uses) is
+    also kept per minute, zone and language: after an outage the sweep formats 10^5
+    due times that fall into a few hundred minutes (the outage's length), and
+    formatting them was a tenth of the catch-up's escalating. (The zones' changes in
+    the years the portal shows fall on a whole minute; one at an odd second, as some
+    zones had long ago, would give that minute the text of its first second.)"""
+    pieces = _pieces(str(fmt))
+    kept, worded = _kind(pieces)
+    if not kept:
+        return _render(local, pieces)
+    # A plain tuple, not the datetime: aware datetimes compare as instants (12:00 CET
+    # equals 11:00 UTC) and, within one zone, ignore `fold` (the repeated autumn hour).
+    # The language only for formats with words in them (reading it costs as much as
+    # the rest of a kept format).
+    return _minute_text(
+        pieces,
+        get_language() if worded else None,
+        local.tzinfo,
+        local.year,
+        local.month,
+        local.day,
+        local.hour,
+        local.minute,
+        local.fold,
+    )
+
+
+def _render(local: datetime, pieces: tuple[tuple[bool, str], ...]) -> str:
     formatter = dateformat.DateFormat(local)
-    return "".join(str(getattr(formatter, text)()) if is_code else text for is_code, text in _pieces(str(fmt)))
+    return "".join(str(getattr(formatter, text)()) if is_code else text for is_code, text in pieces)
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_text(pieces, language, zone, year, month, day, hour, minute, fold) -> str:
+    """The format's text for the first instant of that minute; `language` is the active
+    one for a worded format (names of months and days), None otherwise."""
+    return _render(datetime(year, month, day, hour, minute, tzinfo=zone, fold=fold), pieces)
+
+
+# Django's format characters that show seconds or finer: "s", "u", "U" (seconds since
+# the epoch), "c" (ISO 8601) and "r" (RFC 5322).
+_FINER_THAN_MINUTES = frozenset("suUcr")
+# Those whose text is translated: a.m./p.m., "midnight" and "noon", names of days and months.
+_WORDED = frozenset("aAPbDEFlMN")
+
+
+@functools.lru_cache(maxsize=128)
+def _kind(pieces: tuple[tuple[bool, str], ...]) -> tuple[bool, bool]:
+    """(kept per minute: nothing finer than minutes; worded: its text depends on the language)."""
+    codes = {text for is_code, text in pieces if is_code}
+    return not codes & _FINER_THAN_MINUTES, bool(codes & _WORDED)
 
 
 @functools.lru_cache(maxsize=128)

@@ -184,3 +184,54 @@ def test_date_format_is_djangos_dateformat_exactly(fmt, language):
             for zone in zones:
                 local = timezone.localtime(moment, zone)
                 assert date_format(local, fmt) == dateformat.format(local, fmt), (fmt, local)
+
+
+# Each moment with seconds and microseconds: a format kept per minute must still read
+# as Django formats the moment itself. The spring gap, the autumn fold, a zone whose
+# offset is not a whole hour, the end of a leap day and of a year.
+KOLKATA, SAO_PAULO = zoneinfo.ZoneInfo("Asia/Kolkata"), zoneinfo.ZoneInfo("America/Sao_Paulo")
+MOMENTS = [
+    FIRST_0230 + timedelta(seconds=17, microseconds=5),
+    SECOND_0230 + timedelta(seconds=59, microseconds=999_999),
+    datetime(2026, 3, 29, 0, 59, 30, tzinfo=UTC),  # 01:59:30 CET, just before the spring gap
+    datetime(2026, 3, 29, 1, 0, 1, tzinfo=UTC),  # 03:00:01 CEST, just after it
+    datetime(2028, 2, 29, 23, 59, 59, 1, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 59, 58, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("fmt", ["l j F Y, H:i", "H:i", "j M, H:i", "aAbdDeEfFgGhHiIjlLmMnNoOPStTwWyYzZ", "H:i:s.u U"])
+def test_kept_formats_read_as_django_formats_each_moment(fmt):
+    """A second call in the same minute comes from the per-minute store; every call
+    must give Django's text for its own moment, in every language and zone."""
+    from django.utils import translation
+
+    from portal.times import date_format
+
+    for language in ["en", "de", "fr", "en"]:
+        with translation.override(language):
+            for moment in MOMENTS + [moment + timedelta(seconds=1) for moment in MOMENTS]:
+                for zone in [BERLIN, SAO_PAULO, KOLKATA, UTC]:
+                    local = timezone.localtime(moment, zone)
+                    assert date_format(local, fmt) == dateformat.format(local, fmt), (fmt, language, local)
+
+
+def test_the_per_minute_store_tells_zones_folds_and_languages_apart():
+    """Keys that would compare equal as datetimes (one instant in two zones; the two
+    02:30 of the autumn fold in one zone) or differ only in the language stay apart."""
+    from django.utils import translation
+
+    from portal.times import date_format
+
+    instant = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+    assert date_format(timezone.localtime(instant, BERLIN), "H:i e") == "12:00 CET"
+    assert date_format(timezone.localtime(instant, UTC), "H:i e") == "11:00 UTC"
+    first, second = timezone.localtime(FIRST_0230, BERLIN), timezone.localtime(SECOND_0230, BERLIN)
+    assert first == second.replace(fold=0) and (first.fold, second.fold) == (0, 1)
+    # Django leaves the zone codes empty in the repeated hour; either 02:30 reads as Django's.
+    for local in (first, second, timezone.localtime(FIRST_0230 - timedelta(hours=1), BERLIN)):
+        assert date_format(local, "H:i O I Z e") == dateformat.format(local, "H:i O I Z e")
+    with translation.override("en"):
+        assert date_format(first, "l") == "Sunday"
+    with translation.override("de"):
+        assert date_format(first, "l") == "Sonntag"
