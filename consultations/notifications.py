@@ -22,14 +22,13 @@ this module never imports `consultations.tasks` (which imports it, with the swee
 their names stay `consultations.tasks.*`, as in messages already queued.
 """
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
 
 from celery import shared_task
 from django.conf import settings
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import Q
 from django.template import Context
 from django.template.loader import get_template
@@ -49,6 +48,7 @@ from consultations.outbox_send import (  # noqa: F401 - the outbox's sending sid
     retry_delay,
     send_lock,
 )
+from portal.database import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -144,49 +144,23 @@ def queue_notifications(emails: list[OutgoingEmail]) -> list[int]:
 def _insert(emails: list[OutgoingEmail]) -> list[int]:
     """INSERT the rows in one statement; their ids, in the order given.
 
-    On PostgreSQL the rows travel as one JSON document unpacked by
-    `jsonb_to_recordset`: quoting one string is several times cheaper for the
-    driver than quoting a dozen arrays of them (bulk_create's way), and inserting
-    a sweep's e-mails is a good part of its time: bulk_create takes about twice as
-    long (x1.96 for a 1,000-breach sweep's 4,000 e-mails, 0.52 s -> 1.03 s on a loaded
+    On PostgreSQL through `portal.database.insert_rows` (one JSON document): inserting a
+    sweep's e-mails is a good part of its time, and bulk_create took about twice as long
+    (x1.96 for a 1,000-breach sweep's 4,000 e-mails, 0.52 s -> 1.03 s on a loaded
     machine; bench/outbox_internals.py), time the sweep holds its questions' row locks.
-    The statement is built from the model through the documented _meta API
-    (get_fields, db_table), so a new column gets its default as in bulk_create.
     """
     # vars(), not dataclasses.asdict: the fields are plain values, and asdict's deep copy
     # cost 9 µs an e-mail (5 % of a sweep's CPU).
     rows = [{**vars(email), "dedupe_key": email.dedupe_key[:200]} for email in emails]
-    connection = connections[router.db_for_write(Notification)]
-    if connection.vendor != "postgresql":
-        created = Notification.objects.bulk_create([Notification(**row) for row in rows])
-        if all(notification.pk is not None for notification in created):
-            return [notification.pk for notification in created]
-        # A database that cannot return them (SQLite before 3.35): look them up.
-        keys = [row["dedupe_key"] for row in rows]
-        return sorted(Notification.objects.filter(dedupe_key__in=keys).values_list("pk", flat=True))
-    quote = connection.ops.quote_name
-    given, defaults, params = [], [], []
-    for model_field in Notification._meta.get_fields():
-        if not model_field.concrete or model_field.primary_key:
-            continue
-        if model_field.attname in rows[0]:
-            given.append(model_field)
-        else:
-            defaults.append(model_field)
-            params.append(model_field.get_db_prep_save(model_field.get_default(), connection))
-    columns = ", ".join(quote(f.column) for f in given + defaults)
-    selected = ", ".join([f"r.{quote(f.attname)}" for f in given] + ["%s"] * len(defaults))
-    record = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in given)
-    sql = (
-        # Names and types come from the model, values are parameters.
-        f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
-        f"RETURNING {quote(Notification._meta.get_field('id').column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, json.dumps(rows)])
-        # The rows are inserted in the document's order, drawing ids from the sequence.
-        return sorted(row[0] for row in cursor.fetchall())
+    ids = insert_rows(Notification, rows, using=router.db_for_write(Notification))
+    if ids is not None:
+        return ids
+    created = Notification.objects.bulk_create([Notification(**row) for row in rows])
+    if all(notification.pk is not None for notification in created):
+        return [notification.pk for notification in created]
+    # A database that cannot return them (SQLite before 3.35): look them up.
+    keys = [row["dedupe_key"] for row in rows]
+    return sorted(Notification.objects.filter(dedupe_key__in=keys).values_list("pk", flat=True))
 
 
 @shared_task(name="consultations.tasks.send_notification", ignore_result=True)

@@ -56,7 +56,7 @@ from consultations.escalations import Audience, EscalationEmails, messages
 from consultations.levels import Level
 from consultations.models import Escalation, Question, SweepRun
 from consultations.notifications import queue_notifications
-from portal.database import drop_broken_connection, is_transient, update_returning
+from portal.database import drop_broken_connection, insert_rows, is_transient, update_returning
 
 logger = logging.getLogger(__name__)
 
@@ -391,7 +391,8 @@ def escalate_batch(
             logger.warning("SLA %s of question %s: nobody to notify", transition.key, question.pk)
         escalations.append(_escalation(transition, question, recipients, now, run))
         outgoing += messages(transition, question, recipients, never_warned=bool(unsent[question.pk]), emails=emails)
-    Escalation.objects.bulk_create(escalations)
+    if insert_rows(Escalation, escalations) is None:
+        Escalation.objects.bulk_create([Escalation(**row) for row in escalations])
     if transition.on_sent:
         # The breach's credit and the patient's apology: in this same transaction.
         outgoing += import_string(transition.on_sent)(questions, now, run)
@@ -399,16 +400,17 @@ def escalate_batch(
     return len(locked), [question.pk for question in questions]
 
 
-def _escalation(transition: Level, question: Question, recipients: list, now: datetime, run: SweepRun) -> Escalation:
-    return Escalation(
-        question=question,
-        level=transition.key,
-        is_follow_up=question.is_follow_up,
-        clock_due_at=question.clock_due_at,
-        created_at=now,
-        recipients=[user.email for user in recipients],
-        sweep=run,
-    )
+def _escalation(transition: Level, question: Question, recipients: list, now: datetime, run: SweepRun) -> dict:
+    """The Escalation row, as `insert_rows` takes it."""
+    return {
+        "question_id": question.pk,
+        "level": transition.key,
+        "is_follow_up": question.is_follow_up,
+        "clock_due_at": question.clock_due_at,
+        "created_at": now,
+        "recipients": [user.email for user in recipients],
+        "sweep_id": run.pk if run is not None else None,
+    }
 
 
 def _unsent_settled(transition: Level, question: Question) -> tuple[Level, ...]:

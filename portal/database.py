@@ -16,14 +16,18 @@ Also here: `update_returning`, an UPDATE that returns its rows in one round trip
 (the outbox's single claim, the sweep's batch marks), and `claim_returning`, its
 batch form that skips rows other transactions hold (the outbox's batch claim): the
 one place that builds SQL from the ORM's private query classes. And `run_prepared`:
-a hot path's one statement, prepared once per connection on PostgreSQL.
+a hot path's one statement, prepared once per connection on PostgreSQL; and
+`insert_rows`, many rows in one statement sent as one JSON document (the sweep's
+escalations, credits and e-mails).
 """
 
+import json
 import logging
 import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
@@ -164,6 +168,55 @@ def claim_returning(
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {with_sql} {sql} RETURNING {columns}", (*with_params, *params))
         return cursor.fetchall()
+
+
+def insert_rows(model, rows: list[dict], using: str = DEFAULT_DB_ALIAS) -> list[int] | None:
+    """PostgreSQL: INSERT `rows` (dicts with the same keys, the model's field attnames)
+    in one statement and return their primary keys, in the order given. None on
+    another database, with nothing written: the caller then uses bulk_create.
+
+    The rows travel as one JSON document unpacked by `jsonb_to_recordset`: quoting one
+    string is several times cheaper for the driver than quoting a parameter per value,
+    or an array per column as bulk_create does (the sweep writes 10^5 escalations,
+    credits and e-mails after an outage; bench/outbox_internals.py, docs/benchmarks.md).
+    The statement is built from the model through the documented _meta API
+    (get_fields, db_table); a field left out gets its default, as in bulk_create.
+    Values are JSON's own types, aware datetimes (ISO 8601, to the microsecond) and a
+    JSONField's value as it is stored."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return None
+    if not rows:
+        return []
+    quote = connection.ops.quote_name
+    given, defaults, params = [], [], []
+    for field in model._meta.get_fields():
+        if not field.concrete or field.primary_key:
+            continue
+        if field.attname in rows[0]:
+            given.append(field)
+        else:
+            defaults.append(field)
+            params.append(field.get_db_prep_save(field.get_default(), connection))
+    columns = ", ".join(quote(field.column) for field in given + defaults)
+    selected = ", ".join([f"r.{quote(field.attname)}" for field in given] + ["%s"] * len(defaults))
+    record = ", ".join(f"{quote(field.attname)} {field.db_type(connection)}" for field in given)
+    sql = (
+        # Names and types come from the model, values are parameters.
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
+        f"RETURNING {quote(model._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, json.dumps(rows, default=_json_value)])
+        # The rows are inserted in the document's order, drawing ids from the sequence.
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _json_value(value):
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.isoformat()
+    raise TypeError(f"insert_rows cannot send {type(value).__name__} {value!r}")
 
 
 def _update_sql(rows: QuerySet, values: dict) -> tuple[str, tuple]:

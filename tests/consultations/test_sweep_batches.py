@@ -9,8 +9,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from consultations import email_skeletons, notifications, sweep, tasks
-from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
+from consultations import credits, email_skeletons, notifications, sweep, tasks
+from consultations.models import BreachCredit, Escalation, EscalationLevel, Notification, NotificationStatus, Question
 from portal.celery import app
 from tests.consultations.sweep_support import breached_by, sla_staff_member, staff_group, unsaved_questions
 from tests.factories import UserFactory
@@ -87,6 +87,70 @@ def test_a_breach_without_update_returning_is_applied_the_same_way(specialty, do
     ]
     never_warned.refresh_from_db()
     assert never_warned.warned_at == now
+
+
+def _written(questions: list[Question]) -> tuple:
+    """What a sweep wrote for these questions: each question named by its place in the
+    list, its patient (a different one per question) as "patient"."""
+    place = {question.pk: n for n, question in enumerate(questions)}
+    patients = {question.pk: (question.patient_id, question.patient.email) for question in questions}
+    labels = {question.pk: question.patient_label for question in questions}
+
+    def plain(pk: int, text: str) -> str:
+        return text.replace(f"#{pk}", "#N").replace(f"/{pk}/", "/N/").replace(labels[pk], "LABEL")
+
+    escalations = Escalation.objects.filter(question__in=questions)
+    credit_rows = BreachCredit.objects.filter(question__in=questions)
+    emails = Notification.objects.filter(question__in=questions)
+    return (
+        sorted(
+            (place[row[0]], *row[1:])
+            for row in escalations.values_list("question_id", "level", "is_follow_up", "clock_due_at", "recipients")
+        ),
+        sorted(
+            (place[pk], patient_id == patients[pk][0], *rest)
+            for pk, patient_id, *rest in credit_rows.values_list(
+                "question_id", "patient_id", "is_follow_up", "clock_due_at", "kind"
+            )
+        ),
+        sorted(
+            (
+                place[pk],
+                "patient" if to_email == patients[pk][1] else to_email,
+                kind,
+                plain(pk, subject),
+                plain(pk, body),
+            )
+            for pk, to_email, kind, subject, body in emails.values_list(
+                "question_id", "to_email", "kind", "subject", "body"
+            )
+        ),
+    )
+
+
+def test_the_sweep_writes_the_same_rows_through_bulk_create_where_insert_rows_cannot(
+    specialty, doctor, senior_doctor, sla_staff, now
+):
+    """Another database (insert_rows gives None) takes bulk_create: the same escalations,
+    credits and e-mails as the one JSON statement per table writes on PostgreSQL."""
+    json_way = [breached_by(now, specialty), breached_by(now, specialty, claimed_by=doctor)]
+    assert sweep.run_sweep(now=now).breached == 2
+    portable = [breached_by(now, specialty), breached_by(now, specialty, claimed_by=doctor)]
+    with (
+        mock.patch.object(sweep, "insert_rows", return_value=None),
+        mock.patch.object(credits, "insert_rows", return_value=None),
+        mock.patch.object(notifications, "insert_rows", return_value=None),
+    ):
+        assert sweep.run_sweep(now=now).breached == 2
+
+    written = _written(json_way)
+    assert written == _written(portable)
+    escalations, credit_rows, emails = written
+    assert [row[:2] for row in escalations] == [(0, "breached"), (1, "breached")]
+    # Each never-warned breach: the doctor (claiming, or of the specialty), the senior, the
+    # SLA staff member, and the patient's apology.
+    assert len(credit_rows) == 2 and len(emails) == 2 * 4
+    assert set(Escalation.objects.values_list("created_at", flat=True)) == {now}
 
 
 def test_a_sweep_hands_its_emails_to_celery_in_a_few_messages(

@@ -1,0 +1,73 @@
+"""portal.database.insert_rows: many rows in one statement, sent as one JSON document
+(the sweep's escalations, breach credits and e-mails)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from consultations.models import Escalation, Notification, NotificationStatus
+from portal.database import insert_rows
+from tests.factories import QuestionFactory
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="insert_rows writes on PostgreSQL only")
+
+
+def test_rows_are_stored_as_given_and_their_ids_come_back_in_order(specialty, patient):
+    question = QuestionFactory(specialty=specialty, patient=patient)
+    due = datetime(2026, 12, 7, 10, 3, 7, 123456, tzinfo=UTC)
+    rows = [
+        {
+            "question_id": question.pk,
+            "level": level,
+            "is_follow_up": n == 1,
+            "clock_due_at": due + timedelta(microseconds=n),
+            "created_at": due + timedelta(hours=1),
+            "recipients": recipients,
+            "sweep_id": None,
+        }
+        for n, (level, recipients) in enumerate(
+            [("at_risk", ["a@example.com"]), ("breached", []), ("breached", ['o"dd\\@example.com', "ü@example.com"])]
+        )
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        ids = insert_rows(Escalation, rows)
+    assert len(queries) == 1
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    stored = {row["id"]: row for row in Escalation.objects.filter(pk__in=ids).values()}
+    for pk, row in zip(ids, rows, strict=True):
+        assert {name: stored[pk][name] for name in row} == row
+
+
+def test_fields_left_out_get_their_defaults(patient):
+    before = timezone.now()
+    [pk] = insert_rows(
+        Notification,
+        [{"to_email": "p@example.com", "kind": "k", "subject": "s", "body": "b", "dedupe_key": "insert-rows:1"}],
+    )
+    stored = Notification.objects.get(pk=pk)
+    assert (stored.status, stored.attempts, stored.last_error, stored.recipient_id) == (
+        NotificationStatus.PENDING,
+        0,
+        "",
+        None,
+    )
+    assert before <= stored.created_at <= timezone.now() and before <= stored.next_attempt_at <= timezone.now()
+
+
+def test_a_naive_datetime_or_an_unknown_value_is_refused_and_nothing_written(specialty, patient):
+    question = QuestionFactory(specialty=specialty, patient=patient)
+    row = {
+        "question_id": question.pk,
+        "level": "breached",
+        "clock_due_at": datetime(2026, 12, 7, 10, 0),
+        "recipients": [],
+    }
+    with pytest.raises(TypeError):
+        insert_rows(Escalation, [row])
+    with pytest.raises(TypeError):
+        insert_rows(Escalation, [{**row, "clock_due_at": timezone.now(), "recipients": {1, 2}}])
+    assert not Escalation.objects.exists()
+    assert insert_rows(Escalation, []) == []
