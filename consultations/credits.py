@@ -89,14 +89,13 @@ def record_breaches(questions: list[Question], now: datetime, run: SweepRun | No
         for question in questions
     ]
     # One statement as JSON on PostgreSQL (bulk_create's arrays cost the sweep more to send).
-    credits = [BreachCredit(**row) for row in rows]
     if insert_rows(BreachCredit, rows) is None:
-        BreachCredit.objects.bulk_create(credits)
+        BreachCredit.objects.bulk_create([BreachCredit(**row) for row in rows])
     skeletons = EmailSkeletons()
     question_path = links.url_for_any_id(QUESTION_PAGE)  # reversed once, not per apology
     return [
-        apology_email(question, credit, skeletons, url=settings.SITE_URL + question_path(question.pk))
-        for question, credit in zip(questions, credits, strict=True)
+        apology_email(question, kind, skeletons, url=settings.SITE_URL + question_path(question.pk))
+        for question in questions
         if _reachable(question)
     ]
 
@@ -107,9 +106,11 @@ def _reachable(question: Question) -> bool:
 
 
 def apology_email(
-    question: Question, credit: BreachCredit, skeletons: EmailSkeletons | None = None, url: str | None = None
+    question: Question, kind: str, skeletons: EmailSkeletons | None = None, url: str | None = None
 ) -> OutgoingEmail:
-    """The patient's apology: what happened, who was alerted, what they can do, what they are owed.
+    """The patient's apology for the breach of the question's clock (its `is_follow_up` and
+    `clock_due_at`, as the credit records them): what happened, who was alerted, what
+    they can do, what they are owed (`kind`, the credit's).
 
     Neither subject nor body quotes the question: only its number (the patient
     reads their own words behind the login). A batch's apologies share `skeletons`
@@ -120,11 +121,11 @@ def apology_email(
     zone = times.as_zone(patient.time_zone or settings.TIME_ZONE)
     subject, body = (skeletons or EmailSkeletons()).render(
         APOLOGY_KIND,
-        {"is_follow_up": credit.is_follow_up, "credit_text": patient_text(credit.kind)},
+        {"is_follow_up": question.is_follow_up, "credit_text": patient_text(kind)},
         {
             "question.pk": str(question.pk),
-            "due_time": times.format_time(credit.clock_due_at, "H:i", zone),
-            "due": times.format_time(credit.clock_due_at, times.LONG_DATE_TIME, zone),
+            "due_time": times.format_time(question.clock_due_at, "H:i", zone),
+            "due": times.format_time(question.clock_due_at, times.LONG_DATE_TIME, zone),
             "url": url or settings.SITE_URL + question.get_absolute_url(),
         },
     )
@@ -134,7 +135,7 @@ def apology_email(
         subject=subject,
         body=body,
         # Per question and breach (its clock's due time): a second breach of a new clock is a new e-mail.
-        dedupe_key=f"{APOLOGY_KIND}:{question.pk}:{credit.clock_due_at.isoformat()}",
+        dedupe_key=f"{APOLOGY_KIND}:{question.pk}:{question.clock_due_at.isoformat()}",
         recipient_id=patient.pk,
         question_id=question.pk,
     )
