@@ -119,13 +119,14 @@ def apology_email(
     """
     patient = question.patient
     zone = times.as_zone(patient.time_zone or settings.TIME_ZONE)
-    subject, body = (skeletons or EmailSkeletons()).render(
+    skeletons = skeletons or EmailSkeletons()
+    subject, body = skeletons.render(
         APOLOGY_KIND,
         {"is_follow_up": question.is_follow_up, "credit_text": patient_text(kind)},
         {
             "question.pk": str(question.pk),
-            "due_time": times.format_time(question.clock_due_at, "H:i", zone),
-            "due": times.format_time(question.clock_due_at, times.LONG_DATE_TIME, zone),
+            "due_time": times.format_time(question.clock_due_at, "H:i", zone, skeletons.language),
+            "due": times.format_time(question.clock_due_at, times.LONG_DATE_TIME, zone, skeletons.language),
             "url": url or settings.SITE_URL + question.get_absolute_url(),
         },
     )

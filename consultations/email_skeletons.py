@@ -17,6 +17,8 @@ all, the marker does not come out whole, and that e-mail is rendered on its own.
 
 from types import SimpleNamespace
 
+from django.utils.translation import get_language
+
 from consultations.notifications import finish_email, render_templates
 
 MARK = "\x00"  # never in a value: PostgreSQL text cannot hold it, and one that did is rendered on its own
@@ -46,6 +48,10 @@ class EmailSkeletons:
     def __init__(self):
         self._skeletons: dict[tuple, tuple[str, str]] = {}
         self.rendered = 0  # how many times templates were rendered (for tests and profiling)
+        # The language the batch is written in (its skeletons keep the text of the first
+        # rendering): the values filled in, such as due times, are formatted in it too,
+        # read once here rather than once per value.
+        self.language = get_language()
 
     def render(self, kind: str, fixed: dict, filled: dict[str, str]) -> tuple[str, str]:
         """(subject, body) of `kind` with these values, as notifications.render_email gives them."""

@@ -61,9 +61,10 @@ class EscalationEmails:
         if key not in self._due:
             zone = times.as_zone(time_zone)
             moment = question.clock_due_at
+            language = self.skeletons.language
             self._due[key] = (
-                times.format_time(moment, times.LONG_DATE_TIME, zone),
-                times.format_time(moment, "H:i", zone),
+                times.format_time(moment, times.LONG_DATE_TIME, zone, language),
+                times.format_time(moment, "H:i", zone, language),
             )
         return self._due[key]
 

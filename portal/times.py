@@ -35,16 +35,20 @@ def as_zone(time_zone: str | tzinfo | None) -> tzinfo | None:
         return None
 
 
-def format_time(moment: datetime, fmt: str = DATE_TIME, time_zone: str | tzinfo | None = None) -> str:
+def format_time(
+    moment: datetime, fmt: str = DATE_TIME, time_zone: str | tzinfo | None = None, language: str | None = None
+) -> str:
     """`moment` in `time_zone` (default: the active one), as Django's date format `fmt`
-    (without "T" or "O"), followed by its zone: "Sunday 26 October 2025, 02:30 CET"."""
+    (without "T" or "O"), followed by its zone: "Sunday 26 October 2025, 02:30 CET".
+    `language`: the active language, when the caller has read it already (a batch of
+    e-mails formats thousands of times in one language)."""
     local = timezone.localtime(moment, as_zone(time_zone))
     # The zone comes from the aware datetime itself: astimezone() set `fold`, so
     # the repeated hour gets its own abbreviation.
-    return f"{date_format(local, fmt)} {zone_label(local)}"
+    return f"{date_format(local, fmt, language)} {zone_label(local)}"
 
 
-def date_format(local: datetime, fmt: str) -> str:
+def date_format(local: datetime, fmt: str, language: str | None = None) -> str:
     """Exactly `django.utils.dateformat.format(local, fmt)`, with the format string
     split once per format rather than on every call: splitting it and unescaping its
     literal text was half the cost of a time in an e-mail, and a sweep that escalates
@@ -63,10 +67,10 @@ def date_format(local: datetime, fmt: str) -> str:
     # A plain tuple, not the datetime: aware datetimes compare as instants (12:00 CET
     # equals 11:00 UTC) and, within one zone, ignore `fold` (the repeated autumn hour).
     # The language only for formats with words in them (reading it costs as much as
-    # the rest of a kept format).
+    # the rest of a kept format), and only if the caller did not give it.
     return _minute_text(
         pieces,
-        get_language() if worded else None,
+        (language or get_language()) if worded else None,
         local.tzinfo,
         local.year,
         local.month,

@@ -144,6 +144,21 @@ def test_escalation_e_mails_in_the_fall_back_hour_carry_the_zone(specialty, seni
     assert mails["sla.utc@example.com"].subject.endswith("was due 01:30 UTC")
 
 
+def test_a_sweep_writes_its_due_times_in_the_language_active_when_it_started(specialty, senior_doctor, patient):
+    """The batch reads the language once (EmailSkeletons.language) for every due time it
+    formats: escalations and the patient's apology alike."""
+    from django.utils import translation
+
+    now = SECOND_0230 + timedelta(minutes=1)
+    question = breached_by(now, specialty, patient=patient)
+    with translation.override("de"):
+        sweep.run_sweep(now=now)
+
+    bodies = dict(Notification.objects.filter(question=question).values_list("to_email", "body"))
+    assert "Sonntag 26 Oktober 2025, 01:30 UTC" in bodies["senior@example.com"]
+    assert "Sonntag 26 Oktober 2025" in bodies[patient.email]
+
+
 @pytest.mark.django_db
 def test_the_reassignment_e_mail_gives_the_due_time_with_its_zone(doctor, berlin_patient, specialty):
     """Issue 13 item 9: the doctor a question is handed to reads which 02:30 it is due at."""
@@ -235,3 +250,14 @@ def test_the_per_minute_store_tells_zones_folds_and_languages_apart():
         assert date_format(first, "l") == "Sunday"
     with translation.override("de"):
         assert date_format(first, "l") == "Sonntag"
+
+
+def test_a_language_given_by_the_caller_is_the_one_formatted_in():
+    """A batch of e-mails reads the language once and passes it (portal.times.format_time's
+    `language`); a format without words ignores it."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        assert format_time(FIRST_0230, "l j F Y, H:i", BERLIN, "de") == "Sonntag 26 Oktober 2025, 02:30 CEST"
+        assert format_time(FIRST_0230, "l j F Y, H:i", BERLIN) == "Sunday 26 October 2025, 02:30 CEST"
+        assert format_time(FIRST_0230, "H:i", BERLIN, "de") == "02:30 CEST"
