@@ -11,7 +11,7 @@ import functools
 import zoneinfo
 from datetime import datetime, tzinfo
 
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
 from django.utils.translation import get_language
 
 DATE_TIME = "j M Y, H:i"
@@ -40,8 +40,8 @@ def format_time(
 ) -> str:
     """`moment` in `time_zone` (default: the active one), as Django's date format `fmt`
     (without "T" or "O"), followed by its zone: "Sunday 26 October 2025, 02:30 CET".
-    `language`: the active language, when the caller has read it already (a batch of
-    e-mails formats thousands of times in one language)."""
+    `language`: the language to write in, default the active one (a batch of e-mails,
+    formatting thousands of times, reads it once and passes it)."""
     local = timezone.localtime(moment, as_zone(time_zone))
     # The zone comes from the aware datetime itself: astimezone() set `fold`, so
     # the repeated hour gets its own abbreviation.
@@ -63,7 +63,7 @@ def date_format(local: datetime, fmt: str, language: str | None = None) -> str:
     pieces = _pieces(str(fmt))
     kept, worded = _kind(pieces)
     if not kept:
-        return _render(local, pieces)
+        return _render(local, pieces, language)
     # A plain tuple, not the datetime: aware datetimes compare as instants (12:00 CET
     # equals 11:00 UTC) and, within one zone, ignore `fold` (the repeated autumn hour).
     # The language only for formats with words in them (reading it costs as much as
@@ -81,16 +81,20 @@ def date_format(local: datetime, fmt: str, language: str | None = None) -> str:
     )
 
 
-def _render(local: datetime, pieces: tuple[tuple[bool, str], ...]) -> str:
+def _render(local: datetime, pieces: tuple[tuple[bool, str], ...], language: str | None = None) -> str:
+    """The text in `language` (None: the active one)."""
+    if language is not None:
+        with translation.override(language):
+            return _render(local, pieces)
     formatter = dateformat.DateFormat(local)
     return "".join(str(getattr(formatter, text)()) if is_code else text for is_code, text in pieces)
 
 
 @functools.lru_cache(maxsize=4096)
 def _minute_text(pieces, language, zone, year, month, day, hour, minute, fold) -> str:
-    """The format's text for the first instant of that minute; `language` is the active
-    one for a worded format (names of months and days), None otherwise."""
-    return _render(datetime(year, month, day, hour, minute, tzinfo=zone, fold=fold), pieces)
+    """The format's text for the first instant of that minute, in `language` for a worded
+    format (names of months and days; None for the others, whose text has no words)."""
+    return _render(datetime(year, month, day, hour, minute, tzinfo=zone, fold=fold), pieces, language)
 
 
 # Django's format characters that show seconds or finer: "s", "u", "U" (seconds since

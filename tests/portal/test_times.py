@@ -252,12 +252,19 @@ def test_the_per_minute_store_tells_zones_folds_and_languages_apart():
         assert date_format(first, "l") == "Sonntag"
 
 
-def test_a_language_given_by_the_caller_is_the_one_formatted_in():
+@pytest.mark.parametrize("first", ["de", "en"])
+def test_a_language_given_by_the_caller_is_the_one_formatted_in(first):
     """A batch of e-mails reads the language once and passes it (portal.times.format_time's
-    `language`); a format without words ignores it."""
+    `language`): the text is in that language whatever is active, from an empty store
+    and in either order, for kept formats and for those with seconds."""
     from django.utils import translation
 
-    with translation.override("en"):
-        assert format_time(FIRST_0230, "l j F Y, H:i", BERLIN, "de") == "Sonntag 26 Oktober 2025, 02:30 CEST"
-        assert format_time(FIRST_0230, "l j F Y, H:i", BERLIN) == "Sunday 26 October 2025, 02:30 CEST"
+    from portal import times
+
+    times._minute_text.cache_clear()
+    expected = {"de": "Sonntag 26 Oktober 2025, 02:30 CEST", "en": "Sunday 26 October 2025, 02:30 CEST"}
+    with translation.override("en" if first == "de" else "de"):
+        for language in (first, "en" if first == "de" else "de"):
+            assert format_time(FIRST_0230, "l j F Y, H:i", BERLIN, language) == expected[language]
+            assert format_time(FIRST_0230, "l, H:i:s", BERLIN, language).startswith(expected[language].split()[0])
         assert format_time(FIRST_0230, "H:i", BERLIN, "de") == "02:30 CEST"
