@@ -89,8 +89,7 @@ def record_breaches(questions: list[Question], now: datetime, run: SweepRun | No
         for question in questions
     ]
     # One statement as JSON on PostgreSQL (bulk_create's arrays cost the sweep more to send).
-    if insert_rows(BreachCredit, rows) is None:
-        BreachCredit.objects.bulk_create([BreachCredit(**row) for row in rows])
+    insert_rows(BreachCredit, rows)
     skeletons = EmailSkeletons()
     question_path = links.url_for_any_id(QUESTION_PAGE)  # reversed once, not per apology
     return [

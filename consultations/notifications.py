@@ -144,7 +144,7 @@ def queue_notifications(emails: list[OutgoingEmail]) -> list[int]:
 def _insert(emails: list[OutgoingEmail]) -> list[int]:
     """INSERT the rows in one statement; their ids, in the order given.
 
-    On PostgreSQL through `portal.database.insert_rows` (one JSON document): inserting a
+    Through `portal.database.insert_rows`, on PostgreSQL one JSON document: inserting a
     sweep's e-mails is a good part of its time, and bulk_create took about twice as long
     (x1.96 for a 1,000-breach sweep's 4,000 e-mails, 0.52 s -> 1.03 s on a loaded
     machine; bench/outbox_internals.py), time the sweep holds its questions' row locks.
@@ -155,9 +155,6 @@ def _insert(emails: list[OutgoingEmail]) -> list[int]:
     ids = insert_rows(Notification, rows, using=router.db_for_write(Notification))
     if ids is not None:
         return ids
-    created = Notification.objects.bulk_create([Notification(**row) for row in rows])
-    if all(notification.pk is not None for notification in created):
-        return [notification.pk for notification in created]
     # A database that cannot return them (SQLite before 3.35): look them up.
     keys = [row["dedupe_key"] for row in rows]
     return sorted(Notification.objects.filter(dedupe_key__in=keys).values_list("pk", flat=True))

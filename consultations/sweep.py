@@ -391,8 +391,7 @@ def escalate_batch(
             logger.warning("SLA %s of question %s: nobody to notify", transition.key, question.pk)
         escalations.append(_escalation(transition, question, recipients, now, run))
         outgoing += messages(transition, question, recipients, never_warned=bool(unsent[question.pk]), emails=emails)
-    if insert_rows(Escalation, escalations) is None:
-        Escalation.objects.bulk_create([Escalation(**row) for row in escalations])
+    insert_rows(Escalation, escalations)
     if transition.on_sent:
         # The breach's credit and the patient's apology: in this same transaction.
         outgoing += import_string(transition.on_sent)(questions, now, run)

@@ -17,8 +17,8 @@ Also here: `update_returning`, an UPDATE that returns its rows in one round trip
 batch form that skips rows other transactions hold (the outbox's batch claim): the
 one place that builds SQL from the ORM's private query classes. And `run_prepared`:
 a hot path's one statement, prepared once per connection on PostgreSQL; and
-`insert_rows`, many rows in one statement sent as one JSON document (the sweep's
-escalations, credits and e-mails).
+`insert_rows`, many rows in one statement, on PostgreSQL sent as one JSON document
+(the sweep's escalations, credits and e-mails).
 """
 
 import json
@@ -171,21 +171,33 @@ def claim_returning(
 
 
 def insert_rows(model, rows: list[dict], using: str = DEFAULT_DB_ALIAS) -> list[int] | None:
-    """PostgreSQL: INSERT `rows` (dicts with the same keys, the model's field attnames)
-    in one statement and return their primary keys, in the order given. None on
-    another database, with nothing written: the caller then uses bulk_create.
+    """INSERT `rows` (dicts with the same keys, the model's field attnames) and return
+    their primary keys in the order given; None where the database cannot return them
+    (SQLite before 3.35), the rows written all the same. A field left out gets its
+    default, as in bulk_create.
 
-    The rows travel as one JSON document unpacked by `jsonb_to_recordset`: quoting one
-    string is several times cheaper for the driver than quoting a parameter per value,
-    or an array per column as bulk_create does (the sweep writes 10^5 escalations,
-    credits and e-mails after an outage; bench/outbox_internals.py, docs/benchmarks.md).
-    The statement is built from the model through the documented _meta API
-    (get_fields, db_table); a field left out gets its default, as in bulk_create.
-    Values are JSON's own types, aware datetimes (ISO 8601, to the microsecond) and a
-    JSONField's value as it is stored."""
+    On PostgreSQL the rows travel in one statement as one JSON document unpacked by
+    `jsonb_to_recordset`: quoting one string is several times cheaper for the driver
+    than quoting a parameter per value, or an array per column as bulk_create does (the
+    sweep writes 10^5 escalations, credits and e-mails after an outage;
+    bench/outbox_internals.py, docs/benchmarks.md). Values are then JSON's own types,
+    aware datetimes (ISO 8601, to the microsecond) and a JSONField's value as it is
+    stored. Other databases take bulk_create."""
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return None
+    if _writes_json(connection):
+        return _insert_as_json(model, rows, connection)
+    created = model._default_manager.using(using).bulk_create([model(**row) for row in rows])
+    ids = [instance.pk for instance in created]
+    return None if None in ids else ids
+
+
+def _writes_json(connection) -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _insert_as_json(model, rows: list[dict], connection) -> list[int]:
+    """insert_rows on PostgreSQL. The statement is built from the model through the
+    documented _meta API (get_fields, db_table)."""
     if not rows:
         return []
     quote = connection.ops.quote_name

@@ -1,5 +1,5 @@
-"""portal.database.insert_rows: many rows in one statement, sent as one JSON document
-(the sweep's escalations, breach credits and e-mails)."""
+"""portal.database.insert_rows: many rows in one statement, on PostgreSQL sent as one JSON
+document (the sweep's escalations, breach credits and e-mails), elsewhere bulk_create."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,13 +9,25 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consultations.models import Escalation, Notification, NotificationStatus
+from portal import database
 from portal.database import insert_rows
 from tests.factories import QuestionFactory
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="insert_rows writes on PostgreSQL only")
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the JSON document is PostgreSQL's")
 
 
-def test_rows_are_stored_as_given_and_their_ids_come_back_in_order(specialty, patient):
+@pytest.fixture(params=["json", "bulk_create"])
+def way(request, monkeypatch):
+    """Both ways of writing: the JSON document, and bulk_create as on another database."""
+    if request.param == "json":
+        if connection.vendor != "postgresql":
+            pytest.skip("the JSON document is PostgreSQL's")
+    else:
+        monkeypatch.setattr(database, "_writes_json", lambda connection: False)
+    return request.param
+
+
+def test_rows_are_stored_as_given_and_their_ids_come_back_in_order(way, specialty, patient):
     question = QuestionFactory(specialty=specialty, patient=patient)
     due = datetime(2026, 12, 7, 10, 3, 7, 123456, tzinfo=UTC)
     rows = [
@@ -41,7 +53,7 @@ def test_rows_are_stored_as_given_and_their_ids_come_back_in_order(specialty, pa
         assert {name: stored[pk][name] for name in row} == row
 
 
-def test_fields_left_out_get_their_defaults(patient):
+def test_fields_left_out_get_their_defaults(way, patient):
     before = timezone.now()
     [pk] = insert_rows(
         Notification,
@@ -57,6 +69,7 @@ def test_fields_left_out_get_their_defaults(patient):
     assert before <= stored.created_at <= timezone.now() and before <= stored.next_attempt_at <= timezone.now()
 
 
+@on_postgresql
 def test_a_naive_datetime_or_an_unknown_value_is_refused_and_nothing_written(specialty, patient):
     question = QuestionFactory(specialty=specialty, patient=patient)
     row = {
@@ -71,3 +84,12 @@ def test_a_naive_datetime_or_an_unknown_value_is_refused_and_nothing_written(spe
         insert_rows(Escalation, [{**row, "clock_due_at": timezone.now(), "recipients": {1, 2}}])
     assert not Escalation.objects.exists()
     assert insert_rows(Escalation, []) == []
+
+
+def test_a_database_that_returns_no_ids_writes_the_rows_and_says_so(db, monkeypatch):
+    monkeypatch.setattr(database, "_writes_json", lambda connection: False)
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    row = {"to_email": "p@example.com", "kind": "k", "subject": "s", "body": "b"}
+
+    assert insert_rows(Notification, [{**row, "dedupe_key": f"insert-rows:{n}"} for n in range(2)]) is None
+    assert Notification.objects.count() == 2
