@@ -73,11 +73,11 @@ def catch_up(people: data.People, questions: int = QUESTIONS) -> dict:
 
 
 def of_questions(ids: list[int]) -> dict:
-    """A lookup for rows of these questions that costs the database an index range, not a
-    list of 10^5 parameters: the harness polls while the workers run, and on two cores a
-    poll naming every id (about a second of CPU each, the bench's and PostgreSQL's) took
-    that CPU from the workers it measures. `data.add_due` inserts them in one statement,
-    so their ids are consecutive; anything else is refused rather than measured wrongly."""
+    """A lookup for rows of these questions as an id range, not a list of 10^5 parameters
+    (about a second of CPU each, the bench's and PostgreSQL's). Even so, counting 10^5
+    rows is no poll (see POLL_SECONDS): the lookup serves the figures read once the
+    workers are done. `data.add_due` inserts them in one statement, so their ids are
+    consecutive; anything else is refused rather than measured wrongly."""
     first, last = min(ids), max(ids)
     if last - first + 1 != len(set(ids)):
         raise ValueError(f"the {len(ids):,} catch-up questions' ids are not consecutive ({first}..{last})")
@@ -110,23 +110,31 @@ def _catch_up(ours: dict, questions: int, server) -> dict:
         connection.close()
         received_before, server_cpu = server.stats(), server.cpu_seconds()
         load = os.getloadavg()[0]
+        writes_before = database.write_activity()
         started = timezone.now()
         began = time.monotonic()
         with app.connection_for_write() as broker:
             app.send_task("consultations.tasks.run_sla_sweep", connection=broker)
         beat.start()
         escalations = Escalation.objects.filter(**ours, level="breached")
-        written = _wait(lambda: escalations.count() >= questions, ESCALATION_TIMEOUT, began, "escalations", workers)
+        all_escalated = _all_escalated(started, questions, escalations)
+        written = _wait(all_escalated, ESCALATION_TIMEOUT, began, "escalations", workers)
+        escalating_writes = database.write_activity_since(writes_before, per=questions)
+        # Every e-mail row was written with its escalation, in the same transaction.
+        emails = Notification.objects.filter(**ours).count()
         # Failed rows (never with the sinks) end the wait too: the figures count them unsent.
         pending = Notification.objects.filter(**ours, status="pending")
         # From here on the workers only send: their CPU per e-mail is the outbox's plus the
         # backend's client side, comparable with the backend alone's senders whatever the load.
         sending = _sending_cpu(workers, server, ours)
-        sent_all = _wait(lambda: not pending.exists(), EMAIL_TIMEOUT, began, "e-mails", workers)
+        sent_all = _wait(_all_sent(server, received_before, emails, pending), EMAIL_TIMEOUT, began, "e-mails", workers)
         sending_figures = sending()  # before the report's own queries below
         progress(f"  escalations written in {written} s, e-mails sent in {sent_all} s")
         figures = _figures(ours, questions, started, written, sent_all, workers)
         figures["cpu_per_email_after_escalations"] = sending_figures
+        # Until the last escalation, per question (its escalation, credit and e-mail rows, and
+        # whatever was sent meanwhile).
+        figures["database_writes_escalating"] = escalating_writes
         figures["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     finally:
         beat.stop()
@@ -139,6 +147,45 @@ def _catch_up(ours: dict, questions: int, server) -> dict:
     return figures
 
 
+# The harness polls until the work is done, every POLL_SECONDS. A poll must cost next to
+# nothing: on two cores, what it costs PostgreSQL is taken from the workers it measures.
+# Counting the catch-up's rows is not that: at 10^5 questions, counting their breach
+# escalations cost 186 ms and asking whether any of their 500,000 e-mails is still pending
+# 82 ms (measured at e262d46), a quarter to a half of a core at four polls a second. So the
+# polls read counters first: the sweeps' own progress (SweepRun.breached, updated after
+# each batch's commit; a table of a few rows) and the SMTP sink's count of messages
+# received; the rows themselves are counted once those say the work is done.
+POLL_SECONDS = 0.25
+
+
+def _all_escalated(started, questions: int, escalations):
+    """A poll: True once every question's breach escalation is written."""
+    from django.db.models import Sum
+
+    from consultations.models import SweepRun
+
+    runs = SweepRun.objects.filter(started_at__gte=started)
+
+    def done() -> bool:
+        breached = runs.aggregate(breached=Sum("breached"))["breached"] or 0
+        return breached >= questions and escalations.count() >= questions
+
+    return done
+
+
+def _all_sent(server, received_before: dict | None, emails: int, pending):
+    """A poll: True once no e-mail row is pending. Through the SMTP sink, the rows are
+    looked at only once it has received as many messages; the zero-cost sink counts
+    nothing, so that mode polls the rows (and pays for it)."""
+
+    def done() -> bool:
+        if received_before is not None and server.stats()["messages"] - received_before["messages"] < emails:
+            return False
+        return not pending.exists()
+
+    return done
+
+
 def _sending_cpu(workers, server, ours: dict):
     """A function returning where the machine's CPU went per e-mail sent since now, process
     kind by process kind (bench/machine_split.py), and how much of the two cores stayed idle."""
@@ -149,15 +196,23 @@ def _sending_cpu(workers, server, ours: dict):
         groups.process_groups[f"Celery worker {worker.name}"] = worker.process.pid
     if server.cpu_seconds() is not None:
         groups.process_groups["sink SMTP server"] = server.service.process.pid
+
+    def sent_count() -> int:
+        # The sink's count where there is one: counting sent rows inside the window cost
+        # PostgreSQL a second of CPU at 500,000 rows (see POLL_SECONDS).
+        stats = server.stats()
+        return stats["messages"] if stats is not None else Notification.objects.filter(**ours, status="sent").count()
+
     window = machine_split.Window(groups)
     window.start()
     began = time.monotonic()
-    sent_before = Notification.objects.filter(**ours, status="sent").count()
+    sent_before = sent_count()
+    writes_before = database.write_activity()
 
     def per_email() -> dict:
         split = window.stop()
         seconds = time.monotonic() - began
-        sent = Notification.objects.filter(**ours, status="sent").count() - sent_before
+        sent = sent_count() - sent_before
         if not sent:
             return {"emails": 0}
         split["the bench's own polls"] = split.pop("load client (this process)", 0.0)
@@ -168,6 +223,7 @@ def _sending_cpu(workers, server, ours: dict):
             "seconds": round(seconds, 1),
             "workers_us": round(worker_cpu / sent * 1e6),
             "split_us": {name: round(cpu / sent * 1e6) for name, cpu in split.items()},
+            "database_writes": database.write_activity_since(writes_before, per=sent),
         }
         if "sink SMTP server" in split:
             figures["mail_server_us"] = figures["split_us"]["sink SMTP server"]
@@ -239,7 +295,7 @@ def _wait(done, timeout: float, began: float, what: str, workers) -> float | Non
         if time.monotonic() - last_report > 30:
             progress(f"  still waiting for the {what} ({time.monotonic() - began:.0f} s)")
             last_report = time.monotonic()
-        time.sleep(0.25)
+        time.sleep(POLL_SECONDS)
     return round(time.monotonic() - began, 2)
 
 

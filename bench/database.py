@@ -49,3 +49,45 @@ def prepare() -> None:
     flush_redis()
     migrate()
     collect_static()
+
+
+# The server's write-side counters (PostgreSQL 15's pg_stat_bgwriter): how much WAL a
+# measured window wrote, how many checkpoints it caused, and who wrote dirty buffers out.
+WRITE_COUNTERS = ("checkpoints_timed", "checkpoints_req", "buffers_checkpoint", "buffers_clean", "buffers_backend")
+
+
+def write_activity() -> dict[str, int]:
+    """The WAL position (bytes) and the server's write counters, now; {} where the
+    server does not have them (another database, or a newer PostgreSQL that moved them)."""
+    from django.db import DatabaseError, connection
+
+    if connection.vendor != "postgresql":
+        return {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, checkpoints_timed, checkpoints_req, "
+                "buffers_checkpoint, buffers_clean, buffers_backend FROM pg_stat_bgwriter"
+            )
+            row = cursor.fetchone()
+    except DatabaseError:
+        return {}
+    return {"wal_bytes": int(row[0]), **dict(zip(WRITE_COUNTERS, row[1:], strict=True))}
+
+
+def write_activity_since(before: dict[str, int], per: int) -> dict[str, float]:
+    """What the server wrote since `before`: WAL bytes and buffers per unit of work
+    (`per`, such as e-mails sent), and the checkpoints in all."""
+    after = write_activity()
+    if not before or not after or not per:
+        return {}
+    spent = {name: after[name] - before[name] for name in after}
+    return {
+        "wal_bytes_per_unit": round(spent["wal_bytes"] / per),
+        "checkpoints": spent["checkpoints_timed"] + spent["checkpoints_req"],
+        "checkpoints_requested": spent["checkpoints_req"],
+        "buffers_written_per_unit": round(
+            (spent["buffers_checkpoint"] + spent["buffers_clean"] + spent["buffers_backend"]) / per, 2
+        ),
+        "buffers_written_by_backends_per_unit": round(spent["buffers_backend"] / per, 2),
+    }
