@@ -7,6 +7,8 @@ from SLA_SWEEP_SECONDS, the outbox re-send's from NOTIFICATION_RESEND_SECONDS.
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -56,3 +58,19 @@ def _configure_beat(sender, **kwargs):
             "options": {"expires": 60.0},
         },
     }
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_database_connections(task=None, **kwargs):
+    """A worker keeps its database connection from task to task as a web process keeps one
+    from request to request, under Django's own rule, applied at each task's start and end:
+    a connection older than CONN_MAX_AGE, or one that failed and no longer answers, is
+    closed, and CONN_HEALTH_CHECKS tries a kept one before a task's first query (a
+    connection a failover or a time limit broke between two queries). Celery's Django
+    fix-up alone would close it before and after every task (settings.CELERY_DB_REUSE_MAX
+    holds that off): after an outage, each of the ~1,000 delivery tasks paid for a new
+    PostgreSQL backend. An eager task runs inside its caller's request or transaction,
+    which owns the connection."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()

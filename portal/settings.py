@@ -343,6 +343,10 @@ WORKER_LOST_RETRY_SECONDS = env_int("WORKER_LOST_RETRY_SECONDS", 10)
 CELERY_TASK_ANNOTATIONS = {"*": {"default_retry_delay": WORKER_LOST_RETRY_SECONDS}}
 # Our task messages carry ids only; anything this large is not one of ours.
 WORKER_MAX_MESSAGE_BYTES = env_int("WORKER_MAX_MESSAGE_BYTES", 1024 * 1024)
+# Celery's Django fix-up closes a worker's database connection after this many tasks
+# (unset: after every task). portal/celery.py closes it under Django's rules instead
+# (CONN_MAX_AGE, CONN_HEALTH_CHECKS, an error), so this is only a backstop.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

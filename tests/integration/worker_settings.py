@@ -11,3 +11,4 @@ from portal.settings import *  # noqa: F403
 
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # noqa: F405
 NOTIFICATION_RESEND_SECONDS = env_int("NOTIFICATION_RESEND_SECONDS", 60)
+CELERY_IMPORTS = ["tests.integration.worker_tasks"]
