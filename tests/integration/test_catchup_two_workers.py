@@ -20,7 +20,13 @@ from portal.celery import app
 from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
 from tests.integration.conftest import requires_postgres_and_redis_server, wait_for
 
-pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    requires_postgres_and_redis_server,
+    pytest.mark.django_db(transaction=True),
+    # The test settings make tasks eager; send_task publishes all the same, which is what we want.
+    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+]
 
 OVERDUE = 600
 BATCH = 20
