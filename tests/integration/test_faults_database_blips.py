@@ -29,6 +29,11 @@ pytestmark = [pytest.mark.integration, requires_postgres_and_redis_server, pytes
 # Short, so that a row whose mark was lost would be sent again within the test.
 SEND_LOCK_SECONDS = "3"
 
+# Each test runs its worker both ways: a new connection for every task (DB_CONN_MAX_AGE=0,
+# as behind PgBouncer) and a connection kept from task to task (production's default,
+# portal/celery.py), whose kills also land between tasks.
+conn_max_age = pytest.mark.parametrize("conn_max_age", ["0", "60"], ids=["connection-per-task", "kept-connection"])
+
 
 def assert_each_email_sent_once_with_its_message_id(cluster, rows) -> None:
     sent = cluster.sent_emails()
@@ -39,7 +44,10 @@ def assert_each_email_sent_once_with_its_message_id(cluster, rows) -> None:
         assert message["Message-ID"] == expected[(message["To"], _header(message, "Subject"))]
 
 
-def test_killing_the_workers_database_connections_while_it_sends_sends_no_email_twice(cluster, redis_server):
+@conn_max_age
+def test_killing_the_workers_database_connections_while_it_sends_sends_no_email_twice(
+    cluster, redis_server, conn_max_age
+):
     """Issue 13 item 4: connections are killed every 0.15 s while a worker sends 400
     e-mails, each held 10 ms between the mail server taking it and the row being marked
     (the window that gave 17 duplicates). Every e-mail goes out exactly once, with its
@@ -62,6 +70,7 @@ def test_killing_the_workers_database_connections_while_it_sends_sends_no_email_
         "NOTIFICATION_SEND_LOCK_SECONDS": SEND_LOCK_SECONDS,
         "FAULT_MAIL_PAUSE_SECONDS": "0.01",
         "FAULT_MAIL_PAUSE": "after",
+        "DB_CONN_MAX_AGE": conn_max_age,
     }
 
     with ConnectionKiller(own_backend_pid(), pause=(0.15, 0.15)) as killer:
@@ -86,8 +95,9 @@ def test_killing_the_workers_database_connections_while_it_sends_sends_no_email_
     assert_each_email_sent_once_with_its_message_id(cluster, rows)
 
 
+@conn_max_age
 def test_killing_database_connections_during_sweeps_leaves_no_stale_error_and_no_duplicate(
-    cluster, redis_server, specialty, patient, senior_doctor
+    cluster, redis_server, specialty, patient, senior_doctor, conn_max_age
 ):
     """Issue 13 item 7 (and item 4): connections are killed every 0.2 s while sweeps
     escalate 600 breached questions in batches of 25 and their e-mails go out. Each
@@ -100,7 +110,11 @@ def test_killing_database_connections_during_sweeps_leaves_no_stale_error_and_no
     )
     question_ids = [question.pk for question in questions]
     broker = redis_server()
-    env = {"SLA_SWEEP_BATCH_SIZE": "25", "NOTIFICATION_SEND_LOCK_SECONDS": SEND_LOCK_SECONDS}
+    env = {
+        "SLA_SWEEP_BATCH_SIZE": "25",
+        "NOTIFICATION_SEND_LOCK_SECONDS": SEND_LOCK_SECONDS,
+        "DB_CONN_MAX_AGE": conn_max_age,
+    }
 
     with ConnectionKiller(own_backend_pid(), pause=(0.2, 0.2)) as killer:
         cluster.worker("worker", broker.url, env)
