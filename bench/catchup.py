@@ -174,14 +174,23 @@ def _all_escalated(started, questions: int, escalations):
     return done
 
 
-def _all_sent(server, received_before: dict | None, emails: int, pending):
+# Through the SMTP sink the rows are still looked at this often: a row the outbox gives up
+# on (failed after its attempts) never reaches the sink, and must end the wait too.
+ROWS_POLL_SECONDS = 10
+
+
+def _all_sent(server, received_before: dict | None, emails: int, pending, clock=time.monotonic):
     """A poll: True once no e-mail row is pending. Through the SMTP sink, the rows are
-    looked at only once it has received as many messages; the zero-cost sink counts
-    nothing, so that mode polls the rows (and pays for it)."""
+    looked at once it has received as many messages, and otherwise every
+    ROWS_POLL_SECONDS; the zero-cost sink counts nothing, so that mode polls the rows
+    every time (and pays for it)."""
+    rows_read = [clock()]
 
     def done() -> bool:
         if received_before is not None and server.stats()["messages"] - received_before["messages"] < emails:
-            return False
+            if clock() - rows_read[0] < ROWS_POLL_SECONDS:
+                return False
+        rows_read[0] = clock()
         return not pending.exists()
 
     return done
