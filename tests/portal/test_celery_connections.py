@@ -17,7 +17,9 @@ def test_an_eager_task_leaves_its_callers_connection_alone(db):
     with transaction.atomic():
         connection.ensure_connection()
         _close_old_database_connections(task=task(is_eager=True))
-        assert connection.connection is not None and connection.in_atomic_block
+        assert not connection.closed_in_transaction
+        with connection.cursor() as cursor:  # the caller's transaction goes on
+            cursor.execute("SELECT 1")
 
 
 def test_a_workers_task_closes_a_connection_past_its_age(transactional_db, monkeypatch):
