@@ -5,11 +5,11 @@ The due questions are inserted in one statement (bench.data.add_due), the two wo
 each, as deploy/Procfile.prod does: in session 12 that sent every e-mail 3 % sooner, the
 backend alone from four senders gaining as much, so the shares stayed the same) and a
 beat are started on the bench's PostgreSQL database and Redis db, and one sweep message
-starts the catch-up, as the first beat tick after an outage would. Everything reported is read from the database:
-when the last breach escalation was written, when the last e-mail was marked sent
-(handed to the mail backend), how many e-mails each second, which sweeps did the work,
-and the duplicates (more than one escalation per question and level, more than one
-e-mail row per question, kind and recipient). The e-mails go as in production, through
+starts the catch-up, as the first beat tick after an outage would. Everything reported
+is read from the database: when the last breach escalation was written, when the last
+e-mail was marked sent (handed to the mail backend), how many e-mails each second, which
+sweeps did the work, and the duplicates (more than one escalation per question and
+level, more than one e-mail row per question, kind and recipient). The e-mails go as in production, through
 Django's SMTP backend, to a sink SMTP server started for the phase (bench/smtp_sink.py),
 which counts what it received; BENCH_CATCHUP_MAIL=sink hands them to the zero-cost
 in-process sink instead (bench/mail.py: our own ceiling). The backend alone is then

@@ -13,12 +13,12 @@ from django.db import connection
 
 from portal.celery import app
 from tests.integration.conftest import (
-    CELERY,
     Processes,
     finished_runs,
     process_env,
     requires_postgres_and_redis_server,
     wait_for,
+    worker_command,
 )
 
 pytestmark = [
@@ -57,18 +57,16 @@ def resend(processes: Processes, broker_url: str, times: int = 1) -> None:
     )
 
 
-def start_worker(tmp_path, redis_server, pool: str) -> tuple[Processes, str, str, callable]:
+def start_worker(tmp_path, redis_server, pool: str) -> tuple[Processes, str, str]:
+    """A worker with kept connections: its processes, its broker's URL, its PGAPPNAME."""
     broker = redis_server()
     processes = Processes(tmp_path)
-    command = CELERY + ["worker", "--loglevel=INFO", f"--pool={pool}", "--concurrency=1", "--without-gossip"]
-    command += ["--without-mingle", "--without-heartbeat", "-n", f"conn-{pool}@%h"]
+    command = worker_command()
+    if pool != "solo":  # as test_faults_pool_process_lost does
+        command = [arg for arg in command if arg != "--pool=solo"] + ["--concurrency=1"]
     processes.start("worker", command, process_env(tmp_path, broker.url, {"DB_CONN_MAX_AGE": "60"}))
-
-    def log() -> str:
-        return processes.log("worker")
-
-    wait_for(lambda: " ready." in log(), "the Celery worker to be ready", 30, logs=processes.logs)
-    return processes, broker.url, f"{tmp_path.name}:worker"[-63:], log
+    wait_for(lambda: " ready." in processes.log("worker"), "the Celery worker to be ready", 30, logs=processes.logs)
+    return processes, broker.url, f"{tmp_path.name}:worker"[-63:]
 
 
 @pytest.fixture
@@ -85,7 +83,7 @@ def worker(tmp_path, redis_server):
 
 
 def test_a_worker_runs_task_after_task_on_one_database_connection(worker):
-    processes, broker_url, name, log = worker()
+    processes, broker_url, name = worker()
     resend(processes, broker_url)
     [first] = wait_for(lambda: backends(name), "the worker's database connection", 5, logs=processes.logs)
 
@@ -108,7 +106,7 @@ def hold_a_query(processes: Processes, broker_url: str, seconds: float = 0, **op
 
 
 def test_a_connection_killed_between_tasks_is_replaced_before_the_next_task_uses_it(worker):
-    processes, broker_url, name, log = worker()
+    processes, broker_url, name = worker()
     assert hold_a_query(processes, broker_url) == "succeeded"
     [killed] = backends(name)
     with connection.cursor() as cursor:  # as a failover or an administrator would
@@ -122,7 +120,7 @@ def test_a_connection_killed_between_tasks_is_replaced_before_the_next_task_uses
 def test_a_task_stopped_by_its_time_limit_in_mid_query_leaves_no_broken_connection(worker):
     """The case that made Celery close the connection after every task: a soft time limit
     interrupts a running query, and Django alone would take the connection for usable."""
-    processes, broker_url, name, log = worker(pool="prefork")
+    processes, broker_url, name = worker(pool="prefork")
     assert hold_a_query(processes, broker_url) == "succeeded"
 
     ended = hold_a_query(processes, broker_url, seconds=5, soft_time_limit=0.5, time_limit=30)
