@@ -220,11 +220,12 @@ PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(VAR_DIR / "private")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "private": private_storage_settings(),
+    # Django's and WhiteNoise's storages, each file's URL kept once asked (portal/static_storage.py).
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "portal.static_storage.CompressedManifestStaticFilesStorage"
             if env_bool("STATIC_MANIFEST", PRODUCTION)
-            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+            else "portal.static_storage.StaticFilesStorage"
         )
     },
 }

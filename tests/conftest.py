@@ -62,7 +62,7 @@ def _test_settings(settings, tmp_path, monkeypatch):
     }
     settings.STORAGES = {
         **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "staticfiles": {"BACKEND": "portal.static_storage.StaticFilesStorage"},
     }
     from portal.cache_outage import outage
     from portal.celery import app
