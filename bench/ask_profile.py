@@ -18,6 +18,11 @@ creates the bench's people, then:
   rounds alternate between them (text only, then with the photo), so a machine
   whose load comes and goes weighs on both alike. Prints each side's POST p50 and
   p95 and the median of the per-round ratios.
+  With `--own-database` the older checkout gets a database and Redis db of its own
+  (the bench's names with "_baseline" and the next db number), made by its own
+  migrations and its own bench people, so a checkout whose schema differs (the code
+  when an issue was filed, say) is measured too; both sides' patients have the same
+  e-mail addresses and password, and the same client asks on both.
 * `--machine`: this tree under the bench's load (`--rounds` runs of `--seconds`, text
   only, then with the photo), and where the whole machine's CPU went per question,
   process kind by process kind (bench/machine_split.py): the web workers, the bench
@@ -33,6 +38,7 @@ import functools
 import io
 import os
 import statistics
+import subprocess
 import time
 import uuid
 from collections import defaultdict
@@ -201,12 +207,13 @@ def _cpu_seconds(pids: set[int], children: bool = True) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _database_cpu() -> dict[int, float]:
-    """CPU of the PostgreSQL backends of the bench database (found by their process title,
-    "postgres: ... <database> <client> ...", since this runs inside the load's event loop)."""
+def _database_cpu(database: str | None = None) -> dict[int, float]:
+    """CPU of the PostgreSQL backends of the bench database, or of `database` (found by their
+    process title, "postgres: ... <database> <client> ...", since this runs inside the load's
+    event loop)."""
     from bench.environment import database_name
 
-    marker = f" {database_name()} ".encode()
+    marker = f" {database or database_name()} ".encode()
     pids = set()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -218,10 +225,10 @@ def _database_cpu() -> dict[int, float]:
     return {pid: _cpu_seconds({pid}, children=False) for pid in pids}
 
 
-def _database_cpu_since(before: dict[int, float]) -> float:
+def _database_cpu_since(before: dict[int, float], database: str | None = None) -> float:
     """CPU the backends used since `before`; a backend that ended meanwhile (a connection
     past its CONN_MAX_AGE) is left out, a new one counts from zero."""
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in _database_cpu().items())
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in _database_cpu(database).items())
 
 
 def _asked_with_cpu(server, patients, seconds, photo) -> dict:
@@ -229,27 +236,62 @@ def _asked_with_cpu(server, patients, seconds, photo) -> dict:
     question: under a saturated closed loop, latency follows that cost, whatever else loads the
     machine."""
     from bench.asking import ask_questions
+    from bench.environment import database_name
 
     before = {}
+    served_from = database_name(server.env["DATABASE_URL"])  # the baseline's own, with --own-database
 
     def start():  # every patient is signed in: their password hashes are not counted
-        before.update(web=_cpu_seconds({server.process.pid}), database=_database_cpu())
+        before.update(web=_cpu_seconds({server.process.pid}), database=_database_cpu(served_from))
 
     figures = ask_questions(server.base_url, patients, CONCURRENCY, seconds, photo, on_start=start)
     web = _cpu_seconds({server.process.pid}) - before["web"]
-    database = _database_cpu_since(before["database"])
+    database = _database_cpu_since(before["database"], served_from)
     questions = max(1, figures["successes"])
     figures["web_cpu_ms_per_question"] = 1000 * web / questions
     figures["database_cpu_ms_per_question"] = 1000 * database / questions
     return figures
 
 
-def compare(people, baseline: Path, seconds: float, rounds: int, photo: bool = True) -> None:
+def baseline_urls(database_url: str, redis_url: str) -> dict[str, str]:
+    """The bench's database with "_baseline" appended, and the next Redis db (of 16)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    database = urlsplit(database_url)
+    redis = urlsplit(redis_url)
+    return {
+        "BENCH_DATABASE_URL": urlunsplit(database._replace(path=f"{database.path}_baseline")),
+        "BENCH_REDIS_URL": urlunsplit(redis._replace(path=f"/{(int(redis.path.lstrip('/') or 0) + 1) % 16}")),
+    }
+
+
+def _baseline_own_environment(baseline: Path, patients: int) -> dict[str, str]:
+    """A database and Redis db for the older checkout, made by its own code (subprocess)."""
+    urls = baseline_urls(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
+    subprocess.run(
+        [
+            str(baseline / ".venv" / "bin" / "python"),
+            "-c",
+            "from bench import environment; environment.configure(); from bench import database; "
+            "database.prepare(); import django; django.setup(); from bench import data; "
+            f"data.create_people(patients={patients})",
+        ],
+        cwd=baseline,
+        env={**os.environ, **urls},
+        check=True,
+    )
+    return {"DATABASE_URL": urls["BENCH_DATABASE_URL"], "REDIS_URL": urls["BENCH_REDIS_URL"]}
+
+
+def compare(
+    people, baseline: Path, seconds: float, rounds: int, photo: bool = True, own_database: bool = False
+) -> None:
     from bench import data, processes
     from bench.asking import bench_photo
 
     patients = data.random_patients(people, CONCURRENCY, seed=5)
-    old = processes.Gunicorn(name="gunicorn-baseline", cwd=baseline)
+    env = _baseline_own_environment(baseline, len(people.patient_emails)) if own_database else None
+    old = processes.Gunicorn(name="gunicorn-baseline", cwd=baseline, env=env)
     new = processes.Gunicorn(name="gunicorn-this-tree")
     for server in (old, new):
         server.start()
@@ -337,6 +379,7 @@ def main(argv=None) -> None:
     parser.add_argument("--baseline", type=Path, help="an older checkout to compare under load")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--own-database", action="store_true", help="--baseline: its own database, schema and people")
     parser.add_argument("--machine", action="store_true", help="this tree under load: machine CPU by process kind")
     parser.add_argument("--worker", action="store_true", help="--machine: with a Celery worker sending the e-mails")
     parser.add_argument("--no-photo", action="store_true", help="compare text-only questions only")
@@ -359,7 +402,14 @@ def main(argv=None) -> None:
     if args.split:
         split(people, args.split)
     if args.baseline:
-        compare(people, args.baseline.resolve(), args.seconds, args.rounds, photo=not args.no_photo)
+        compare(
+            people,
+            args.baseline.resolve(),
+            args.seconds,
+            args.rounds,
+            photo=not args.no_photo,
+            own_database=args.own_database,
+        )
     if args.machine:
         machine(people, args.seconds, args.rounds, photo=not args.no_photo, worker=args.worker)
     database.flush_redis()

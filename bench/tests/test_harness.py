@@ -311,3 +311,13 @@ def test_the_breach_burst_rate_says_what_set_it():
     # An older run's figures, without the two, still make a row.
     older = {row.key: row for row in report.rows({"escalation": _escalation()})}
     assert older["escalation.notifications"].figure == "555.3/s; 5500 of 5500 sent, 0 still pending"
+
+
+def test_an_older_checkout_with_its_own_database_gets_names_beside_the_benchs():
+    from bench.ask_profile import baseline_urls
+
+    assert baseline_urls("postgres://postgres@127.0.0.1:5432/bench", "redis://127.0.0.1:6379/12") == {
+        "BENCH_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/bench_baseline",
+        "BENCH_REDIS_URL": "redis://127.0.0.1:6379/13",
+    }
+    assert baseline_urls("postgres://u@db/x", "redis://cache:6379/15")["BENCH_REDIS_URL"] == "redis://cache:6379/0"
