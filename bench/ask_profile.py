@@ -19,8 +19,8 @@ creates the bench's people, then:
   whose load comes and goes weighs on both alike. Prints each side's POST p50 and
   p95 and the median of the per-round ratios.
   With `--own-database` the older checkout gets a database and Redis db of its own
-  (the bench's names with "_baseline" and the next db number), made by its own
-  migrations and its own bench people, so a checkout whose schema differs (the code
+  (the bench's names with "_baseline" and the next db number, both emptied again at
+  the end), made by its own migrations and its own bench people, so a checkout whose schema differs (the code
   when an issue was filed, say) is measured too; both sides' patients have the same
   e-mail addresses and password, and the same client asks on both.
 * `--machine`: this tree under the bench's load (`--rounds` runs of `--seconds`, text
@@ -39,6 +39,7 @@ import io
 import os
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -254,23 +255,28 @@ def _asked_with_cpu(server, patients, seconds, photo) -> dict:
 
 
 def baseline_urls(database_url: str, redis_url: str) -> dict[str, str]:
-    """The bench's database with "_baseline" appended, and the next Redis db (of 16)."""
+    """The bench's database with "_baseline" appended, and the next Redis db. Never db 0 (the
+    portal's development db): a bench on db 15 has no next one and is refused."""
     from urllib.parse import urlsplit, urlunsplit
 
     database = urlsplit(database_url)
     redis = urlsplit(redis_url)
+    next_db = int(redis.path.lstrip("/") or 0) + 1
+    if next_db > 15:
+        raise SystemExit(f"--own-database takes the Redis db after the bench's; {redis_url} has none: use 1-14")
     return {
         "BENCH_DATABASE_URL": urlunsplit(database._replace(path=f"{database.path}_baseline")),
-        "BENCH_REDIS_URL": urlunsplit(redis._replace(path=f"/{(int(redis.path.lstrip('/') or 0) + 1) % 16}")),
+        "BENCH_REDIS_URL": urlunsplit(redis._replace(path=f"/{next_db}")),
     }
 
 
 def _baseline_own_environment(baseline: Path, patients: int) -> dict[str, str]:
-    """A database and Redis db for the older checkout, made by its own code (subprocess)."""
+    """A database and Redis db for the older checkout, made by its own code (subprocess) with
+    this tree's interpreter, which also serves it (processes.Gunicorn)."""
     urls = baseline_urls(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
     subprocess.run(
         [
-            str(baseline / ".venv" / "bin" / "python"),
+            sys.executable,
             "-c",
             "from bench import environment; environment.configure(); from bench import database; "
             "database.prepare(); import django; django.setup(); from bench import data; "
@@ -281,6 +287,20 @@ def _baseline_own_environment(baseline: Path, patients: int) -> dict[str, str]:
         check=True,
     )
     return {"DATABASE_URL": urls["BENCH_DATABASE_URL"], "REDIS_URL": urls["BENCH_REDIS_URL"]}
+
+
+def _drop_baseline_environment(env: dict[str, str]) -> None:
+    """The baseline's database dropped and its Redis db emptied, as main() empties this tree's."""
+    import psycopg
+    import redis
+
+    from bench.environment import database_name, maintenance_url
+
+    name = database_name(env["DATABASE_URL"])
+    if name.endswith("_baseline") and name.replace("_", "").isalnum():
+        with psycopg.connect(maintenance_url(env["DATABASE_URL"]), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
 
 
 def compare(
@@ -318,6 +338,8 @@ def compare(
     finally:
         old.stop()
         new.stop()
+        if env is not None:
+            _drop_baseline_environment(env)
 
 
 def _pending_confirmations() -> int:
@@ -384,6 +406,8 @@ def main(argv=None) -> None:
     parser.add_argument("--worker", action="store_true", help="--machine: with a Celery worker sending the e-mails")
     parser.add_argument("--no-photo", action="store_true", help="compare text-only questions only")
     args = parser.parse_args(argv)
+    if args.own_database and not args.baseline:
+        parser.error("--own-database goes with --baseline DIR")
     if args.cpu:
         global clock  # noqa: PLW0603 - one switch for every wrapper
         clock = time.process_time

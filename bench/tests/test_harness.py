@@ -6,6 +6,8 @@ that turn responses into figures and figures into the table.
 
 from collections import Counter
 
+import pytest
+
 from bench import report
 from bench.forms import fill, find_form
 from bench.load import LoadResult, percentile
@@ -320,4 +322,6 @@ def test_an_older_checkout_with_its_own_database_gets_names_beside_the_benchs():
         "BENCH_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/bench_baseline",
         "BENCH_REDIS_URL": "redis://127.0.0.1:6379/13",
     }
-    assert baseline_urls("postgres://u@db/x", "redis://cache:6379/15")["BENCH_REDIS_URL"] == "redis://cache:6379/0"
+    assert baseline_urls("postgres://u@db/x", "redis://cache:6379/9")["BENCH_REDIS_URL"] == "redis://cache:6379/10"
+    with pytest.raises(SystemExit, match="use 1-14"):  # never db 0, the portal's development db
+        baseline_urls("postgres://u@db/x", "redis://cache:6379/15")
