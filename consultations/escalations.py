@@ -28,13 +28,14 @@ class EscalationEmails:
     Recipients of the same question differ only in their time zone (the due time is
     shown in it) and in which site their link opens (the doctors' workbench or the
     staff admin). The due time is formatted once per question and time zone, the
-    link reversed once per site.
+    link reversed once per site, each recipient's site worked out once.
     """
 
     def __init__(self):
         self.skeletons = EmailSkeletons()
         self._due: dict[tuple, tuple[str, str]] = {}
         self._links: dict[str, Callable[[int], str]] = {}
+        self._sites: dict[int, str] = {}
 
     def render(self, kind: str, question: Question, user, *, never_warned: bool) -> tuple[str, str]:
         time_zone = user.time_zone or settings.TIME_ZONE
@@ -50,7 +51,7 @@ class EscalationEmails:
                 "specialty": question.specialty.name,
                 "due": due,
                 "due_time": due_time,
-                "url": self.link(question, _site_for(user)),
+                "url": self.link(question, self.site_for(user)),
             },
         )
 
@@ -67,6 +68,16 @@ class EscalationEmails:
                 times.format_time(moment, "H:i", zone, language),
             )
         return self._due[key]
+
+    def site_for(self, user) -> str:
+        """`_site_for(user)`, once per recipient: a staff member without a doctor profile
+        costs Django a RelatedObjectDoesNotExist raised and caught on every look, and the
+        same few staff and seniors get most of a catch-up's e-mails."""
+        try:
+            return self._sites[user.pk]
+        except KeyError:
+            site = self._sites[user.pk] = _site_for(user)
+            return site
 
     def link(self, question: Question, site: str) -> str:
         """Where the recipient works on the question (reversed once per site: consultations.links)."""
