@@ -245,7 +245,8 @@ def _asked_with_cpu(server, patients, seconds, photo) -> dict:
     def start():  # every patient is signed in: their password hashes are not counted
         before.update(web=_cpu_seconds({server.process.pid}), database=_database_cpu(served_from))
 
-    figures = ask_questions(server.base_url, patients, CONCURRENCY, seconds, photo, on_start=start)
+    own = server.env["DATABASE_URL"] if server.env["DATABASE_URL"] != os.environ["DATABASE_URL"] else None
+    figures = ask_questions(server.base_url, patients, CONCURRENCY, seconds, photo, on_start=start, database_url=own)
     web = _cpu_seconds({server.process.pid}) - before["web"]
     database = _database_cpu_since(before["database"], served_from)
     questions = max(1, figures["successes"])

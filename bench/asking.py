@@ -44,10 +44,20 @@ def photo_label(attachment: Attachment) -> str:
     return f"{attachment.name} ({math.ceil(len(attachment.content) / 1024)} KB)"
 
 
-def _counts() -> tuple[int, int]:
-    from consultations.models import Notification, Question
+def _counts(database_url: str | None = None) -> tuple[int, int]:
+    """Questions and confirmation e-mails stored, in this tree's database or, for a server of
+    an older checkout on a database of its own (bench.ask_profile --own-database), in that one."""
+    if database_url is None:
+        from consultations.models import Notification, Question
 
-    return Question.objects.count(), Notification.objects.filter(kind="question_received").count()
+        return Question.objects.count(), Notification.objects.filter(kind="question_received").count()
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM consultations_question),"
+            " (SELECT count(*) FROM consultations_notification WHERE kind = 'question_received')"
+        ).fetchone()
 
 
 def ask_questions(
@@ -57,18 +67,20 @@ def ask_questions(
     seconds: float,
     attachment: Attachment | None = None,
     on_start=None,
+    database_url: str | None = None,
 ) -> dict:
     """`concurrency` patients asking for `seconds`; every question carries `attachment` when given.
-    `on_start()` is called when every patient is signed in and the measured asking begins."""
+    `on_start()` is called when every patient is signed in and the measured asking begins.
+    `database_url`: the server's database when it is not this process's (see `_counts`)."""
     ask_path = resolve_path("consultations:ask")
     login_path = resolve_path("login")
-    questions_before, confirmations_before = _counts()
+    questions_before, confirmations_before = _counts(database_url)
     what = f" with {photo_label(attachment)}" if attachment else ", text only"
     progress(f"  {concurrency} patients asking for {seconds:.0f} s through {ask_path}{what}")
     result = measure_asking(
         base_url, patients, PASSWORD, concurrency, seconds, ask_path, login_path, attachment, on_start
     )
-    questions_after, confirmations_after = _counts()
+    questions_after, confirmations_after = _counts(database_url)
     stored = questions_after - questions_before
     confirmations = confirmations_after - confirmations_before
     server_errors = sum(n for outcome, n in result.outcomes.items() if outcome.startswith("HTTP 5"))
