@@ -348,6 +348,15 @@ requires_postgres_and_redis_server = pytest.mark.skipif(
     "in-memory test database) and a redis-server binary to start private brokers they can break",
 )
 
+# The marks of a test module whose tasks go to real worker processes (its `pytestmark`).
+WORKER_TEST_MARKS = [
+    pytest.mark.integration,
+    requires_postgres_and_redis_server,
+    pytest.mark.django_db(transaction=True),
+    # The test settings make tasks eager; send_task publishes all the same, which is what we want.
+    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+]
+
 
 class Cluster:
     """Named web servers, Celery workers and beats against the test database, sharing one

@@ -12,21 +12,14 @@ import re
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question, SweepRun
 from portal.celery import app
 from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
-from tests.integration.conftest import requires_postgres_and_redis_server, wait_for
+from tests.integration.conftest import WORKER_TEST_MARKS, wait_for
 
-pytestmark = [
-    pytest.mark.integration,
-    requires_postgres_and_redis_server,
-    pytest.mark.django_db(transaction=True),
-    # The test settings make tasks eager; send_task publishes all the same, which is what we want.
-    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
-]
+pytestmark = WORKER_TEST_MARKS
 
 OVERDUE = 600
 BATCH = 20

@@ -12,21 +12,14 @@ import os
 import random
 import signal
 
-import pytest
 import redis
 
 from consultations.models import SweepRun
 from portal.broker import DEAD_LETTER_QUEUE
 from portal.celery import app
-from tests.integration.conftest import requires_postgres_and_redis_server, wait_for
+from tests.integration.conftest import WORKER_TEST_MARKS, wait_for
 
-pytestmark = [
-    pytest.mark.integration,
-    requires_postgres_and_redis_server,
-    pytest.mark.django_db(transaction=True),
-    # The test settings make tasks eager; send_task publishes all the same, which is what we want.
-    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
-]
+pytestmark = WORKER_TEST_MARKS
 
 SWEEP = "consultations.tasks.run_sla_sweep"
 

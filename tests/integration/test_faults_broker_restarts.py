@@ -13,21 +13,15 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from consultations import sla
 from consultations.models import Escalation, EscalationLevel, Notification, NotificationStatus, Question
 from portal.celery import app
 from tests.consultations.sweep_support import sla_staff_member, unsaved_questions
-from tests.integration.conftest import requires_postgres_and_redis_server, wait_for, worker_command
+from tests.integration.conftest import WORKER_TEST_MARKS, wait_for, worker_command
 
-pytestmark = [
-    pytest.mark.integration,
-    requires_postgres_and_redis_server,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
-]
+pytestmark = WORKER_TEST_MARKS
 
 OUTAGES = 10
 UP_SECONDS = 3.0

@@ -17,14 +17,9 @@ import redis
 from consultations.models import Notification, NotificationStatus
 from portal.celery import app
 from tests.factories import QuestionFactory
-from tests.integration.conftest import requires_postgres_and_redis_server, wait_for, worker_command
+from tests.integration.conftest import WORKER_TEST_MARKS, wait_for, worker_command
 
-pytestmark = [
-    pytest.mark.integration,
-    requires_postgres_and_redis_server,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
-]
+pytestmark = WORKER_TEST_MARKS
 
 # The first run and Celery's default max_retries (3) retries.
 RUNS = 4

@@ -13,21 +13,15 @@ from django.db import connection
 
 from portal.celery import app
 from tests.integration.conftest import (
+    WORKER_TEST_MARKS,
     Processes,
     finished_runs,
     process_env,
-    requires_postgres_and_redis_server,
     wait_for,
     worker_command,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    requires_postgres_and_redis_server,
-    pytest.mark.django_db(transaction=True),
-    # The test settings make tasks eager; send_task publishes all the same, which is what we want.
-    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
-]
+pytestmark = WORKER_TEST_MARKS
 
 RESEND = "consultations.tasks.resend_pending_notifications"
 
