@@ -292,16 +292,10 @@ def _baseline_own_environment(baseline: Path, patients: int) -> dict[str, str]:
 
 def _drop_baseline_environment(env: dict[str, str]) -> None:
     """The baseline's database dropped and its Redis db emptied, as main() empties this tree's."""
-    import psycopg
-    import redis
+    from bench import database
 
-    from bench.environment import database_name, maintenance_url
-
-    name = database_name(env["DATABASE_URL"])
-    if name.endswith("_baseline") and name.replace("_", "").isalnum():
-        with psycopg.connect(maintenance_url(env["DATABASE_URL"]), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    database.drop_database(env["DATABASE_URL"])
+    database.flush_redis(env["REDIS_URL"])
 
 
 def compare(

@@ -15,12 +15,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def recreate_database() -> None:
     """Drop and create the bench database (never any other)."""
-    name = database_name()
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"Refusing to recreate a database named {name!r}")
+    name = drop_database()
     with psycopg.connect(maintenance_url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(database_url: str | None = None) -> str:
+    """Drop the bench database, or the one of `database_url` (bench.ask_profile's baseline);
+    returns its name. A name with more than letters, digits and underscores is refused."""
+    name = database_name(database_url)
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"Refusing to drop a database named {name!r}")
+    with psycopg.connect(maintenance_url(database_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return name
 
 
 def migrate() -> None:
@@ -39,9 +47,10 @@ def collect_static() -> None:
     )
 
 
-def flush_redis() -> None:
-    """Empty the bench's own Redis db (broker queue and cache); other dbs are untouched."""
-    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+def flush_redis(redis_url: str | None = None) -> None:
+    """Empty the bench's own Redis db (broker queue and cache), or the one of `redis_url`;
+    other dbs are untouched."""
+    redis.Redis.from_url(redis_url or os.environ["REDIS_URL"]).flushdb()
 
 
 def prepare() -> None:
