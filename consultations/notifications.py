@@ -48,7 +48,7 @@ from consultations.outbox_send import (  # noqa: F401 - the outbox's sending sid
     retry_delay,
     send_lock,
 )
-from portal.database import insert_rows
+from portal.database import insert_new, insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def queue_notification(*, to_email, kind, context, dedupe_key, recipient=None, q
         "dedupe_key": dedupe_key[:200],
     }
     if key_is_new:
-        notification = Notification.objects.create(**fields)
+        notification = Notification(**fields)
+        insert_new(notification)
     else:
         try:
             with transaction.atomic():

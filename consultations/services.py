@@ -30,7 +30,7 @@ from consultations.models import (
 from consultations.notifications import queue_notification
 from consultations.red_flags import find_red_flags
 from portal.client_address import client_ip
-from portal.database import TRANSIENT_DATABASE_ERRORS
+from portal.database import TRANSIENT_DATABASE_ERRORS, insert_new
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def submit_question(
     stored = []
     with transaction.atomic():
         try:
-            question = Question.objects.create(
+            question = Question(
                 patient=patient,
                 specialty=specialty,
                 title=title,
@@ -102,6 +102,7 @@ def submit_question(
                 submission_token=submission_token,
                 **clock,
             )
+            insert_new(question)
             attachments.store(question, files, now, stored)
             _confirm_receipt(question)
             new_work.notify_new_question(question, now)

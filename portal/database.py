@@ -18,9 +18,12 @@ batch form that skips rows other transactions hold (the outbox's batch claim): t
 one place that builds SQL from the ORM's private query classes. And `run_prepared`:
 a hot path's one statement, prepared once per connection on PostgreSQL; and
 `insert_rows`, many rows in one statement, on PostgreSQL sent as one JSON document
-(the sweep's escalations, credits and e-mails).
+(the sweep's escalations, credits and e-mails); and `insert_new`, a new row's
+INSERT as the ORM writes it, written once per process (the ask form's question and
+its confirmation e-mail).
 """
 
+import copy
 import json
 import logging
 import sqlite3
@@ -31,10 +34,19 @@ from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, ProgrammingError, connection, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import UpdateQuery
+from django.db.models.signals import post_save, pre_save
+from django.db.models.sql import InsertQuery, UpdateQuery
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -287,3 +299,70 @@ def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
         return None
     finally:
         raw.prepare_threshold = threshold
+
+
+# The INSERT statement of each model's new rows (see insert_new), per database alias.
+_insert_statements: dict[tuple, tuple[str, list, list]] = {}
+
+
+def insert_new(instance, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Save a new model instance, as `instance.save(force_insert=True)` would, with the
+    INSERT statement Django's compiler wrote for the model's first new row kept for the
+    next ones: building it (the InsertQuery and its compiler) for the ask form's
+    question and its confirmation e-mail was 3 % of the CPU of showing the form and
+    sending it (issue 17; instructions counted, docs/benchmarks.md).
+
+    Each value still goes through its field's pre_save and get_db_prep_save, the
+    statement through Django's cursor (its execute wrappers, the query log, errors
+    as Django's), and the returned columns (the id) are set on the instance as
+    save() sets them. Model.save() itself is used whenever the kept statement could
+    differ from what it would send, or would skip something it does: a database
+    other than PostgreSQL, a primary key already set, a parent model, an
+    order_with_respect_to, a value that is an expression (a database default
+    included), a field with its own placeholder, or any pre_save or post_save
+    receiver for the model (the signals are sent only by save())."""
+    connection = connections[using]
+    model = type(instance)
+    meta = model._meta
+    if (
+        connection.vendor != "postgresql"
+        or meta.parents
+        or meta.order_with_respect_to
+        or instance._is_pk_set(meta)
+        or pre_save.has_listeners(model)
+        or post_save.has_listeners(model)
+    ):
+        instance.save(force_insert=True, using=using)
+        return
+    instance._prepare_related_fields_for_save(operation_name="save")
+    kept = _insert_statements.get((model, using))
+    if kept is None:
+        fields = [field for field in meta.local_concrete_fields if not field.generated and field is not meta.auto_field]
+        if any(hasattr(field, "get_placeholder") for field in fields):
+            instance.save(force_insert=True, using=using)
+            return
+        kept = (None, fields, meta.db_returning_fields)
+    sql, fields, returning = kept
+    given = [field.pre_save(instance, add=True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in given):
+        instance.save(force_insert=True, using=using)
+        return
+    values = [field.get_db_prep_save(value, connection=connection) for field, value in zip(fields, given, strict=True)]
+    if sql is None:
+        query = InsertQuery(model)
+        # A copy: the compiler's own pre_save (a new auto_now time) must not reach the instance.
+        query.insert_values(fields, [copy.copy(instance)])
+        compiler = query.get_compiler(using=using)
+        compiler.returning_fields = returning
+        [(sql, params)] = compiler.as_sql()
+        if len(params) != len(values):  # a statement that is not one placeholder per field
+            instance.save(force_insert=True, using=using)
+            return
+        _insert_statements[(model, using)] = (sql, fields, returning)
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    for value, field in zip(row, returning, strict=True):
+        setattr(instance, field.attname, value)
+    instance._state.adding = False
+    instance._state.db = using
