@@ -27,16 +27,28 @@ def _cache_key(scope: str, ident: str, period: int) -> str:
     return f"ratelimit:{scope}:{period}:{digest}"
 
 
+# Count one attempt, starting the window (its expiry) with the first: one command, run
+# whole on the server, so a window can never be left without its end.
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_count_script = None  # redis-py's Script: EVALSHA, loading the script again after a Redis restart
+
+
 def _count_on_redis(backend: RedisCache, key: str, period: int) -> int:
-    """Start the window if needed and count the attempt, in one round trip (MULTI/EXEC):
-    Django's add() then incr() take three (SET NX, EXISTS, INCRBY). The counter stays a
-    plain integer under the cache's own key, so refund() and reset() still reach it."""
+    """Start the window if needed and count the attempt, in one round trip: Django's add()
+    then incr() take three (SET NX, EXISTS, INCRBY), a MULTI/EXEC pipeline of SET NX EX and
+    INCRBY one but half again the CPU of a script in redis-py (issue 17: 250 against 165 µs
+    a count). The counter stays a plain integer under the cache's own key, so refund() and
+    reset() still reach it."""
+    global _count_script
     full_key = backend.make_and_validate_key(key)
     client = backend._cache.get_client(full_key, write=True)
-    with client.pipeline(transaction=True) as pipe:
-        pipe.set(full_key, 0, ex=period, nx=True)
-        pipe.incr(full_key)
-        return pipe.execute()[1]
+    if _count_script is None:
+        _count_script = client.register_script(_COUNT)
+    return _count_script(keys=[full_key], args=[period], client=client)
 
 
 def _count(key: str, period: int) -> int:
