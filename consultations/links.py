@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 from django.urls import NoReverseMatch, reverse
 
+from portal.url_memo import resolving_key
+
 # An id no real question has, reversed in the place of each question's.
 PLACEHOLDER_ID = 987_654_321_987
 
@@ -26,6 +28,27 @@ def url_for_any_id(viewname: str) -> Callable[[int], str]:
         # The id does not come out whole, or more than once: no shortcut.
         return lambda pk: reverse(viewname, args=[pk])
     return lambda pk: f"{head}{pk}{tail}"
+
+
+# Each URL name's id pattern (url_for_any_id), under what else reverse() reads.
+MAX_KEPT = 500
+_kept: dict[tuple, Callable[[int], str]] = {}
+
+
+def url_for_id(viewname: str, pk: int) -> str:
+    """`reverse(viewname, args=[pk])` for one id, the pattern reversed once per process
+    (under portal.url_memo's key: the URLconf, script prefix and language of now). The
+    ask form's post needs two (the confirmation e-mail's link and the redirect), 50 us
+    of CPU each through reverse()."""
+    key = (viewname, *resolving_key())
+    try:
+        url_for = _kept[key]
+    except KeyError:
+        url_for = url_for_any_id(viewname)  # NoReverseMatch is not kept
+        if len(_kept) >= MAX_KEPT:
+            _kept.clear()
+        _kept[key] = url_for
+    return url_for(pk)
 
 
 def question_admin_urls(site: str = "admin") -> Callable[[int], str]:

@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from consultations import attachments, levels, new_work, sla
+from consultations import attachments, levels, links, new_work, sla
 from consultations.access import questions_doctor_may_take
 from consultations.models import (
     AccessLog,
@@ -57,7 +57,7 @@ def _stopped_clock_fields() -> dict:
 
 
 def question_url(question: Question) -> str:
-    return settings.SITE_URL + reverse("consultations:question_detail", args=[question.pk])
+    return settings.SITE_URL + links.url_for_id("consultations:question_detail", question.pk)
 
 
 def submit_question(

@@ -24,7 +24,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from consultations import access, cover_cache, credits, drafts, patient_list, pictures, services
+from consultations import access, cover_cache, credits, drafts, links, patient_list, pictures, services
 from consultations.forms import AskForm, FollowUpForm, QuestionDraftForm, RatingForm
 from consultations.models import Question, QuestionStatus, Specialty
 from consultations.red_flags import RED_FLAG_PHRASES, find_red_flags
@@ -229,7 +229,7 @@ def _ask_signed_in(request):
             drafts.discard(request)
             if not submission.is_new:
                 messages.info(request, "We had already received this question, so it was sent only once. Here it is.")
-            return redirect("consultations:question_submitted", pk=submission.question.pk)
+            return redirect(links.url_for_id("consultations:question_submitted", submission.question.pk))
         # Only a redisplay looks the draft up (and claims this session's): a question
         # sent needs no lookup, drafts.discard removes both kinds at once.
         draft = drafts.for_patient(request)

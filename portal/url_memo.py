@@ -21,15 +21,19 @@ MAX_ENTRIES = 4000
 _kept: dict[tuple, str] = {}
 
 
-def reverse_plain(viewname: str, current_app: str | None = None) -> str:
-    """`reverse(viewname, current_app=current_app)`, computed once per process and key."""
-    key = (
-        viewname,
-        current_app,
+def resolving_key() -> tuple:
+    """What reverse() reads besides the name and its arguments: the URLconf's resolver,
+    the script prefix and the language. An answer kept under it stays right."""
+    return (
         get_resolver(get_urlconf()),  # None: settings.ROOT_URLCONF's
         get_script_prefix(),
         get_language(),
     )
+
+
+def reverse_plain(viewname: str, current_app: str | None = None) -> str:
+    """`reverse(viewname, current_app=current_app)`, computed once per process and key."""
+    key = (viewname, current_app, *resolving_key())
     try:
         return _kept[key]
     except KeyError:
