@@ -158,6 +158,12 @@ def anyone_on_duty_now(specialty_id: int, now: datetime) -> bool:
     return specialty_id in _kept(now).doctors_on_duty
 
 
+def specialties(now: datetime) -> list[Specialty]:
+    """Every specialty, in their order (the ask form's choices), from the kept answer: a
+    question's post needs no notes, so their due times are not worked out again."""
+    return _kept(now).specialties
+
+
 def doctors_on_duty_now(specialty_id: int, now: datetime) -> tuple[int, ...]:
     """The ids of the specialty's doctors on duty at `now` (`duty.on_duty_list`'s, by id)."""
     return _kept(now).doctors_on_duty.get(specialty_id, ())

@@ -218,7 +218,7 @@ def ask(request):
 def _ask_signed_in(request):
     if request.method == "POST":
         form = AskForm(request.POST, request.FILES)
-        form.fields["specialty"].listed = cover_cache.roster(timezone.now()).specialties
+        form.fields["specialty"].listed = cover_cache.specialties(timezone.now())
         if form.is_valid():
             submission = services.submit_question_once(
                 patient=request.user,

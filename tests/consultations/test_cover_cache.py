@@ -56,6 +56,16 @@ def test_each_showing_gets_its_own_due_time(cardiologist):
     assert later.due_at == NOW + timedelta(hours=4, minutes=7)
 
 
+def test_the_specialties_come_from_the_same_kept_answer(cardiologist, specialty, other_specialty):
+    """The ask post's choices: the kept answer's, no query once it is kept, a new
+    specialty seen at once (its save gives the roster a new version)."""
+    assert [s.pk for s in cover_cache.specialties(NOW)] == [s.pk for s in cover_cache.roster(NOW).specialties]
+    assert queries(lambda: cover_cache.specialties(NOW + timedelta(minutes=1))) == 0
+    assert {s.slug for s in cover_cache.specialties(NOW)} == {specialty.slug, other_specialty.slug}
+    added = type(specialty).objects.create(name="Neurology", slug="neurology")
+    assert added.pk in {s.pk for s in cover_cache.specialties(NOW)}
+
+
 def test_the_answer_ends_when_a_duty_boundary_enters_the_window(cardiologist):
     """Tuesday 08:00 reaches the end of the 4-hour window at 04:00: just after, Cardiology is covered."""
     assert uncovered(datetime(2026, 1, 6, 3, 30, tzinfo=UTC)) == {"cardiology"}
