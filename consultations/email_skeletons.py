@@ -1,4 +1,5 @@
-"""Many e-mails of a few kinds, each template rendered once (the SLA sweep's e-mails).
+"""Many e-mails of a few kinds, each template rendered once (the SLA sweep's e-mails, and
+every question's receipt: services.receipt_email keeps one per process and language).
 
 A sweep that escalates 1,000 questions writes about 4,000 e-mails, and rendering
 their templates was a fifth of its CPU. The e-mails of a kind differ only in a few
@@ -8,8 +9,8 @@ renders each kind once per combination of its `fixed` values (what tags test),
 with a marker wherever a `filled` value is printed, and makes each e-mail by
 putting its own values in place of the markers: the same text as rendering it.
 
-The templates' side of the bargain, checked for every escalation level's and the
-apology's templates by tests/consultations/test_email_skeletons.py: a filled value
+The templates' side of the bargain, checked for every escalation level's, the
+apology's and the receipt's templates by tests/consultations/test_email_skeletons.py: a filled value
 is only ever printed as it is (`{{ name }}` or `{{ name.attribute }}`, no filter),
 and only fixed values are tested by tags. Should a filter change a marker after
 all, the marker does not come out whole, and that e-mail is rendered on its own.

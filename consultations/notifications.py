@@ -83,14 +83,18 @@ def finish_email(subject: str, body: str) -> tuple[str, str]:
     return " ".join(subject.split())[:200], body
 
 
-def queue_notification(*, to_email, kind, context, dedupe_key, recipient=None, question=None, key_is_new=False):
+def queue_notification(
+    *, to_email, kind, dedupe_key, context=None, email=None, recipient=None, question=None, key_is_new=False
+):
     """Store one outgoing e-mail; send it after commit. Returns the row, or None if already queued.
 
+    The e-mail is the kind's templates rendered with `context`, or `email`, a (subject,
+    body) the caller made (the ask form's receipt, from consultations.email_skeletons).
     `key_is_new`: the caller knows no row can hold `dedupe_key` yet (it names a row
     created in the caller's transaction), so no savepoint guards the INSERT (two
     round trips fewer); a duplicate would then fail the caller's transaction.
     """
-    subject, body = render_email(kind, context)
+    subject, body = email if email is not None else render_email(kind, context)
     fields = {
         "recipient": recipient,
         "to_email": to_email,

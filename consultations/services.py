@@ -15,9 +15,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from consultations import attachments, levels, links, new_work, sla
 from consultations.access import questions_doctor_may_take
+from consultations.email_skeletons import EmailSkeletons
 from consultations.models import (
     AccessLog,
     Attachment,
@@ -29,6 +31,7 @@ from consultations.models import (
 )
 from consultations.notifications import queue_notification
 from consultations.red_flags import find_red_flags
+from portal import times
 from portal.client_address import client_ip
 from portal.database import TRANSIENT_DATABASE_ERRORS, insert_new
 
@@ -113,15 +116,44 @@ def submit_question(
     return question
 
 
+RECEIPT_KIND = "question_received"
+# Per language, the receipt's templates rendered once per process for an urgent and a
+# not urgent question, with markers where each question's values go
+# (consultations/email_skeletons.py): the markers only, never a patient's words.
+_receipt_skeletons: dict[str, EmailSkeletons] = {}
+
+
+def receipt_email(question: Question) -> tuple[str, str]:
+    """The subject and body of the patient's "we have your question" e-mail: the same text
+    as rendering its templates, for a tenth of the CPU (a hundred microseconds of every
+    question sent, issue 17)."""
+    language = get_language()
+    skeletons = _receipt_skeletons.get(language)
+    if skeletons is None:
+        skeletons = _receipt_skeletons[language] = EmailSkeletons()
+    zone = times.as_zone(question.patient.time_zone or settings.TIME_ZONE)
+    return skeletons.render(
+        RECEIPT_KIND,
+        {"is_urgent": question.is_urgent},
+        {
+            "question.pk": str(question.pk),
+            "question.title": question.title,
+            "specialty": question.specialty.name,
+            "due": times.format_time(question.due_at, times.LONG_DATE_TIME, zone, language),
+            "url": question_url(question),
+        },
+    )
+
+
 def _confirm_receipt(question: Question) -> None:
     """The patient's "we have your question" e-mail, in the outbox with the question."""
     patient = question.patient
     queue_notification(
         recipient=patient,
         to_email=patient.email,
-        kind="question_received",
-        context={"question": question, "url": question_url(question), "time_zone": patient.time_zone},
-        dedupe_key=f"question_received:{question.pk}",
+        kind=RECEIPT_KIND,
+        email=receipt_email(question),
+        dedupe_key=f"{RECEIPT_KIND}:{question.pk}",
         question=question,
         key_is_new=True,  # the question was inserted just before
     )

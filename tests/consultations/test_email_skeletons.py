@@ -6,6 +6,7 @@ afterwards is only printed as it is, never filtered or tested by a tag)."""
 import itertools
 from datetime import timedelta
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.template import Variable
@@ -14,10 +15,12 @@ from django.template.defaulttags import AutoEscapeControlNode, IfNode
 from django.template.loader import get_template
 from django.utils import timezone
 
-from consultations import credits, email_skeletons, levels, sweep
+from consultations import credits, email_skeletons, levels, services, sweep
 from consultations.email_skeletons import EmailSkeletons, context_with
 from consultations.notifications import render_email
+from portal import times
 from tests.consultations.sweep_support import breached_by, question_started, sla_staff_member
+from tests.factories import QuestionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +158,50 @@ def test_a_template_that_filters_a_value_gets_it_rendered_per_e_mail():
         _subject, body = skeletons.render("sla_breached", fixed, VALUES)
     assert VALUES["url"].upper() in body
     assert "\x00" not in body
+
+
+# --- The ask form's receipt (services.receipt_email) ---------------------------------
+
+RECEIPT_FIXED = {"is_urgent"}
+RECEIPT_FILLED = {"question.pk", "question.title", "specialty", "due", "url"}
+
+
+def test_the_receipt_templates_print_filled_values_as_they_are_and_test_only_fixed_ones():
+    for template_name in (f"emails/{services.RECEIPT_KIND}.txt", f"emails/{services.RECEIPT_KIND}_subject.txt"):
+        printed, tested, others = names_in(template_name)
+        assert others == [], f"{template_name}: tags the skeletons do not know: {others}"
+        for name, filters in printed:
+            assert name in RECEIPT_FIXED | RECEIPT_FILLED | ALWAYS, f"{template_name} prints {name!r}"
+            if name in RECEIPT_FILLED:
+                assert not filters, f"{template_name} filters {name!r}, a value put in after rendering"
+        assert tested <= RECEIPT_FIXED | ALWAYS
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Knee aches after running", "Skin  {{ url }} {% if x %}$1 \\1 <b>&amp;</b>\nnew line — 名前", "Odd\x00url\x00"],
+    ids=["plain", "odd", "marker"],
+)
+@pytest.mark.parametrize("is_urgent", [False, True])
+def test_a_receipt_is_exactly_its_rendered_templates(patient, specialty, title, is_urgent, monkeypatch):
+    monkeypatch.setattr(services, "_receipt_skeletons", {})
+    patient.time_zone = "Europe/Berlin"
+    question = QuestionFactory(patient=patient, specialty=specialty, is_urgent=is_urgent)
+    question.title = title
+    zone = ZoneInfo("Europe/Berlin")
+    expected = render_email(
+        services.RECEIPT_KIND,
+        {
+            "is_urgent": is_urgent,
+            "question": question,
+            "specialty": specialty.name,
+            "due": times.format_time(question.due_at, times.LONG_DATE_TIME, zone),
+            "url": services.question_url(question),
+        },
+    )
+    for _ in range(2):  # the first renders the skeleton, the second fills it in
+        assert services.receipt_email(question) == expected
+    subject, body = expected
+    assert f"#{question.pk}" in subject and title not in subject
+    assert f'"{title}"' in body and ("emergency number now (112" in body) == is_urgent
+    assert times.format_time(question.due_at, times.LONG_DATE_TIME, zone) in body
