@@ -90,14 +90,20 @@ def test_the_templates_print_filled_values_as_they_are_and_test_only_fixed_ones(
     seen = used_names(timezone.now(), specialty, senior_doctor)
     assert set(seen) == {level.kind for level in levels.LEVELS} | {credits.APOLOGY_KIND}
     for kind, (fixed, filled) in seen.items():
-        for template_name in (f"emails/{kind}.txt", f"emails/{kind}_subject.txt"):
-            printed, tested, others = names_in(template_name)
-            assert others == [], f"{template_name}: tags the skeletons do not know: {others}"
-            for name, filters in printed:
-                assert name in fixed | filled | ALWAYS, f"{template_name} prints {name!r}, which it is not given"
-                if name in filled:
-                    assert not filters, f"{template_name} filters {name!r}, a value put in after rendering"
-            assert tested <= fixed | ALWAYS, f"{template_name} tests {tested - fixed - ALWAYS}, values put in after"
+        assert_keeps_the_skeleton_rule(kind, fixed, filled)
+
+
+def assert_keeps_the_skeleton_rule(kind: str, fixed: set, filled: set) -> None:
+    """The kind's two templates print only what they are given, filled values unfiltered,
+    and test only fixed ones, with no tag the skeletons do not know."""
+    for template_name in (f"emails/{kind}.txt", f"emails/{kind}_subject.txt"):
+        printed, tested, others = names_in(template_name)
+        assert others == [], f"{template_name}: tags the skeletons do not know: {others}"
+        for name, filters in printed:
+            assert name in fixed | filled | ALWAYS, f"{template_name} prints {name!r}, which it is not given"
+            if name in filled:
+                assert not filters, f"{template_name} filters {name!r}, a value put in after rendering"
+        assert tested <= fixed | ALWAYS, f"{template_name} tests {tested - fixed - ALWAYS}, values put in after"
 
 
 VALUES = {
@@ -167,14 +173,7 @@ RECEIPT_FILLED = {"question.pk", "question.title", "specialty", "due", "url"}
 
 
 def test_the_receipt_templates_print_filled_values_as_they_are_and_test_only_fixed_ones():
-    for template_name in (f"emails/{services.RECEIPT_KIND}.txt", f"emails/{services.RECEIPT_KIND}_subject.txt"):
-        printed, tested, others = names_in(template_name)
-        assert others == [], f"{template_name}: tags the skeletons do not know: {others}"
-        for name, filters in printed:
-            assert name in RECEIPT_FIXED | RECEIPT_FILLED | ALWAYS, f"{template_name} prints {name!r}"
-            if name in RECEIPT_FILLED:
-                assert not filters, f"{template_name} filters {name!r}, a value put in after rendering"
-        assert tested <= RECEIPT_FIXED | ALWAYS
+    assert_keeps_the_skeleton_rule(services.RECEIPT_KIND, RECEIPT_FIXED, RECEIPT_FILLED)
 
 
 @pytest.mark.parametrize(
