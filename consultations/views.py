@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -229,7 +229,8 @@ def _ask_signed_in(request):
             drafts.discard(request)
             if not submission.is_new:
                 messages.info(request, "We had already received this question, so it was sent only once. Here it is.")
-            return redirect(links.url_for_id("consultations:question_submitted", submission.question.pk))
+            # A path, not a name: redirect() would first try it as a URL name (a failed reverse()).
+            return HttpResponseRedirect(links.url_for_id("consultations:question_submitted", submission.question.pk))
         # Only a redisplay looks the draft up (and claims this session's): a question
         # sent needs no lookup, drafts.discard removes both kinds at once.
         draft = drafts.for_patient(request)

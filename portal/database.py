@@ -41,9 +41,10 @@ from django.db import (
     ProgrammingError,
     connection,
     connections,
+    router,
     transaction,
 )
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -305,7 +306,13 @@ def run_prepared(sql: str, values: tuple) -> list[tuple] | None:
 _insert_statements: dict[tuple, tuple[str, list, list]] = {}
 
 
-def insert_new(instance, using: str = DEFAULT_DB_ALIAS) -> None:
+def _saves_its_own_way(model) -> bool:
+    """A model whose saving code differs from Django's own (an override of save() or of
+    the methods it calls): only save() runs that code."""
+    return any(getattr(model, name) is not getattr(Model, name) for name in ("save", "save_base", "_save_table"))
+
+
+def insert_new(instance, using: str | None = None) -> None:
     """Save a new model instance, as `instance.save(force_insert=True)` would, with the
     INSERT statement Django's compiler wrote for the model's first new row kept for the
     next ones: building it (the InsertQuery and its compiler) for the ask form's
@@ -314,21 +321,26 @@ def insert_new(instance, using: str = DEFAULT_DB_ALIAS) -> None:
 
     Each value still goes through its field's pre_save and get_db_prep_save, the
     statement through Django's cursor (its execute wrappers, the query log, errors
-    as Django's), and the returned columns (the id) are set on the instance as
-    save() sets them. Model.save() itself is used whenever the kept statement could
-    differ from what it would send, or would skip something it does: a database
-    other than PostgreSQL, a primary key already set, a parent model, an
-    order_with_respect_to, a value that is an expression (a database default
-    included), a field with its own placeholder, or any pre_save or post_save
-    receiver for the model (the signals are sent only by save())."""
-    connection = connections[using]
+    as Django's), and the returned id is set on the instance as save() sets it; the
+    database is the router's for writing, as for save(). Model.save() itself is used
+    whenever the kept statement could differ from what it would send, or would skip
+    something it does: a database other than PostgreSQL, a primary key already set, a
+    parent model, an order_with_respect_to, a column the database fills in other than
+    the id (returned values would need their converters), a value that is an
+    expression (a database default included), a field with its own placeholder, a
+    save() of the model's own, or any pre_save or post_save receiver for the model
+    (the signals are sent only by save())."""
     model = type(instance)
+    using = using or router.db_for_write(model, instance=instance)
+    connection = connections[using]
     meta = model._meta
     if (
         connection.vendor != "postgresql"
         or meta.parents
         or meta.order_with_respect_to
+        or meta.db_returning_fields != [meta.auto_field]
         or instance._is_pk_set(meta)
+        or _saves_its_own_way(model)
         or pre_save.has_listeners(model)
         or post_save.has_listeners(model)
     ):

@@ -27,12 +27,12 @@ def _cache_key(scope: str, ident: str, period: int) -> str:
     return f"ratelimit:{scope}:{period}:{digest}"
 
 
-# Count one attempt, starting the window (its expiry) with the first: one command, run
-# whole on the server, so a window can never be left without its end.
+# Start the window (the counter at 0 with its expiry) unless it is running, and count
+# one attempt: one command, run whole on the server. A refund that takes the count back
+# to 0 leaves the window's end where it was.
 _COUNT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+return redis.call('INCR', KEYS[1])
 """
 _count_script = None  # redis-py's Script: EVALSHA, loading the script again after a Redis restart
 

@@ -59,7 +59,7 @@ def test_each_showing_gets_its_own_due_time(cardiologist):
 def test_the_specialties_come_from_the_same_kept_answer(cardiologist, specialty, other_specialty):
     """The ask post's choices: the kept answer's, no query once it is kept, a new
     specialty seen at once (its save gives the roster a new version)."""
-    assert [s.pk for s in cover_cache.specialties(NOW)] == [s.pk for s in cover_cache.roster(NOW).specialties]
+    assert [s.pk for s in cover_cache.specialties(NOW)] == [s.pk for s in duty.roster_at(NOW).specialties]
     assert queries(lambda: cover_cache.specialties(NOW + timedelta(minutes=1))) == 0
     assert {s.slug for s in cover_cache.specialties(NOW)} == {specialty.slug, other_specialty.slug}
     added = type(specialty).objects.create(name="Neurology", slug="neurology")

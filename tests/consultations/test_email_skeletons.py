@@ -4,7 +4,7 @@ rendering each e-mail would give, and the templates keep their side of it (a val
 afterwards is only printed as it is, never filtered or tested by a tag)."""
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 from zoneinfo import ZoneInfo
 
@@ -204,3 +204,6 @@ def test_a_receipt_is_exactly_its_rendered_templates(patient, specialty, title, 
     assert f"#{question.pk}" in subject and title not in subject
     assert f'"{title}"' in body and ("emergency number now (112" in body) == is_urgent
     assert times.format_time(question.due_at, times.LONG_DATE_TIME, zone) in body
+    # As the template printed it before (a {% timezone %} block and |zoned), fall-back hour included.
+    question.due_at = datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
+    assert "A doctor will answer by Sunday 26 October 2025, 02:30 CET.\n" in services.receipt_email(question)[1]

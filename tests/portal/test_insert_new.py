@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql.compiler import SQLInsertCompiler
 from django.forms.models import model_to_dict
@@ -117,10 +118,12 @@ def test_the_statement_goes_through_djangos_cursor_and_its_errors(patient, speci
         insert_new(new_question(patient, specialty))
     assert seen[0].startswith('INSERT INTO "consultations_question"')
 
-    # The same submission token twice: Django's IntegrityError, and an atomic block
-    # around it is marked for rollback as save() marks it.
-    with pytest.raises(IntegrityError), transaction.atomic():
-        insert_new(new_question(patient, specialty, submission_token=first.submission_token))
+    # The same submission token twice: Django's IntegrityError, and the atomic block
+    # around it is marked for rollback, as save() marks it.
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            insert_new(new_question(patient, specialty, submission_token=first.submission_token))
+        assert transaction.get_rollback()
     assert Question.objects.count() == 2
 
 
@@ -158,4 +161,19 @@ def test_a_primary_key_already_set_is_saved_by_save(patient, specialty, inserts_
     question = new_question(patient, specialty, id=987654)
     insert_new(question)
     assert Question.objects.filter(pk=987654).exists()
+    assert database._insert_statements == {}
+
+
+@on_postgresql
+def test_a_model_with_its_own_save_is_saved_by_it(patient, specialty, inserts_compiled, monkeypatch):
+    saved = []
+
+    def own_save(self, *args, **kwargs):
+        saved.append(self)
+        return Model.save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Question, "save", own_save)
+    question = new_question(patient, specialty)
+    insert_new(question)
+    assert saved == [question] and Question.objects.filter(pk=question.pk).exists()
     assert database._insert_statements == {}

@@ -122,3 +122,24 @@ def test_on_redis_one_round_trip_counts_an_attempt_and_the_window_expires():
     assert ratelimit.hit("unit-redis", "ip:10.0.0.9", 2, 60) is False
     ratelimit.reset("unit-redis", "ip:10.0.0.9", 60)
     assert client.exists(key) == 0
+
+
+def test_on_redis_a_refund_to_zero_keeps_the_windows_end():
+    """The count's script starts a window only when none is running: an attempt given
+    back (refund) to 0 does not give the next one a fresh window."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("needs Redis as the cache (set REDIS_URL)")
+    backend = caches["default"]
+    key = backend.make_and_validate_key(ratelimit._cache_key("unit-refund", "ip:10.0.0.8", 600))
+    client = backend._cache.get_client(key, write=True)
+    ratelimit.reset("unit-refund", "ip:10.0.0.8", 600)
+    assert ratelimit.hit("unit-refund", "ip:10.0.0.8", 1, 600) is True
+    client.expire(key, 100)  # the window is well under way
+    ratelimit.refund("unit-refund", "ip:10.0.0.8", 600)
+    assert ratelimit.hit("unit-refund", "ip:10.0.0.8", 1, 600) is True
+    assert 0 < client.ttl(key) <= 100, "the refund gave the next attempt a new window"
+    assert ratelimit.hit("unit-refund", "ip:10.0.0.8", 1, 600) is False
+    ratelimit.reset("unit-refund", "ip:10.0.0.8", 600)
