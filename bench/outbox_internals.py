@@ -5,8 +5,8 @@
    `update()` then `get()` (two round trips), per claim and per whole `deliver()`
    (locmem mail backend, so the mail server's own time is left out: a real SMTP
    hand-over only makes the difference a smaller share).
-2. Writing a sweep's e-mails: `_insert` (one JSON document unpacked by
-   jsonb_to_recordset, a statement built from `_meta`) against `bulk_create`.
+2. Writing a sweep's e-mails: `_insert` (since session 15 a COPY, before one JSON
+   document unpacked by jsonb_to_recordset; both built from `_meta`) against `bulk_create`.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_x BENCH_REDIS_URL=redis://127.0.0.1:6379/N \\
         .venv/bin/python -m bench.outbox_internals

@@ -88,7 +88,7 @@ def record_breaches(questions: list[Question], now: datetime, run: SweepRun | No
         }
         for question in questions
     ]
-    # One statement as JSON on PostgreSQL (bulk_create's arrays cost the sweep more to send).
+    # A COPY on PostgreSQL (bulk_create's arrays cost the sweep more to send).
     insert_rows(BreachCredit, rows)
     skeletons = EmailSkeletons()
     question_path = links.url_for_any_id(QUESTION_PAGE)  # reversed once, not per apology

@@ -17,7 +17,7 @@ Also here: `update_returning`, an UPDATE that returns its rows in one round trip
 batch form that skips rows other transactions hold (the outbox's batch claim): the
 one place that builds SQL from the ORM's private query classes. And `run_prepared`:
 a hot path's one statement, prepared once per connection on PostgreSQL; and
-`insert_rows`, many rows in one statement, on PostgreSQL sent as one JSON document
+`insert_rows`, many rows at once, on PostgreSQL streamed with COPY
 (the sweep's escalations, credits and e-mails); and `insert_new`, a new row's
 INSERT as the ORM writes it, written once per process (the ask form's question and
 its confirmation e-mail).
@@ -44,8 +44,9 @@ from django.db import (
     router,
     transaction,
 )
-from django.db.models import Model, QuerySet
+from django.db.models import DateTimeField, JSONField, Model, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
 
@@ -189,59 +190,75 @@ def insert_rows(model, rows: list[dict], using: str = DEFAULT_DB_ALIAS) -> list[
     (SQLite before 3.35), the rows written all the same. A field left out gets its
     default, as in bulk_create.
 
-    On PostgreSQL the rows travel in one statement as one JSON document unpacked by
-    `jsonb_to_recordset`: quoting one string is several times cheaper for the driver
-    than quoting a parameter per value, or an array per column as bulk_create does (the
-    sweep writes 10^5 escalations, credits and e-mails after an outage;
-    bench/outbox_internals.py, docs/benchmarks.md). Values are then JSON's own types,
-    aware datetimes (ISO 8601, to the microsecond) and a JSONField's value as it is
-    stored. Other databases take bulk_create."""
+    On PostgreSQL the rows are streamed with COPY, PostgreSQL's own way of taking many
+    rows: no statement to plan per row and no document to unpack (the sweep writes
+    10^5 escalations, credits and e-mails after an outage; until session 15 they went
+    as one JSON document through `jsonb_to_recordset`, and a sweep of 1,000 breaches
+    spent a tenth of its time longer on it: docs/benchmarks.md, "Tenth pass"). The ids
+    are drawn from the table's sequence first, in one statement (a model whose key is
+    not an auto id takes bulk_create). Values are what the
+    columns take (strings, numbers, booleans, None, aware datetimes; a JSONField's value
+    as the field encodes it), checked before anything is sent: a naive datetime or a
+    value the JSON encoder refuses raises TypeError and writes nothing. Other databases
+    take bulk_create."""
     connection = connections[using]
-    if _writes_json(connection):
-        return _insert_as_json(model, rows, connection)
+    if _copies_rows(connection) and isinstance(model._meta.pk, AutoFieldMixin):
+        return _insert_by_copy(model, rows, connection)
     created = model._default_manager.using(using).bulk_create([model(**row) for row in rows])
     ids = [instance.pk for instance in created]
     return None if None in ids else ids
 
 
-def _writes_json(connection) -> bool:
+def _copies_rows(connection) -> bool:
     return connection.vendor == "postgresql"
 
 
-def _insert_as_json(model, rows: list[dict], connection) -> list[int]:
+def _insert_by_copy(model, rows: list[dict], connection) -> list[int]:
     """insert_rows on PostgreSQL. The statement is built from the model through the
     documented _meta API (get_fields, db_table)."""
     if not rows:
         return []
-    quote = connection.ops.quote_name
-    given, defaults, params = [], [], []
+    given, defaults = [], []
     for field in model._meta.get_fields():
-        if not field.concrete or field.primary_key:
-            continue
-        if field.attname in rows[0]:
-            given.append(field)
-        else:
-            defaults.append(field)
-            params.append(field.get_db_prep_save(field.get_default(), connection))
-    columns = ", ".join(quote(field.column) for field in given + defaults)
-    selected = ", ".join([f"r.{quote(field.attname)}" for field in given] + ["%s"] * len(defaults))
-    record = ", ".join(f"{quote(field.attname)} {field.db_type(connection)}" for field in given)
-    sql = (
-        # Names and types come from the model, values are parameters.
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
-        f"RETURNING {quote(model._meta.pk.column)}"
-    )
+        if field.concrete and not field.primary_key:
+            (given if field.attname in rows[0] else defaults).append(field)
+    default_values = tuple(field.get_db_prep_save(field.get_default(), connection) for field in defaults)
+    values = list(map(_CopyValues(given), rows))  # a refused value raises here, before the COPY
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), model._meta.pk
+    columns = ", ".join(quote(field.column) for field in (pk, *given, *defaults))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, json.dumps(rows, default=_json_value)])
-        # The rows are inserted in the document's order, drawing ids from the sequence.
-        return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, pk.column, len(rows)],
+        )
+        ids = sorted(row[0] for row in cursor.fetchall())
+        # Django's own error classes (IntegrityError, OperationalError...), as execute() raises them.
+        with connection.wrap_database_errors, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for pk_value, row in zip(ids, values, strict=True):
+                copy.write_row((pk_value, *row, *default_values))
+    return ids
 
 
-def _json_value(value):
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.isoformat()
-    raise TypeError(f"insert_rows cannot send {type(value).__name__} {value!r}")
+class _CopyValues:
+    """Turns a row (a dict) into its values for COPY, in the order of `fields`: a JSONField's
+    value encoded as the field does, a datetime refused unless aware."""
+
+    def __init__(self, fields: list):
+        self.names = [field.attname for field in fields]
+        self.json = [(n, field.encoder) for n, field in enumerate(fields) if isinstance(field, JSONField)]
+        self.times = [n for n, field in enumerate(fields) if isinstance(field, DateTimeField)]
+
+    def __call__(self, row: dict) -> list:
+        values = [row[name] for name in self.names]
+        for n, encoder in self.json:
+            if values[n] is not None:
+                values[n] = json.dumps(values[n], cls=encoder)
+        for n in self.times:
+            value = values[n]
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                raise TypeError(f"insert_rows cannot send {value!r} to {self.names[n]}: not an aware datetime")
+        return values
 
 
 def _update_sql(rows: QuerySet, values: dict) -> tuple[str, tuple]:

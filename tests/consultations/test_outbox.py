@@ -334,9 +334,9 @@ def test_bulk_queued_rows_are_stored_like_single_ones_and_sent_after_commit(
 
 
 def test_bulk_queue_finds_its_ids_where_the_database_does_not_return_them(question, monkeypatch):
-    """The portable path (bulk_create, not PostgreSQL's JSON document) on a database whose
+    """The portable path (bulk_create, not PostgreSQL's COPY) on a database whose
     bulk INSERT returns no ids (SQLite before 3.35)."""
-    monkeypatch.setattr(database, "_writes_json", lambda connection: False)
+    monkeypatch.setattr(database, "_copies_rows", lambda connection: False)
     monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
 
     ids = notifications.queue_notifications(outgoing(question, 3))

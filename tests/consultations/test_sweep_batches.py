@@ -133,14 +133,14 @@ def test_the_sweep_writes_the_same_rows_through_bulk_create_on_another_database(
     specialty, doctor, senior_doctor, sla_staff, now
 ):
     """Another database takes bulk_create: the same escalations, credits and e-mails as
-    the one JSON statement per table writes on PostgreSQL."""
-    json_way = [breached_by(now, specialty), breached_by(now, specialty, claimed_by=doctor)]
+    the COPY per table writes on PostgreSQL."""
+    copied = [breached_by(now, specialty), breached_by(now, specialty, claimed_by=doctor)]
     assert sweep.run_sweep(now=now).breached == 2
     portable = [breached_by(now, specialty), breached_by(now, specialty, claimed_by=doctor)]
-    with mock.patch.object(database, "_writes_json", return_value=False):
+    with mock.patch.object(database, "_copies_rows", return_value=False):
         assert sweep.run_sweep(now=now).breached == 2
 
-    written = _written(json_way)
+    written = _written(copied)
     assert written == _written(portable)
     escalations, credit_rows, emails = written
     assert [row[:2] for row in escalations] == [(0, "breached"), (1, "breached")]
