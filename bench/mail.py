@@ -146,9 +146,13 @@ def mail_server(kind: str):
 
 def _send_alone(notifications: list, count: int, backend: str = BACKEND, options: dict | None = None) -> dict:
     """Send `count` of these rows' e-mails straight through the backend, a connection per
-    MESSAGES_PER_CONNECTION as the outbox does; the seconds it took, and this process's CPU."""
+    MESSAGES_PER_CONNECTION as the outbox does; the seconds it took, and this process's CPU.
+    The collector is tuned as in the portal's workers (portal.garbage_collection), so the
+    comparison is the outbox against the backend, not one process setting against another."""
     from consultations.outbox_send import MESSAGES_PER_CONNECTION, compose
+    from portal import garbage_collection
 
+    garbage_collection.tune()
     cpu, started = time.process_time(), time.perf_counter()
     sent = 0
     while sent < count:

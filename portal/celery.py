@@ -7,7 +7,7 @@ from SLA_SWEEP_SECONDS, the outbox re-send's from NOTIFICATION_RESEND_SECONDS.
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -74,3 +74,12 @@ def _close_old_database_connections(task=None, **kwargs):
     which owns the connection."""
     if task is not None and not getattr(task.request, "is_eager", False):
         close_old_connections()
+
+
+@worker_process_init.connect
+def _tune_garbage_collection(**kwargs):
+    """A pool process has everything it keeps loaded when it starts: the collector stops
+    walking it (portal.garbage_collection)."""
+    from portal import garbage_collection
+
+    garbage_collection.tune()

@@ -299,6 +299,12 @@ QUESTION_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
 # A question typed before signing up or logging in is kept this long (consultations/drafts.py).
 QUESTION_DRAFT_HOURS = env_int("QUESTION_DRAFT_HOURS", 24)
 
+# --- Processes ------------------------------------------------------------------
+# Long-running processes (web and Celery workers) freeze what they hold once loaded and
+# collect their newest objects every this many new ones (Python: 700); 0 leaves Python's
+# own settings (portal.garbage_collection).
+GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 10_000)
+
 # --- Celery ---------------------------------------------------------------------
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
