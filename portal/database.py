@@ -44,7 +44,7 @@ from django.db import (
     router,
     transaction,
 )
-from django.db.models import DateTimeField, JSONField, Model, QuerySet
+from django.db.models import JSONField, Model, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
@@ -215,7 +215,10 @@ def _copies_rows(connection) -> bool:
 
 def _insert_by_copy(model, rows: list[dict], connection) -> list[int]:
     """insert_rows on PostgreSQL. The statement is built from the model through the
-    documented _meta API (get_fields, db_table)."""
+    documented _meta API (get_fields, db_table). The COPY goes through the psycopg cursor
+    itself, so Django's execute wrappers see the ids' SELECT but not the COPY; and drawing
+    ids with nextval() needs USAGE on the table's sequence, which a role granted only
+    INSERT on the table lacks."""
     if not rows:
         return []
     given, defaults = [], []
@@ -242,23 +245,34 @@ def _insert_by_copy(model, rows: list[dict], connection) -> list[int]:
 
 class _CopyValues:
     """Turns a row (a dict) into its values for COPY, in the order of `fields`: a JSONField's
-    value encoded as the field does, a datetime refused unless aware."""
+    value encoded as the field does; any other value must be a string, a number, a boolean,
+    None or an aware datetime (what the JSON document took), or TypeError is raised before
+    anything is sent: COPY would write other values as text of its own making."""
 
     def __init__(self, fields: list):
         self.names = [field.attname for field in fields]
         self.json = [(n, field.encoder) for n, field in enumerate(fields) if isinstance(field, JSONField)]
-        self.times = [n for n, field in enumerate(fields) if isinstance(field, DateTimeField)]
+        self.plain = [n for n, field in enumerate(fields) if not isinstance(field, JSONField)]
 
     def __call__(self, row: dict) -> list:
         values = [row[name] for name in self.names]
         for n, encoder in self.json:
             if values[n] is not None:
                 values[n] = json.dumps(values[n], cls=encoder)
-        for n in self.times:
+        for n in self.plain:
             value = values[n]
-            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-                raise TypeError(f"insert_rows cannot send {value!r} to {self.names[n]}: not an aware datetime")
+            if value is None or isinstance(value, _PLAIN_VALUES):
+                continue
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise TypeError(
+                    f"insert_rows cannot send {value!r} to {self.names[n]}: "
+                    "not a string, number, boolean or aware datetime"
+                )
         return values
+
+
+# bool is an int; a TextChoices value is a str.
+_PLAIN_VALUES = (str, int, float)
 
 
 def _update_sql(rows: QuerySet, values: dict) -> tuple[str, tuple]:

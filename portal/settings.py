@@ -304,6 +304,8 @@ QUESTION_DRAFT_HOURS = env_int("QUESTION_DRAFT_HOURS", 24)
 # collect their newest objects every this many new ones (Python: 700); 0 leaves Python's
 # own settings (portal.garbage_collection).
 GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 10_000)
+if not 0 <= GC_GEN0_THRESHOLD <= 2**31 - 1:
+    raise ImproperlyConfigured("GC_GEN0_THRESHOLD must be 0 (Python's own) or a positive number of objects")
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_TASK_ACKS_LATE = True

@@ -3,6 +3,9 @@ collects its newest objects less often; cycles made later are still collected.""
 
 import gc
 import importlib
+import os
+import subprocess
+import sys
 import weakref
 
 import pytest
@@ -74,13 +77,27 @@ def test_each_celery_pool_process_tunes_its_collector_when_it_starts(monkeypatch
     assert calls == ["tuned"]
 
 
-def test_each_web_worker_tunes_its_collector_once_the_application_is_loaded(monkeypatch):
-    import portal.wsgi
-
+def test_each_web_worker_tunes_its_collector_once_the_application_is_loaded(collector, monkeypatch):
     calls = []
     monkeypatch.setattr(garbage_collection, "tune", lambda: calls.append("tuned"))
+    # Imported afresh (and forgotten afterwards), so the test process itself is never tuned.
+    monkeypatch.delitem(sys.modules, "portal.wsgi", raising=False)
 
-    importlib.reload(portal.wsgi)
+    wsgi = importlib.import_module("portal.wsgi")
 
     assert calls == ["tuned"]
-    assert callable(portal.wsgi.application)
+    assert callable(wsgi.application)
+
+
+@pytest.mark.parametrize("value", ["-1", str(2**31)])
+def test_a_threshold_python_cannot_take_stops_start_up(value):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "GC_GEN0_THRESHOLD": value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "GC_GEN0_THRESHOLD must be 0" in result.stderr

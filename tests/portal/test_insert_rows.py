@@ -83,6 +83,9 @@ def test_a_naive_datetime_or_an_unknown_value_is_refused_and_nothing_written(spe
         insert_rows(Escalation, [row])
     with pytest.raises(TypeError):
         insert_rows(Escalation, [{**row, "clock_due_at": timezone.now(), "recipients": {1, 2}}])
+    # COPY would write a list as the text "{a,b}": refused, as the JSON document refused it.
+    with pytest.raises(TypeError):
+        insert_rows(Escalation, [{**row, "clock_due_at": timezone.now(), "level": ["a", "b"]}])
     assert not Escalation.objects.exists()
     assert insert_rows(Escalation, []) == []
 
