@@ -196,11 +196,11 @@ def insert_rows(model, rows: list[dict], using: str = DEFAULT_DB_ALIAS) -> list[
     as one JSON document through `jsonb_to_recordset`, and a sweep of 1,000 breaches
     spent a tenth of its time longer on it: docs/benchmarks.md, "Tenth pass"). The ids
     are drawn from the table's sequence first, in one statement (a model whose key is
-    not an auto id takes bulk_create). Values are what the
-    columns take (strings, numbers, booleans, None, aware datetimes; a JSONField's value
-    as the field encodes it), checked before anything is sent: a naive datetime or a
-    value the JSON encoder refuses raises TypeError and writes nothing. Other databases
-    take bulk_create."""
+    not an auto id takes bulk_create). Values are what the columns take (strings,
+    numbers, booleans, None, aware datetimes; a JSONField's value as the field encodes
+    it), checked before anything is sent: any other value (a naive datetime, a list for
+    a text column) or one the JSON encoder refuses raises TypeError and writes nothing.
+    Other databases take bulk_create."""
     connection = connections[using]
     if _copies_rows(connection) and isinstance(model._meta.pk, AutoFieldMixin):
         return _insert_by_copy(model, rows, connection)
